@@ -1,0 +1,441 @@
+"""The platform document: one YAML file, loaded into these models.
+
+Every setting carries a title and a description; the configuration reference in
+``docs/reference/configuration.md`` is generated from them (``arcade-hub config-reference``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from arcade_hub.kube.config import KubeBackend
+from arcade_hub.sizes import parse_gib
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
+
+
+class Model(BaseModel):
+    """Base for every configuration model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Kind(StrEnum):
+    """What a catalogue entry is."""
+
+    notebook = "notebook"
+    desktop = "desktop"
+    desktop_app = "desktop-app"
+    headless = "headless"
+
+
+SESSION_KINDS = frozenset({Kind.notebook, Kind.desktop})
+"""Kinds that run as an interactive session of their own (a JupyterHub named server)."""
+
+
+class LocalRuntime(Model):
+    """How the embedded (local) backend runs a catalogue entry without containers."""
+
+    cmd: list[str] | None = Field(
+        None,
+        title="Command",
+        description=(
+            "Command to run. Notebook and desktop entries default to `jupyterhub-singleuser`; "
+            "desktop-app entries name the X program (e.g. `[xterm]`); headless entries the "
+            "program to run before the job's own arguments."
+        ),
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        title="Environment",
+        description="Extra environment variables for this entry on the embedded backend.",
+    )
+    requires: list[str] = Field(
+        default_factory=list,
+        title="Required executables",
+        description=(
+            "Executables that must be on PATH for the entry to be offered. When one is missing "
+            "the entry is shown as unavailable with `missing_hint`."
+        ),
+    )
+    missing_hint: str = Field(
+        "",
+        title="Hint when unavailable",
+        description=(
+            "What to tell users and operators when a required executable is missing, e.g. "
+            "`Install it with: arcade-hub apps install casa-6.7`."
+        ),
+    )
+
+
+class CatalogueEntry(Model):
+    """One launchable piece of software."""
+
+    name: str = Field(
+        title="Name",
+        description="Stable identifier used in URLs and the REST API (`user_options.image`).",
+        pattern=NAME_PATTERN,
+    )
+    title: str = Field(title="Title", description="Human-readable name shown in the form.")
+    description: str = Field("", title="Description", description="One or two sentences.")
+    kind: Kind = Field(
+        title="Kind",
+        description=(
+            "`notebook` (JupyterLab), `desktop` (Linux desktop in the browser), "
+            "`desktop-app` (an X program launched into a desktop) or `headless` (batch)."
+        ),
+    )
+    image: str = Field(
+        title="Image reference",
+        description="OCI image reference used by container backends (Kubernetes, podman).",
+        min_length=1,
+    )
+    versions: dict[str, str] = Field(
+        default_factory=dict,
+        title="Versions",
+        description="Software versions the image provides, e.g. `{casa: '6.7'}`.",
+    )
+    group: str = Field(
+        "",
+        title="Menu group",
+        description="Group in the desktop menu and form, e.g. `CASA`. Defaults to the kind.",
+    )
+    local: LocalRuntime | None = Field(
+        None,
+        title="Embedded runtime",
+        description=(
+            "How the embedded backend runs this entry as local processes. Entries without it "
+            "need a container runtime on the embedded backend."
+        ),
+    )
+
+    @property
+    def casa_version(self) -> str | None:
+        return self.versions.get("casa")
+
+
+class Choices(Model):
+    """A numeric resource: the choices offered, the default and the maximum."""
+
+    choices: list[float] = Field(title="Choices", description="Values offered in the form.")
+    default: float = Field(title="Default", description="Value used when none is given.")
+    max: float = Field(
+        title="Maximum",
+        description="Largest value accepted from the REST API (the form offers `choices`).",
+    )
+    min: float = Field(0, title="Minimum", description="Smallest value accepted.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Choices:
+        if not self.choices:
+            raise ValueError("choices must not be empty")
+        if not self.min <= self.default <= self.max:
+            raise ValueError(
+                f"default {self.default:g} must lie between min {self.min:g} and max {self.max:g}"
+            )
+        over = [c for c in self.choices if not self.min <= c <= self.max]
+        if over:
+            raise ValueError(f"choices {over} lie outside min {self.min:g} .. max {self.max:g}")
+        return self
+
+
+def _ram_value(value: object) -> object:
+    if isinstance(value, str):
+        return parse_gib(value)
+    return value
+
+
+class RamChoices(Choices):
+    """RAM in GiB; values may also be written as sizes such as `8G` or `512M`."""
+
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _sizes(cls, value: object) -> object:
+        if isinstance(value, list):
+            return [_ram_value(v) for v in value]
+        return value
+
+    @field_validator("default", "max", "min", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return _ram_value(value)
+
+
+class Resources(Model):
+    """Cores, RAM and GPUs a session may ask for."""
+
+    cores: Choices = Field(
+        default_factory=lambda: Choices(choices=[1, 2], default=1, max=2, min=0.25),
+        title="Cores",
+        description="CPU cores per session (fractions allowed through the REST API).",
+    )
+    ram: RamChoices = Field(
+        default_factory=lambda: RamChoices(choices=[1, 2, 4], default=2, max=8, min=0.25),
+        title="RAM (GiB)",
+        description="Memory per session in GiB.",
+    )
+    gpus: Choices = Field(
+        default_factory=lambda: Choices(choices=[0], default=0, max=0),
+        title="GPUs",
+        description="GPUs per session.",
+    )
+
+    @field_validator("cores", "ram")
+    @classmethod
+    def _positive(cls, value: Choices) -> Choices:
+        if value.min <= 0:
+            raise ValueError("min must be greater than 0")
+        return value
+
+    @field_validator("gpus")
+    @classmethod
+    def _whole_gpus(cls, value: Choices) -> Choices:
+        if any(c != int(c) for c in [*value.choices, value.default, value.max]):
+            raise ValueError("GPU counts must be whole numbers")
+        return value
+
+
+class Dataset(Model):
+    """A read-only dataset that sessions can mount."""
+
+    id: str = Field(
+        title="Identifier", description="Used in `user_options.dataset`.", pattern=NAME_PATTERN
+    )
+    title: str = Field(title="Title", description="Shown in the form.")
+    description: str = Field("", title="Description", description="One or two sentences.")
+    path: str = Field(
+        title="Location",
+        description="Where the data lives on the host (embedded backend, Kubernetes hostPath).",
+    )
+    groups: list[str] = Field(
+        default_factory=list,
+        title="Groups",
+        description="Groups whose members may use the dataset. Empty means everyone.",
+    )
+    casa_version: str | None = Field(
+        None,
+        title="Required CASA version",
+        description=(
+            "CASA version this dataset needs (ALMA data is reduced with a specific CASA). "
+            "Selecting the dataset preselects a matching CASA entry; mismatches are refused."
+        ),
+    )
+
+
+class StorageRoots(Model):
+    """Where homes, project spaces and scratch live. `{data_dir}` expands to the data directory."""
+
+    home: str = Field(
+        "{data_dir}/home",
+        title="Home root",
+        description="Each user's home is `<home>/<username>`, the same in every session.",
+    )
+    projects: str = Field(
+        "{data_dir}/projects",
+        title="Project spaces root",
+        description="Group project spaces live at `<projects>/<group>`.",
+    )
+    scratch: str = Field(
+        "{data_dir}/scratch",
+        title="Scratch root",
+        description="Per-session scratch at `<scratch>/<session id>`, removed when it stops.",
+    )
+    home_mount: str = Field(
+        "/home/{username}",
+        title="Home path in containers",
+        description="Where container backends mount the user's home (`{username}` expands).",
+    )
+    projects_mount: str = Field(
+        "/arcade/projects",
+        title="Project spaces path in containers",
+        description="Where container backends mount project spaces, one folder per group.",
+    )
+    datasets_mount: str = Field(
+        "/arcade/datasets",
+        title="Datasets path in containers",
+        description="Where container backends mount datasets, one folder per dataset id.",
+    )
+    scratch_mount: str = Field(
+        "/arcade/scratch",
+        title="Scratch path in containers",
+        description="Where container backends mount the session's scratch space.",
+    )
+
+
+class LocalBackend(Model):
+    """Settings of the embedded backend (sessions are local processes)."""
+
+    run_as: Literal["auto", "per-user", "hub-user"] = Field(
+        "auto",
+        title="Run sessions as",
+        description=(
+            "`per-user`: each Arcade user gets an unprivileged uid of its own (needs root); "
+            "`hub-user`: sessions run as the hub's own user (single-user laptops); "
+            "`auto`: `per-user` when the hub runs as root, else `hub-user`."
+        ),
+    )
+    uid_range: tuple[int, int] = Field(
+        (200000, 299999),
+        title="uid range",
+        description="uids handed out to users with `per-user` (persisted in the data directory).",
+    )
+    enforce_limits: bool = Field(
+        True,
+        title="Enforce cores and RAM",
+        description="Use cgroups (as root) or CPU affinity to enforce the chosen cores and RAM.",
+    )
+    start_timeout: int = Field(
+        60, title="Start timeout (s)", description="Seconds a session may take to answer."
+    )
+
+
+class Backend(Model):
+    """Which backend runs sessions."""
+
+    kind: Literal["local", "kubernetes"] = Field(
+        "local",
+        title="Backend",
+        description="`local` runs sessions as processes on this machine; `kubernetes` as pods.",
+    )
+    local: LocalBackend = Field(
+        default_factory=LocalBackend,
+        title="Embedded backend",
+        description="Settings for `kind: local`.",
+    )
+    kubernetes: KubeBackend = Field(
+        default_factory=KubeBackend,
+        title="Kubernetes backend",
+        description="Settings for `kind: kubernetes`.",
+    )
+
+
+class SharedPasswordAuth(Model):
+    """Embedded login: one shared password for everyone (generated when not set)."""
+
+    type: Literal["shared-password"] = Field(
+        "shared-password", title="Type", description="Shared-password login."
+    )
+    password_file: str = Field(
+        "{data_dir}/password",
+        title="Password file",
+        description="Where the shared password is kept. Generated on first start if absent.",
+    )
+
+
+class AuthConfig(Model):
+    """Who may log in and what they are."""
+
+    method: SharedPasswordAuth = Field(
+        default_factory=SharedPasswordAuth,
+        title="Login method",
+        description="The embedded default is a shared password; OpenID Connect comes with P6.",
+    )
+    admin_users: list[str] = Field(
+        default_factory=list, title="Admins", description="Users with admin rights in the hub."
+    )
+    groups: dict[str, list[str]] = Field(
+        default_factory=dict,
+        title="Groups",
+        description="Group name to member usernames, for logins that assert no groups.",
+    )
+
+
+class Policy(Model):
+    """Launch rules that apply to everyone."""
+
+    custom_images: bool = Field(
+        False,
+        title="Allow custom images",
+        description="Whether users may give an image reference that is not in the catalogue.",
+    )
+    max_sessions: int = Field(
+        4,
+        ge=1,
+        title="Sessions per user",
+        description="How many sessions (named servers) one user may have at once.",
+    )
+    default_image: str | None = Field(
+        None,
+        title="Default entry",
+        description="Catalogue entry used when a launch names none (default: the first notebook).",
+    )
+
+
+class PlatformConfig(Model):
+    """The whole platform document."""
+
+    title: str = Field("Arcade Hub", title="Title", description="Shown in page titles.")
+    catalogue: list[CatalogueEntry] = Field(
+        title="Catalogue", description="Everything users can launch.", min_length=1
+    )
+    resources: Resources = Field(
+        default_factory=Resources, title="Resources", description="Cores, RAM and GPUs."
+    )
+    datasets: list[Dataset] = Field(
+        default_factory=list, title="Datasets", description="Read-only datasets."
+    )
+    storage: StorageRoots = Field(
+        default_factory=StorageRoots, title="Storage", description="Homes, projects, scratch."
+    )
+    backend: Backend = Field(
+        default_factory=Backend, title="Backend", description="Where sessions run."
+    )
+    auth: AuthConfig = Field(
+        default_factory=AuthConfig, title="Authentication", description="Login and groups."
+    )
+    policy: Policy = Field(
+        default_factory=Policy, title="Policy", description="Launch rules for everyone."
+    )
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> PlatformConfig:
+        _unique("catalogue", [e.name for e in self.catalogue])
+        _unique("datasets", [d.id for d in self.datasets])
+        names = {e.name for e in self.catalogue}
+        default = self.policy.default_image
+        if default is not None:
+            if default not in names:
+                raise ValueError(f"policy.default_image {default!r} is not a catalogue entry")
+            if self.entry(default).kind not in SESSION_KINDS:
+                raise ValueError(f"policy.default_image {default!r} must be a notebook or desktop")
+        elif not any(e.kind in SESSION_KINDS for e in self.catalogue):
+            raise ValueError("the catalogue needs at least one notebook or desktop entry")
+        casa = {e.casa_version for e in self.catalogue if e.casa_version}
+        for d in self.datasets:
+            if d.casa_version and d.casa_version not in casa:
+                raise ValueError(
+                    f"dataset {d.id!r} needs CASA {d.casa_version} but no catalogue entry "
+                    f"provides it (have: {', '.join(sorted(casa)) or 'none'})"
+                )
+        return self
+
+    def entry(self, name: str) -> CatalogueEntry:
+        for e in self.catalogue:
+            if e.name == name:
+                return e
+        raise KeyError(name)
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        for d in self.datasets:
+            if d.id == dataset_id:
+                return d
+        raise KeyError(dataset_id)
+
+    @property
+    def default_entry(self) -> CatalogueEntry:
+        if self.policy.default_image:
+            return self.entry(self.policy.default_image)
+        sessions = [e for e in self.catalogue if e.kind in SESSION_KINDS]
+        notebooks = [e for e in sessions if e.kind == Kind.notebook]
+        return (notebooks or sessions)[0]
+
+
+def _unique(where: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise ValueError(f"{where}: {n!r} appears more than once")
+        seen.add(n)

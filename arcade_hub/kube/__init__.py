@@ -1,0 +1,1 @@
+"""Kubernetes backend: pure manifest builders and the KubeSpawner subclass."""
