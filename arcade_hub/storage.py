@@ -1,0 +1,68 @@
+"""Where a user's storage lives on the host, and the ARCADE_* environment that points at it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from arcade_hub.config.models import StorageRoots
+
+_SAFE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+
+
+def path_name(name: str) -> str:
+    """A directory name for a username or group: the name itself when it is plainly safe,
+    otherwise a readable slug, `--` and a hash. Plain names never contain `--`, so no two
+    names share a directory."""
+    if _SAFE.match(name) and "--" not in name and name not in (".", ".."):
+        return name
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "x"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{slug}--{digest}"
+
+
+def expand(template: str, data_dir: Path) -> Path:
+    return Path(template.replace("{data_dir}", str(data_dir)))
+
+
+def home_dir(roots: StorageRoots, data_dir: Path, username: str) -> Path:
+    return expand(roots.home, data_dir) / path_name(username)
+
+
+def project_dir(roots: StorageRoots, data_dir: Path, group: str) -> Path:
+    return expand(roots.projects, data_dir) / path_name(group)
+
+
+def scratch_dir(roots: StorageRoots, data_dir: Path, session_id: str) -> Path:
+    return expand(roots.scratch, data_dir) / session_id
+
+
+def arcade_environment(
+    *,
+    home: str,
+    projects: str,
+    datasets: str,
+    scratch: str,
+    session_id: str,
+    kind: str,
+    image: str,
+    cores: float,
+    ram_gib: float,
+    dataset: str | None,
+) -> dict[str, str]:
+    """The container contract's environment: every backend sets exactly these."""
+    env = {
+        "ARCADE_HOME": home,
+        "ARCADE_PROJECTS": projects,
+        "ARCADE_DATASETS": datasets,
+        "ARCADE_SCRATCH": scratch,
+        "ARCADE_SESSION_ID": session_id,
+        "ARCADE_KIND": kind,
+        "ARCADE_IMAGE": image,
+        "ARCADE_CORES": f"{cores:g}",
+        "ARCADE_RAM_GIB": f"{ram_gib:g}",
+    }
+    if dataset:
+        env["ARCADE_DATASET"] = dataset
+    return env

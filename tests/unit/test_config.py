@@ -1,0 +1,113 @@
+"""The platform document: the default loads, and a wrong one names the key path and problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from arcade_hub.config import ConfigError, Kind, load_config, parse_config
+
+MINIMAL = """
+catalogue:
+  - {name: nb, title: Notebook, kind: notebook, image: "x/nb:1", local: {}}
+"""
+
+
+def test_default_document_offers_every_kind() -> None:
+    config = load_config()
+    kinds = {e.kind for e in config.catalogue}
+    assert kinds == {Kind.notebook, Kind.desktop, Kind.desktop_app, Kind.headless}
+    casa = {e.casa_version for e in config.catalogue if e.casa_version}
+    assert {"6.7", "5.4", "4.7"} <= casa
+    assert config.default_entry.name == "notebook"
+
+
+def test_minimal_document_gets_defaults() -> None:
+    config = parse_config(MINIMAL)
+    assert config.resources.cores.default == 1
+    assert config.backend.kind == "local"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("catalogue: []", "catalogue: List should have at least 1 item"),
+        (MINIMAL + "colour: blue\n", "colour: unknown setting"),
+        (
+            MINIMAL.replace("kind: notebook", "kind: notbook"),
+            "catalogue[0] (nb).kind: Input should be 'notebook', 'desktop', 'desktop-app' or "
+            "'headless' (got 'notbook')",
+        ),
+        (MINIMAL.replace("title: Notebook, ", ""), "catalogue[0] (nb).title: required setting"),
+        (
+            MINIMAL.replace("local: {}", "local: {cmnd: [x]}"),
+            "catalogue[0] (nb).local.cmnd: unknown",
+        ),
+        (
+            MINIMAL + "resources: {cores: {choices: [1, 64], default: 1, max: 8}}\n",
+            "resources.cores: choices [64.0] lie outside min 0 .. max 8",
+        ),
+        (
+            MINIMAL + "resources: {ram: {choices: [1], default: lots, max: 8}}\n",
+            "resources.ram.default: 'lots' is not a size",
+        ),
+        (
+            MINIMAL + "datasets: [{id: a, title: A, path: /d, casa_version: '9.9'}]\n",
+            "dataset 'a' needs CASA 9.9 but no catalogue entry provides it",
+        ),
+        (MINIMAL + "policy: {default_image: nope}\n", "policy.default_image 'nope' is not"),
+        (MINIMAL + MINIMAL.split("\n", 2)[2], "catalogue: 'nb' appears more than once"),
+        ("catalogue: [\n", "line 2, column 1: not valid YAML"),
+        ("- a\n- b\n", "the document must be a mapping"),
+        (MINIMAL.replace("name: nb", "name: 'Bad Name'"), "catalogue[0] (Bad Name).name: String"),
+    ],
+)
+def test_wrong_documents_name_the_key_path(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "platform.yaml")
+    assert any(problem in p for p in info.value.problems), info.value.problems
+    assert str(info.value).startswith("platform.yaml is not a valid Arcade Hub configuration")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "arcade_hub", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_check_config_accepts_a_good_document(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(MINIMAL)
+    result = cli("check-config", str(good))
+    assert result.returncode == 0
+    assert "OK — 1 catalogue entries" in result.stdout
+
+
+def test_check_config_rejects_a_bad_document_without_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("kind: notebook", "kind: notbook"))
+    result = cli("check-config", str(bad))
+    assert result.returncode == 2
+    assert "catalogue[0] (nb).kind" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_check_config_on_a_missing_file(tmp_path: Path) -> None:
+    result = cli("check-config", str(tmp_path / "absent.yaml"))
+    assert result.returncode == 2
+    assert "cannot read the file" in result.stderr
+
+
+def test_catalogue_json_lists_every_entry() -> None:
+    import json
+
+    result = cli("catalogue", "--json")
+    assert result.returncode == 0
+    rows = json.loads(result.stdout)
+    assert [r["name"] for r in rows] == [e.name for e in load_config().catalogue]
+    casa = next(r for r in rows if r["name"] == "casa-5.4")
+    assert casa["versions"] == {"casa": "5.4"}
+    assert "container image" in casa["unavailable"]
