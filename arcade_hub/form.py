@@ -1,0 +1,111 @@
+"""Render the launch form from the platform document, the backend and the user's last attempt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from arcade_hub.config.models import Choices, Kind, PlatformConfig
+from arcade_hub.options import CUSTOM
+from arcade_hub.policy import Availability, UserContext, dataset_allowed
+from arcade_hub.sizes import format_gib
+
+GROUP_TITLES = {
+    Kind.notebook: ("Notebooks", ""),
+    Kind.desktop: ("Desktops", ""),
+    Kind.desktop_app: ("Desktop apps", "Each opens on a new desktop of its own."),
+}
+
+
+@dataclass
+class FormState:
+    """Values a user submitted and the errors they got, to show the form again."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("arcade_hub", "templates"),
+        autoescape=True,
+        undefined=jinja2.ChainableUndefined,
+    )
+
+
+def render_form(
+    config: PlatformConfig,
+    availability: Availability,
+    user: UserContext,
+    state: FormState | None = None,
+) -> str:
+    state = state or FormState()
+    values = {k: _first(v) for k, v in state.values.items()}
+    values.setdefault("image", config.default_entry.name)
+    res = config.resources
+    resources = [
+        _select("cores", "Cores", res.cores, values, lambda v: f"{v:g}"),
+        _select("ram", "RAM", res.ram, values, format_gib),
+    ]
+    if res.gpus.max > 0:
+        resources.append(_select("gpus", "GPUs", res.gpus, values, lambda v: f"{v:g}"))
+    return (
+        _environment()
+        .get_template("launch_form.html")
+        .render(
+            groups=_groups(config, availability),
+            custom_allowed=config.policy.custom_images and availability.runs_image_references,
+            resources=resources,
+            datasets=[d for d in config.datasets if dataset_allowed(d, user)],
+            values=values,
+            errors=state.errors,
+            custom=CUSTOM,
+        )
+    )
+
+
+def _groups(config: PlatformConfig, availability: Availability) -> list[dict[str, Any]]:
+    groups = []
+    for kind, (title, note) in GROUP_TITLES.items():
+        items = [
+            {
+                "name": e.name,
+                "title": e.title,
+                "description": e.description,
+                "versions": sorted(e.versions.items()),
+                "casa": e.casa_version,
+                "reason": availability.unavailable_reason(e),
+                "search": " ".join(
+                    [e.name, e.title, e.description, *e.versions.values(), e.group]
+                ).lower(),
+            }
+            for e in config.catalogue
+            if e.kind == kind
+        ]
+        if items:
+            groups.append({"kind": kind.value, "title": title, "note": note, "entries": items})
+    return groups
+
+
+def _select(
+    key: str, label: str, choices: Choices, values: dict[str, Any], fmt: Any
+) -> dict[str, Any]:
+    selected = str(values.get(key, "")) or _num(choices.default)
+    options = [(_num(c), fmt(c)) for c in choices.choices]
+    if selected not in [v for v, _ in options]:
+        options.append((selected, selected))
+    return {"key": key, "label": label, "options": options, "selected": selected}
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 1:
+        return value[0]
+    return value

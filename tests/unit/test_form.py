@@ -1,0 +1,50 @@
+"""The launch form renders the catalogue and brings back a refused submission filled in."""
+
+from __future__ import annotations
+
+from arcade_hub.config import load_config
+from arcade_hub.form import FormState, render_form
+from arcade_hub.policy import UserContext
+from tests.unit.test_options_policy import PLATFORM, AllLocal
+
+
+def test_form_groups_entries_by_kind_with_unavailable_reasons() -> None:
+    html = render_form(load_config(PLATFORM), AllLocal(), UserContext("u"))
+    assert (
+        html.index("<h5>Notebooks</h5>")
+        < html.index("<h5>Desktops</h5>")
+        < html.index("<h5>Desktop apps</h5>")
+    )
+    assert 'value="notebook" checked' in html
+    assert "Unavailable: needs its container image" in html  # casa-4.7
+    assert 'name="custom_image"' not in html  # custom images not allowed
+    assert 'data-casa="5.4"' in html  # dataset and CASA entry carry their versions for the script
+
+
+def test_form_shows_only_datasets_of_the_users_groups() -> None:
+    config = load_config(PLATFORM)
+    assert "Secret survey" not in render_form(config, AllLocal(), UserContext("u"))
+    member = UserContext("carol", frozenset({"survey-team"}))
+    assert "Secret survey" in render_form(config, AllLocal(), member)
+
+
+def test_refused_submission_comes_back_with_errors_and_values() -> None:
+    state = FormState(
+        values={"image": ["casa-6.7"], "cores": ["2"], "ram": ["9"], "dataset": ["alma-2019"]},
+        errors={"ram": "9 is above the maximum of 4 GiB", "dataset": "needs CASA 5.4"},
+    )
+    html = render_form(load_config(PLATFORM), AllLocal(), UserContext("u"), state)
+    assert 'value="casa-6.7" checked' in html
+    assert '<option value="2" selected' in html
+    assert '<option value="9" selected' in html  # an off-list value is kept, not dropped
+    assert 'id="error-ram">9 is above the maximum of 4 GiB</p>' in html
+    assert 'id="error-dataset">needs CASA 5.4</p>' in html
+    assert "This session was not started" in html
+
+
+def test_user_input_is_escaped() -> None:
+    state = FormState(
+        values={"custom_image": ['"><script>alert(1)</script>']}, errors={"image": "<b>bad</b>"}
+    )
+    html = render_form(load_config(PLATFORM), AllLocal(), UserContext("u"), state)
+    assert "<b>bad</b>" not in html and "&lt;b&gt;bad&lt;/b&gt;" in html
