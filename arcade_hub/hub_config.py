@@ -1,0 +1,131 @@
+"""Build the JupyterHub configuration of the embedded platform from the platform document."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets.config import Config
+
+from arcade_hub.config import PlatformConfig
+from arcade_hub.storage import expand
+
+ADMIN_SERVICE = "arcade-admin"
+ADMIN_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "admin:groups",
+    "tokens",
+    "list:users",
+    "read:users",
+    "access:servers",
+    "read:hub",
+]
+"""What `ARCADE_ADMIN_TOKEN` may do: manage users, their servers and their API tokens."""
+
+
+class SetupError(Exception):
+    """Something the machine lacks to run the platform; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    data_dir: Path
+    config_file: str | None
+    ip: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str | None = None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def proxy_command() -> str:
+    """configurable-http-proxy: next to this Python (the setup script puts it there) or on PATH."""
+    local = Path(sys.executable).parent / "configurable-http-proxy"
+    found = str(local) if local.exists() else shutil.which("configurable-http-proxy")
+    if not found:
+        raise SetupError(
+            "configurable-http-proxy was not found; run scripts/setup.sh, or "
+            "`npm install -g configurable-http-proxy`"
+        )
+    return found
+
+
+def shared_password(platform: PlatformConfig, data_dir: Path) -> str:
+    """The embedded login's password: read from its file, generated there on first start."""
+    path = expand(platform.auth.method.password_file, data_dir)
+    if path.exists():
+        password = path.read_text().strip()
+        if len(password) >= 8:
+            return password
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(12)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password
+
+
+def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
+    """The complete JupyterHub configuration for the embedded platform."""
+    data = opts.data_dir
+    c = Config()
+    c.JupyterHub.config_file = str(_empty_config_file(data))
+    c.JupyterHub.bind_url = f"http://{opts.ip}:{opts.port}"
+    c.JupyterHub.hub_ip = "127.0.0.1"
+    c.JupyterHub.hub_port = free_port()
+    c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = platform.policy.max_sessions
+    c.ConfigurableHTTPProxy.command = [proxy_command()]
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{free_port()}"
+    c.ConfigurableHTTPProxy.pid_file = str(data / "proxy.pid")
+
+    from arcade_hub.spawners.local import ArcadeLocalSpawner
+
+    c.JupyterHub.spawner_class = ArcadeLocalSpawner
+    c.ArcadeLocalSpawner.platform_config_file = opts.config_file or ""
+    c.ArcadeLocalSpawner.data_dir = str(data)
+
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.user_password = shared_password(platform, data)
+    c.Authenticator.allow_all = True
+    if platform.auth.admin_users:
+        c.Authenticator.admin_users = set(platform.auth.admin_users)
+        c.SharedPasswordAuthenticator.admin_password = _admin_password(data)
+    c.JupyterHub.load_groups = {
+        group: {"users": members} for group, members in platform.auth.groups.items()
+    }
+    if opts.admin_token:
+        c.JupyterHub.services = [{"name": ADMIN_SERVICE, "api_token": opts.admin_token}]
+        c.JupyterHub.load_roles = [
+            {"name": ADMIN_SERVICE, "scopes": ADMIN_SCOPES, "services": [ADMIN_SERVICE]}
+        ]
+    return c
+
+
+def _empty_config_file(data_dir: Path) -> Path:
+    """JupyterHub insists on a config file; ours is empty: the platform document is the config."""
+    path = data_dir / "jupyterhub_config.py"
+    path.write_text("# Written by arcade-hub at every start; configure the platform document.\n")
+    return path
+
+
+def _admin_password(data_dir: Path) -> str:
+    path = data_dir / "admin-password"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(16) + "\n")
+    return path.read_text().strip()

@@ -1,0 +1,39 @@
+"""Which catalogue entries the embedded backend can run on this machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from arcade_hub.config.models import CatalogueEntry
+
+
+@dataclass
+class LocalAvailability:
+    """Entries need a `local` block whose required executables are on PATH."""
+
+    path: str | None = None
+    runs_image_references: bool = False
+
+    def unavailable_reason(self, entry: CatalogueEntry) -> str | None:
+        if entry.local is None:
+            versions = ", ".join(f"{k} {v}" for k, v in entry.versions.items())
+            return (
+                f"{entry.title}{f' ({versions})' if versions else ''} needs its container "
+                f"image {entry.image}, and this platform runs sessions as local processes; "
+                "use the Kubernetes backend for it"
+            )
+        missing = [c for c in entry.local.requires if shutil.which(c, path=self.path) is None]
+        if missing:
+            hint = entry.local.missing_hint or f"install {', '.join(missing)} on this machine"
+            return f"{', '.join(missing)} not found. {hint}"
+        return None
+
+
+def local_search_path() -> str:
+    """PATH for sessions: this installation's bin directory first, then the hub's PATH."""
+    path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return f"{Path(sys.executable).parent}{os.pathsep}{path}"

@@ -1,0 +1,164 @@
+"""What every Arcade spawner shares: the platform document, the form, launch validation and
+progress events. Backends subclass a JupyterHub spawner with this mixin and implement
+`availability` and `apply_spec`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from tornado import web
+from traitlets import Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from arcade_hub.config import PlatformConfig, load_config
+from arcade_hub.form import FormState, render_form
+from arcade_hub.options import LaunchRefused, parse_user_options
+from arcade_hub.policy import Availability, Site, UserContext, build_spec, user_groups
+from arcade_hub.spec import LaunchSpec
+
+_CONFIGS: dict[str, tuple[float, PlatformConfig]] = {}
+_FORM_ATTEMPTS: dict[str, FormState] = {}
+"""Last failed form submission per user, shown once when the form is rendered again.
+Keyed by user because JupyterHub re-renders the form through the user's default spawner."""
+
+
+def platform_config(path: str) -> PlatformConfig:
+    """The platform document at `path` (or the default), reloaded when the file changes."""
+    mtime = Path(path).stat().st_mtime if path else 0.0
+    cached = _CONFIGS.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, load_config(path or None))
+        _CONFIGS[path] = cached
+    return cached[1]
+
+
+class ArcadeSpawnerMixin(LoggingConfigurable):
+    """Put first in the bases of a backend's spawner, before the JupyterHub spawner it extends."""
+
+    platform_config_file = Unicode(
+        "", help="Path of the Arcade platform document; empty for the built-in default."
+    ).tag(config=True)
+    data_dir = Unicode(
+        "", help="Arcade data directory (homes, sessions, state). Set by `arcade-hub run`."
+    ).tag(config=True)
+
+    launch_spec: LaunchSpec | None = None
+    # Provided by the JupyterHub Spawner this is mixed into:
+    user: Any
+    name: str
+
+    @property
+    def platform(self) -> PlatformConfig:
+        return platform_config(self.platform_config_file)
+
+    @property
+    def availability(self) -> Availability:
+        raise NotImplementedError
+
+    def apply_spec(self, spec: LaunchSpec) -> None:
+        """Backend hook: set spawner attributes from the spec (no I/O)."""
+
+    def user_context(self) -> UserContext:
+        asserted = frozenset(g.name for g in self.user.groups)
+        return UserContext(
+            name=self.user.name,
+            groups=user_groups(self.platform, self.user.name, asserted),
+            admin=bool(self.user.admin),
+        )
+
+    def site(self) -> Site:
+        return Site(data_dir=Path(self.data_dir), availability=self.availability)
+
+    # --- the form ----------------------------------------------------------------------
+
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        return lambda spawner: spawner.render_launch_form()
+
+    def render_launch_form(self) -> str:
+        state = _FORM_ATTEMPTS.pop(self.user.name, None)
+        return render_form(self.platform, self.availability, self.user_context(), state)
+
+    @default("options_from_form")
+    def _default_options_from_form(self) -> Any:
+        def from_form(form_data: dict[str, list[str]], spawner: ArcadeSpawnerMixin) -> Any:
+            # Parsing happens in apply_user_options, the path REST spawns take too.
+            # Remember what was typed so a refused form comes back filled in.
+            # `_xsrf` and other underscore fields belong to JupyterHub, not to the launch.
+            options = {k: v for k, v in form_data.items() if not k.startswith("_")}
+            _FORM_ATTEMPTS[spawner.user.name] = FormState(values=dict(options))
+            return options
+
+        return from_form
+
+    # --- validation on the path form and REST share ------------------------------------
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return lambda spawner, options: spawner.apply_launch_options(options)
+
+    def apply_launch_options(self, options: dict[str, Any]) -> None:
+        attempt = _FORM_ATTEMPTS.get(self.user.name)
+        try:
+            spec = build_spec(
+                parse_user_options(options),
+                self.platform,
+                self.user_context(),
+                self.site(),
+                server_name=self.name,
+                session_id=secrets.token_hex(6),
+            )
+        except LaunchRefused as e:
+            if attempt is not None:
+                attempt.errors = e.errors
+            err = web.HTTPError(e.status, "%s", str(e))
+            err.jupyterhub_message = f"Cannot start this session: {e}"  # type: ignore[attr-defined]
+            raise err from None
+        if attempt is not None:
+            _FORM_ATTEMPTS.pop(self.user.name, None)
+        self.launch_spec = spec
+        self.log.info("Launch spec for %s: %s", self.user.name, spec.model_dump_json())
+        self.apply_spec(spec)
+
+    # --- state --------------------------------------------------------------------------
+
+    def arcade_state(self, state: dict[str, Any]) -> dict[str, Any]:
+        if self.launch_spec is not None:
+            state["arcade_spec"] = self.launch_spec.model_dump_json()
+        return state
+
+    def load_arcade_state(self, state: dict[str, Any]) -> None:
+        if "arcade_spec" in state:
+            self.launch_spec = LaunchSpec.model_validate(json.loads(state["arcade_spec"]))
+
+    # --- progress -----------------------------------------------------------------------
+
+    def report(self, message: str, progress: int) -> None:
+        """Record a spawn progress event for the hub's progress bar."""
+        self.log.info("[%s] %s", self.user.name, message)
+        events = self.__dict__.setdefault("_arcade_events", [])
+        events.append({"progress": progress, "message": message})
+        self._progress_changed().set()
+
+    def _progress_changed(self) -> asyncio.Event:
+        flag: asyncio.Event = self.__dict__.setdefault("_arcade_event_flag", asyncio.Event())
+        return flag
+
+    def reset_progress(self) -> None:
+        self.__dict__["_arcade_events"] = []
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        sent = 0
+        flag = self._progress_changed()
+        while True:
+            events = self.__dict__.get("_arcade_events", [])
+            while sent < len(events):
+                yield events[sent]
+                sent += 1
+            flag.clear()
+            await flag.wait()
