@@ -1,0 +1,170 @@
+"""Start the real embedded platform (`arcade-hub run`) for tests, and talk to it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from arcade_hub.hub_config import free_port
+
+T = TypeVar("T")
+PLATFORM = Path(__file__).parent / "platform.yaml"
+
+
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line or environment mentions `text` (e.g. a test's data dir)."""
+    needle = text.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if (
+                needle in (entry / "cmdline").read_bytes()
+                or needle in (entry / "environ").read_bytes()
+            ):
+                found.append(int(entry.name))
+    return found
+
+
+@dataclass
+class RunningHub:
+    url: str
+    token: str
+    data_dir: Path
+    password: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"token {self.token}", **kwargs.pop("headers", {})}
+        return httpx.request(
+            method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
+        )
+
+    def user_token(self, user: str) -> str:
+        self.api("POST", f"/users/{user}")
+        r = self.api("POST", f"/users/{user}/tokens", json={"note": "test"})
+        assert r.status_code == 201, r.text
+        token: str = r.json()["token"]
+        return token
+
+    def server(self, user: str, name: str) -> dict[str, Any] | None:
+        r = self.api("GET", f"/users/{user}")
+        if r.status_code == 404:
+            return None
+        servers: dict[str, Any] = r.json()["servers"]
+        return servers.get(name)
+
+    def wait_ready(self, user: str, name: str, timeout: float = 60) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            s = self.server(user, name)
+            if s is not None and s.get("pending") is None and not s.get("ready"):
+                raise AssertionError(f"{user}/{name} stopped while starting:\n{self.tail()}")
+            return s if s and s.get("ready") else None
+
+        return wait_for(ready, timeout, f"{user}/{name} to be ready")
+
+    def stop_server(self, user: str, name: str) -> None:
+        r = self.api("DELETE", f"/users/{user}/servers/{name}")
+        assert r.status_code in (202, 204), r.text
+        wait_for(
+            lambda: (
+                self.server(user, name) is None
+                or not (self.server(user, name) or {}).get("pending")
+            ),
+            60,
+            f"{user}/{name} to stop",
+        )
+
+    def login(self, user: str) -> httpx.Client:
+        client = httpx.Client(base_url=self.url, timeout=60, follow_redirects=True)
+        client.get("/hub/login")
+        r = client.post(
+            "/hub/login",
+            data={"username": user, "password": self.password, "_xsrf": client.cookies["_xsrf"]},
+        )
+        assert r.status_code == 200 and "/hub/login" not in str(r.url), r.text[:500]
+        return client
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def running_hub(
+    tmp: Path, config: Path | None = PLATFORM, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningHub]:
+    data_dir = tmp / "data"
+    port = free_port()
+    token = secrets.token_hex(16)
+    log = tmp / "hub.log"
+    args = [
+        sys.executable,
+        "-m",
+        "arcade_hub",
+        "run",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    if config is not None:
+        args += ["--config", str(config)]
+    env = {**os.environ, "ARCADE_ADMIN_TOKEN": token, **(extra_env or {})}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+    url = f"http://127.0.0.1:{port}"
+    hub = RunningHub(url, token, data_dir, "", proc, log)
+    try:
+
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"arcade-hub exited with {proc.returncode}:\n{hub.tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                return httpx.get(f"{url}/hub/api/", timeout=2).status_code == 200
+            return False
+
+        wait_for(up, 60, "the hub to answer")
+        hub.password = (data_dir / "password").read_text().strip()
+        yield hub
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        left = wait_for_none(lambda: processes_mentioning(str(data_dir)), 10)
+        assert not left, f"processes left behind: {left}"
+
+
+def wait_for_none(check: Callable[[], list[int]], timeout: float) -> list[int]:
+    """Wait until `check` returns an empty list; return what is left after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while (left := check()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
