@@ -1,0 +1,306 @@
+"""Pure builders: a `LaunchSpec` rendered as the pieces of a Kubernetes pod.
+
+No I/O. `build_pod_pieces` returns plain dicts and numbers shaped like KubeSpawner's traits;
+`pod_manifest` assembles them with kubespawner's own `make_pod` (what the spawner does), so
+tests can check whole pods without a hub or a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes_asyncio.client import ApiClient, V1Pod
+from kubespawner.objects import make_pod
+
+from arcade_hub.config.models import CatalogueEntry, Kind, StorageRoots
+from arcade_hub.kube.config import KubeBackend, Scheduling, Security
+from arcade_hub.kube.names import LABEL_PREFIX, label_value
+from arcade_hub.kube.volumes import (
+    ClaimRequest,
+    KubeLaunchError,
+    Manifest,
+    StoragePieces,
+    build_storage,
+)
+from arcade_hub.spec import LaunchSpec
+from arcade_hub.storage import arcade_environment
+
+X11_VOLUME = "x11"
+X11_DIR = "/tmp/.X11-unix"
+APP_DISPLAY = ":1"
+
+
+@dataclass(frozen=True)
+class PosixIds:
+    uid: int
+    gid: int
+    fs_group: int | None
+
+
+@dataclass(frozen=True)
+class PodPieces:
+    """Everything KubeSpawner needs to render the session pod, as trait values."""
+
+    image: str
+    image_pull_policy: str | None
+    image_pull_secrets: list[str]
+    cmd: list[str]
+    default_url: str
+    working_dir: str
+    cpu_limit: float
+    cpu_guarantee: float
+    mem_limit: int
+    mem_guarantee: int
+    extra_resource_limits: dict[str, str]
+    extra_resource_guarantees: dict[str, str]
+    node_selector: dict[str, str]
+    tolerations: list[Manifest]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    environment: dict[str, str]
+    volumes: list[Manifest]
+    volume_mounts: list[Manifest]
+    pod_security_context: Manifest
+    container_security_context: Manifest
+    extra_containers: list[Manifest] = field(default_factory=list)
+    extra_pod_config: Manifest = field(default_factory=dict)
+    home_claim: ClaimRequest | None = None
+
+
+def posix_ids(security: Security, username: str) -> PosixIds:
+    """The uid/gid a user's sessions run as."""
+    if security.run_as == "fixed":
+        uid = security.uid
+    else:
+        try:
+            uid = security.uids[username]
+        except KeyError:
+            raise KubeLaunchError(
+                f"no uid is configured for {username!r} (security.run_as is per-user); "
+                "ask the operators to add one"
+            ) from None
+    return PosixIds(uid=uid, gid=security.gid, fs_group=security.fs_group)
+
+
+def security_contexts(ids: PosixIds) -> tuple[Manifest, Manifest]:
+    """(pod, container) security contexts meeting Pod Security `restricted`."""
+    pod: Manifest = {
+        "runAsNonRoot": True,
+        "runAsUser": ids.uid,
+        "runAsGroup": ids.gid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if ids.fs_group is not None:
+        pod["fsGroup"] = ids.fs_group
+    container: Manifest = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "runAsUser": ids.uid,
+        "runAsGroup": ids.gid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return pod, container
+
+
+def scheduling(kube: KubeBackend, spec: LaunchSpec) -> tuple[dict[str, str], list[Manifest]]:
+    """Node selector and tolerations: defaults, then GPU pool, then the entry's own."""
+    parts: list[Scheduling] = [kube.default_scheduling]
+    if spec.gpus:
+        parts.append(kube.gpu_scheduling)
+    if spec.entry and spec.entry in kube.scheduling:
+        parts.append(kube.scheduling[spec.entry])
+    selector: dict[str, str] = {}
+    tolerations: list[Manifest] = []
+    for part in parts:
+        selector.update(part.node_selector)
+        for t in part.tolerations:
+            manifest = t.manifest()
+            if manifest not in tolerations:
+                tolerations.append(manifest)
+    return selector, tolerations
+
+
+def labels_and_annotations(
+    kube: KubeBackend, spec: LaunchSpec, entry: CatalogueEntry | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    labels = {
+        **kube.labels,
+        "app.kubernetes.io/part-of": "arcade-hub",
+        f"{LABEL_PREFIX}kind": spec.kind.value,
+        f"{LABEL_PREFIX}entry": label_value(spec.entry or "custom"),
+        f"{LABEL_PREFIX}image": label_value(spec.image),
+        f"{LABEL_PREFIX}session": label_value(spec.session_id),
+    }
+    annotations = {
+        **kube.annotations,
+        f"{LABEL_PREFIX}kind": spec.kind.value,
+        f"{LABEL_PREFIX}image": spec.image,
+        f"{LABEL_PREFIX}session": spec.session_id,
+        f"{LABEL_PREFIX}summary": spec.summary(),
+    }
+    if spec.dataset:
+        labels[f"{LABEL_PREFIX}dataset"] = label_value(spec.dataset)
+        annotations[f"{LABEL_PREFIX}dataset"] = spec.dataset
+    if entry is not None and entry.versions:
+        annotations[f"{LABEL_PREFIX}versions"] = json.dumps(entry.versions, sort_keys=True)
+    return labels, annotations
+
+
+def environment(spec: LaunchSpec, storage: StoragePieces) -> dict[str, str]:
+    """The session's own env, then HOME and the ARCADE_* contract (which always wins)."""
+    p = storage.paths
+    return {
+        **spec.env,
+        "HOME": p.home,
+        **arcade_environment(
+            home=p.home,
+            projects=p.projects,
+            datasets=p.datasets,
+            scratch=p.scratch,
+            session_id=spec.session_id,
+            kind=spec.kind.value,
+            image=spec.image,
+            cores=spec.cores,
+            ram_gib=spec.ram_gib,
+            dataset=spec.dataset,
+        ),
+    }
+
+
+def build_pod_pieces(
+    spec: LaunchSpec,
+    kube: KubeBackend,
+    roots: StorageRoots,
+    *,
+    entry: CatalogueEntry | None = None,
+    desktop: CatalogueEntry | None = None,
+) -> PodPieces:
+    """Render `spec` (and its catalogue `entry`) for Kubernetes.
+
+    `desktop` is the entry hosting a desktop-app (`spec.desktop`); its image runs the
+    session, the app runs beside it in a second container sharing the X socket.
+    """
+    storage = build_storage(spec, kube, roots)
+    ids = posix_ids(kube.security, spec.username)
+    pod_sc, container_sc = security_contexts(ids)
+    selector, tolerations = scheduling(kube, spec)
+    labels, annotations = labels_and_annotations(kube, spec, entry)
+    env = environment(spec, storage)
+
+    mem_limit = round(spec.ram_gib * 2**30)
+    gpus = {kube.gpu_resource: str(spec.gpus)} if spec.gpus else {}
+    image = spec.image
+    base_cmd = list(kube.commands.get(spec.kind.value, []))
+    cmd = base_cmd
+    default_url = ""
+    volumes, mounts = list(storage.volumes), list(storage.mounts)
+    extra_containers: list[Manifest] = []
+    extra_pod_config: Manifest = {}
+
+    if spec.kind == Kind.desktop:
+        default_url = kube.desktop_url
+    elif spec.kind == Kind.desktop_app:
+        if desktop is None:
+            raise KubeLaunchError(f"{spec.title} needs a desktop to open on, and none was given")
+        image = desktop.image
+        default_url = kube.desktop_url
+        annotations[f"{LABEL_PREFIX}desktop"] = desktop.name
+        volumes.append({"name": X11_VOLUME, "emptyDir": {"medium": "Memory"}})
+        x11 = {"name": X11_VOLUME, "mountPath": X11_DIR}
+        app: Manifest = {
+            "name": "app",
+            "image": spec.image,
+            "env": [{"name": k, "value": v} for k, v in sorted(env.items())]
+            + [{"name": "DISPLAY", "value": APP_DISPLAY}],
+            "volumeMounts": [*mounts, x11],
+            "workingDir": storage.paths.home,
+            "securityContext": container_sc,
+            # the session's requests are counted once, on the desktop container; either
+            # container may use up to the chosen limits
+            "resources": {"limits": {"cpu": spec.cores, "memory": mem_limit},
+                          "requests": {"cpu": "10m", "memory": "32Mi"}},
+        }
+        if spec.cmd or spec.args:
+            app["command"] = [*spec.cmd, *spec.args]
+        if kube.image_pull_policy:
+            app["imagePullPolicy"] = kube.image_pull_policy
+        extra_containers.append(app)
+        mounts.append(x11)
+    elif spec.kind == Kind.headless:
+        cmd = [*base_cmd, *spec.cmd, *spec.args]
+        if not cmd:
+            raise KubeLaunchError(f"{spec.title} is a batch image and needs a command to run")
+        extra_pod_config = {"restartPolicy": "Never"}
+
+    return PodPieces(
+        image=image,
+        image_pull_policy=kube.image_pull_policy,
+        image_pull_secrets=list(kube.image_pull_secrets),
+        cmd=cmd,
+        default_url=default_url,
+        working_dir=storage.paths.home,
+        cpu_limit=spec.cores,
+        cpu_guarantee=round(spec.cores * kube.cpu_guarantee, 3),
+        mem_limit=mem_limit,
+        mem_guarantee=round(mem_limit * kube.memory_guarantee),
+        extra_resource_limits=gpus,
+        extra_resource_guarantees=dict(gpus),
+        node_selector=selector,
+        tolerations=tolerations,
+        labels=labels,
+        annotations=annotations,
+        environment=env,
+        volumes=volumes,
+        volume_mounts=mounts,
+        pod_security_context=pod_sc,
+        container_security_context=container_sc,
+        extra_containers=extra_containers,
+        extra_pod_config=extra_pod_config,
+        home_claim=storage.home_claim,
+    )
+
+
+def pod_manifest(
+    pieces: PodPieces, *, name: str, port: int = 8888, env: dict[str, str] | None = None
+) -> V1Pod:
+    """The whole pod, assembled the way KubeSpawner assembles it (for tests and tools)."""
+    pod: V1Pod = make_pod(
+        name=name,
+        cmd=pieces.cmd or None,
+        port=port,
+        image=pieces.image,
+        image_pull_policy=pieces.image_pull_policy,
+        image_pull_secrets=pieces.image_pull_secrets or None,
+        node_selector=pieces.node_selector,
+        container_security_context=pieces.container_security_context,
+        pod_security_context=pieces.pod_security_context,
+        env={**pieces.environment, **(env or {})},
+        working_dir=pieces.working_dir,
+        volumes=pieces.volumes,
+        volume_mounts=pieces.volume_mounts,
+        labels=pieces.labels,
+        annotations=pieces.annotations,
+        cpu_limit=pieces.cpu_limit,
+        cpu_guarantee=pieces.cpu_guarantee,
+        mem_limit=pieces.mem_limit,
+        mem_guarantee=pieces.mem_guarantee,
+        extra_resource_limits=pieces.extra_resource_limits,
+        extra_resource_guarantees=pieces.extra_resource_guarantees,
+        extra_pod_config=pieces.extra_pod_config,
+        extra_containers=pieces.extra_containers,
+        tolerations=pieces.tolerations,
+    )
+    return pod
+
+
+_SERIALIZER = ApiClient.__new__(ApiClient)
+"""`ApiClient.sanitize_for_serialization` needs no connection: skip `__init__`, which opens an
+aiohttp session."""
+
+
+def serialize(obj: Any) -> Any:
+    """A Kubernetes model as the JSON the API server receives."""
+    return _SERIALIZER.sanitize_for_serialization(obj)

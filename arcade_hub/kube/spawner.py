@@ -1,0 +1,133 @@
+"""`ArcadeKubeSpawner`: KubeSpawner rendering a `LaunchSpec` through the pure builders.
+
+The shared spawner mixin sets `launch_spec` (in `apply_user_options`) and `platform_config`;
+this class only turns them into KubeSpawner traits in `start()` and refuses pods that miss
+the configured Pod Security level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kubernetes_asyncio.client import V1Pod
+from kubespawner import KubeSpawner
+
+from arcade_hub.config.models import CatalogueEntry, PlatformConfig
+from arcade_hub.kube.builders import PodPieces, build_pod_pieces, serialize
+from arcade_hub.kube.config import KubeBackend
+from arcade_hub.kube.restricted import check
+from arcade_hub.kube.volumes import KubeLaunchError
+from arcade_hub.spec import LaunchSpec
+
+
+def escape_templates(value: Any) -> Any:
+    """Double `{`/`}` so KubeSpawner's `{username}`-style expansion leaves values as they are."""
+    if isinstance(value, str):
+        return value.replace("{", "{{").replace("}", "}}")
+    if isinstance(value, list):
+        return [escape_templates(v) for v in value]
+    if isinstance(value, dict):
+        return {k: escape_templates(v) for k, v in value.items()}
+    return value
+
+
+class ArcadeKubeSpawner(KubeSpawner):
+    """Runs Arcade sessions as pods."""
+
+    launch_spec: LaunchSpec | None = None
+    """Set by the shared mixin in `apply_user_options`."""
+    platform_config: PlatformConfig | None = None
+    """The platform document (set by the mixin / hub configuration)."""
+
+    @property
+    def kube_settings(self) -> KubeBackend:
+        return self._platform().backend.kubernetes
+
+    def _platform(self) -> PlatformConfig:
+        if self.platform_config is None:
+            raise RuntimeError("ArcadeKubeSpawner.platform_config is not set")
+        return self.platform_config
+
+    def _entry(self, name: str | None) -> CatalogueEntry | None:
+        if name is None:
+            return None
+        try:
+            return self._platform().entry(name)
+        except KeyError:
+            return None
+
+    def render(self, spec: LaunchSpec) -> PodPieces:
+        """The pod pieces for `spec` (pure; raises `KubeLaunchError`)."""
+        config = self._platform()
+        return build_pod_pieces(
+            spec,
+            config.backend.kubernetes,
+            config.storage,
+            entry=self._entry(spec.entry),
+            desktop=self._entry(spec.desktop),
+        )
+
+    def apply_pieces(self, pieces: PodPieces) -> None:
+        """Set KubeSpawner's traits from the rendered pieces."""
+        self.image = pieces.image
+        if pieces.image_pull_policy is not None:
+            self.image_pull_policy = pieces.image_pull_policy
+        if pieces.image_pull_secrets:
+            self.image_pull_secrets = pieces.image_pull_secrets
+        self.cmd = pieces.cmd
+        self.default_url = pieces.default_url
+        self.working_dir = pieces.working_dir
+        self.cpu_limit = pieces.cpu_limit
+        self.cpu_guarantee = pieces.cpu_guarantee
+        self.mem_limit = pieces.mem_limit
+        self.mem_guarantee = pieces.mem_guarantee
+        self.extra_resource_limits = pieces.extra_resource_limits
+        self.extra_resource_guarantees = pieces.extra_resource_guarantees
+        self.node_selector = pieces.node_selector
+        self.tolerations = pieces.tolerations
+        # these are expanded as templates by KubeSpawner: escape braces in our values
+        self.extra_labels = escape_templates(pieces.labels)
+        self.extra_annotations = escape_templates(pieces.annotations)
+        self.environment = escape_templates(pieces.environment)
+        self.volumes = escape_templates(pieces.volumes)
+        self.volume_mounts = escape_templates(pieces.volume_mounts)
+        self.extra_containers = escape_templates(pieces.extra_containers)
+        self.extra_pod_config = escape_templates(pieces.extra_pod_config)
+        # identity lives in the security contexts only
+        self.uid = None
+        self.gid = None
+        self.fs_gid = None
+        no_gids: list[int] = []
+        self.supplemental_gids = no_gids
+        self.privileged = False
+        self.allow_privilege_escalation = False
+        self.pod_security_context = pieces.pod_security_context
+        self.container_security_context = pieces.container_security_context
+        claim = pieces.home_claim
+        self.storage_pvc_ensure = claim is not None
+        if claim is not None:
+            self.pvc_name = claim.name
+            self.storage_capacity = claim.capacity
+            self.storage_class = claim.storage_class
+            self.storage_access_modes = list(claim.access_modes)
+
+    def start(self) -> asyncio.Future[Any]:
+        spec = self.launch_spec
+        if spec is None:
+            raise KubeLaunchError(f"no launch spec for {self._log_name}: options were not applied")
+        self.apply_pieces(self.render(spec))
+        self.log.info("Starting %s for %s: %s", self.pod_name, spec.username, spec.summary())
+        future: asyncio.Future[Any] = super().start()
+        return future
+
+    async def get_pod_manifest(self) -> V1Pod:
+        """KubeSpawner's pod, refused when it misses the configured Pod Security level."""
+        pod: V1Pod = await super().get_pod_manifest()
+        if self.platform_config is not None:
+            check(serialize(pod), self.kube_settings.security.pod_security)
+        return pod
+
+    async def delete_forever(self) -> None:
+        """Never delete homes: a user's home claim is shared by all their sessions."""
+        self.log.info("Keeping storage of %s (homes are removed by operators)", self._log_name)

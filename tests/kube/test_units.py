@@ -1,0 +1,189 @@
+"""Names without collisions, settings validation, the Pod Security checker, error paths."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from kubespawner.slugs import is_valid_label, is_valid_object_name
+from pydantic import ValidationError
+
+from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
+from arcade_hub.kube.config import KubeBackend
+from arcade_hub.kube.names import label_value, object_name, path_component
+from arcade_hub.kube.restricted import PodSecurityViolation, check, violations
+from arcade_hub.kube.volumes import KubeLaunchError, build_storage, home_claim_name
+
+from .conftest import launch_spec, platform
+
+# differ only in case or punctuation (GHSA-v7m9-9497-p9gr), or look like a slug themselves
+LOOKALIKES = ["alice", "Alice", "ALICE", "a.lice", "a-lice", "a_lice", "alice.", "alice@x",
+              "alice-x", "alice--x", "alice---0123abcd", "élice", "x-alice", "1alice"]
+
+
+def test_lookalike_users_never_share_storage() -> None:
+    kube = KubeBackend(home={"mode": "claim-per-user"})
+    config = platform()
+    claims, subpaths, homes, labels = set(), set(), set(), set()
+    for user in LOOKALIKES:
+        claim = home_claim_name(kube, user)
+        assert is_valid_object_name(claim), claim
+        claims.add(claim)
+        sub = path_component(user)
+        assert is_valid_label(sub) and sub not in (".", ".."), sub
+        subpaths.add(sub)
+        storage = build_storage(launch_spec(config, username=user), config.backend.kubernetes,
+                                config.storage)
+        homes.add(storage.mounts[0]["subPath"])
+        value = label_value(user)
+        assert is_valid_label(value)
+        labels.add(value)
+    for seen in (claims, subpaths, homes, labels):
+        assert len(seen) == len(LOOKALIKES)
+
+
+def test_lookalike_groups_get_distinct_volumes_and_folders() -> None:
+    config = platform(projects={"mode": "claim-per-group"})
+    groups = ("Astro", "astro", "as.tro", "as-tro")
+    spec = launch_spec(config, groups=groups)
+    storage = build_storage(spec, config.backend.kubernetes, config.storage)
+    names = [v["name"] for v in storage.volumes]
+    claims = [v["persistentVolumeClaim"]["claimName"] for v in storage.volumes
+              if "persistentVolumeClaim" in v]
+    paths = [m["mountPath"] for m in storage.mounts]
+    assert len(claims) == len(groups) + 1  # + home
+    for seen in (names, claims, paths):
+        assert len(seen) == len(set(seen))
+    assert all(is_valid_object_name(n) for n in names + claims)
+
+
+def test_long_names_stay_valid() -> None:
+    long = "a" * 200
+    assert len(object_name("arcade-home-", long)) <= 63
+    assert is_valid_object_name(object_name("arcade-home-", long))
+    assert is_valid_label(label_value("registry.example.org/" + long + ":tag"))
+    with pytest.raises(ValueError):
+        path_component("")
+
+
+@pytest.mark.parametrize(("kube", "message"), [
+    ({"datasets": {"d": {"type": "nfs", "server": "s", "path": "/p"}}}, "nfs volume"),
+    ({"datasets": {"d": {"type": "hostPath", "path": "/p"}},
+      "security": {"pod_security": "baseline"}}, "hostPath volume"),
+    ({"scratch": {"mode": "hostPath"}}, "scratch.mode is hostPath"),
+    ({"security": {"uids": {"root": 0}}}, "root is not allowed"),
+    ({"security": {"uid": 0}}, "greater than or equal to 1"),
+    ({"cpu_guarantee": 1.5}, "less than or equal to 1"),
+    ({"unknown": 1}, "Extra inputs are not permitted"),
+    ({"home": {"claim_prefix": "Bad_Prefix"}}, "should match pattern"),
+])
+def test_settings_refused(kube: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        KubeBackend.model_validate(kube)
+
+
+def test_every_setting_has_title_and_description() -> None:
+    from pydantic import BaseModel
+
+    seen: set[type[BaseModel]] = set()
+
+    def walk(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.add(model)
+        for name, info in model.model_fields.items():
+            assert info.title and info.description, f"{model.__name__}.{name}"
+            for arg in _types(info.annotation):
+                if isinstance(arg, type) and issubclass(arg, BaseModel):
+                    walk(arg)
+
+    walk(KubeBackend)
+    assert len(seen) >= 8
+
+
+def _types(annotation: Any) -> list[Any]:
+    from typing import get_args
+
+    args = list(get_args(annotation))
+    out = [annotation]
+    for a in args:
+        out += _types(a)
+    return out
+
+
+def test_per_user_uid_missing_is_refused() -> None:
+    config = platform(security={"run_as": "per-user", "uids": {"bob": 5000}})
+    with pytest.raises(KubeLaunchError, match="no uid is configured for 'alice'"):
+        build_pod_pieces(launch_spec(config), config.backend.kubernetes, config.storage)
+
+
+def test_unconfigured_dataset_is_refused() -> None:
+    config = platform(datasets={})
+    spec = launch_spec(config, "casa-6-7", dataset="alma-2019")
+    with pytest.raises(KubeLaunchError, match=r"alma-2019.*backend\.kubernetes\.datasets"):
+        build_pod_pieces(spec, config.backend.kubernetes, config.storage,
+                         desktop=config.entry("desktop"))
+
+
+def test_desktop_app_needs_desktop_and_headless_needs_command() -> None:
+    config = platform()
+    with pytest.raises(KubeLaunchError, match="desktop"):
+        build_pod_pieces(launch_spec(config, "casa-6-7"), config.backend.kubernetes,
+                         config.storage)
+    with pytest.raises(KubeLaunchError, match="needs a command"):
+        build_pod_pieces(launch_spec(config, "batch"), config.backend.kubernetes,
+                         config.storage)
+
+
+def _good_pod() -> dict[str, Any]:
+    config = platform()
+    pieces = build_pod_pieces(launch_spec(config), config.backend.kubernetes, config.storage)
+    pod: dict[str, Any] = serialize(pod_manifest(pieces, name="p"))
+    return pod
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), [
+    (("spec", "hostNetwork"), True, "hostNetwork"),
+    (("spec", "hostPID"), True, "hostPID"),
+    (("spec", "securityContext", "runAsUser"), 0, "runAsUser must not be 0"),
+    (("spec", "securityContext", "seccompProfile"), {"type": "Unconfined"}, "Unconfined"),
+    (("c", "securityContext", "privileged"), True, "privileged"),
+    (("c", "securityContext", "allowPrivilegeEscalation"), True, "allowPrivilegeEscalation"),
+    (("c", "securityContext", "runAsNonRoot"), False, "runAsNonRoot"),
+    (("c", "securityContext", "runAsUser"), 0, "uid 0"),
+    (("c", "securityContext", "capabilities"), {"drop": ["NET_RAW"]}, "drop ALL"),
+    (("c", "securityContext", "capabilities"), {"drop": ["ALL"], "add": ["SYS_ADMIN"]},
+     "SYS_ADMIN"),
+    (("c", "securityContext", "seccompProfile"), {"type": "Unconfined"}, "Unconfined"),
+    (("c", "securityContext", "procMount"), "Unmasked", "procMount"),
+    (("c", "ports"), [{"containerPort": 80, "hostPort": 80}], "hostPort"),
+])
+def test_checker_finds_violations(path: tuple[str, ...], value: Any, expected: str) -> None:
+    pod = _good_pod()
+    assert violations(pod) == []
+    target = pod["spec"]["containers"][0] if path[0] == "c" else pod["spec"]
+    for key in path[1:-1]:
+        target = target.setdefault(key, {})
+    target[path[-1]] = value
+    problems = violations(pod)
+    assert any(expected in p for p in problems), problems
+    with pytest.raises(PodSecurityViolation, match="restricted"):
+        check(pod)
+
+
+def test_checker_levels() -> None:
+    pod = _good_pod()
+    nfs = copy.deepcopy(pod)
+    nfs["spec"]["volumes"].append({"name": "n", "nfs": {"server": "s", "path": "/"}})
+    assert violations(nfs, "baseline") == []
+    assert violations(nfs, "restricted")
+    host = copy.deepcopy(pod)
+    host["spec"]["volumes"].append({"name": "h", "hostPath": {"path": "/"}})
+    assert violations(host, "baseline")
+    assert violations(host, "privileged") == []
+    no_seccomp = copy.deepcopy(pod)
+    del no_seccomp["spec"]["securityContext"]["seccompProfile"]
+    del no_seccomp["spec"]["containers"][0]["securityContext"]["seccompProfile"]
+    assert any("seccompProfile" in p for p in violations(no_seccomp))
+    assert violations(no_seccomp, "baseline") == []
