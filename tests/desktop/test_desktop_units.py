@@ -1,0 +1,162 @@
+"""Unit tests of the desktop's pure parts: menu, rc.xml, cookies, settings, proxy config."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+import pytest
+from traitlets.config import Config
+
+from arcade_hub.desktop.menu import DesktopApp, parse_apps, render_menu, render_rc
+from arcade_hub.desktop.proxy import PROXY_NAME, install_proxy_config, server_process_spec
+from arcade_hub.desktop.session import (
+    DesktopSettings,
+    desktop_info,
+    window_manager_command,
+    xvnc_command,
+)
+from arcade_hub.desktop.xauth import FAMILY_WILD, parse_xauthority, write_xauthority
+
+MENU_NS = "{http://openbox.org/3.4/menu}"
+RC_NS = "{http://openbox.org/3.4/rc}"
+
+
+def _items(menu: ET.Element) -> list[tuple[str, str]]:
+    return [
+        (item.get("label", ""), item.findtext(f"{MENU_NS}action/{MENU_NS}command", ""))
+        for item in menu.findall(f"{MENU_NS}item")
+    ]
+
+
+def test_menu_groups_apps_and_keeps_terminal_local() -> None:
+    apps = parse_apps(
+        [
+            {"name": "casa-6.7", "title": "CASA", "group": "Radio", "version": "6.7.0"},
+            {"name": "ds9", "title": 'DS9 <fast> & "good"', "group": "Imaging", "version": "8"},
+            {"name": "topcat", "title": "TOPCAT 4.9", "group": "Imaging", "version": "4.9"},
+            {"name": "odd name", "title": "Loose"},
+        ]
+    )
+    xml = render_menu(apps, ["arcade-launch"], ["xterm"])
+    root = ET.fromstring(xml).find(f"{MENU_NS}menu")
+    assert root is not None and root.get("id") == "root-menu"
+    assert _items(root) == [("Terminal", "xterm"), ("Loose", "arcade-launch 'odd name'")]
+    groups = {m.get("label"): _items(m) for m in root.findall(f"{MENU_NS}menu")}
+    assert groups == {
+        "Radio": [("CASA 6.7.0", "arcade-launch casa-6.7")],
+        "Imaging": [
+            ('DS9 <fast> & "good" 8', "arcade-launch ds9"),
+            ("TOPCAT 4.9", "arcade-launch topcat"),
+        ],
+    }
+    ids = [m.get("id") for m in root.iter(f"{MENU_NS}menu")]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [{"name": "x"}, [{"title": "no name"}], [{"name": ""}], [{"name": "x", "group": ["a"]}]],
+)
+def test_parse_apps_rejects_bad_input(raw: object) -> None:
+    with pytest.raises(ValueError):
+        parse_apps(raw)
+
+
+def test_app_label() -> None:
+    assert DesktopApp("a", "A", version="1").label == "A 1"
+    assert DesktopApp("a", "A 1.0", version="1.0").label == "A 1.0"
+
+
+def test_rc_points_at_session_menu_and_binds_root_menu(tmp_path: Path) -> None:
+    rc = ET.fromstring(render_rc(tmp_path / "a&b" / "menu.xml"))
+    assert rc.findtext(f"{RC_NS}menu/{RC_NS}file") == str(tmp_path / "a&b" / "menu.xml")
+    shown = [
+        a.findtext(f"{RC_NS}menu")
+        for a in rc.iterfind(f".//{RC_NS}context[@name='Root']//{RC_NS}action")
+    ]
+    assert "root-menu" in shown
+
+
+def test_xauthority_is_family_wild_and_private(tmp_path: Path) -> None:
+    path = tmp_path / "app.xauth"
+    cookie = bytes(range(16))
+    write_xauthority(path, 7, cookie)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert parse_xauthority(path.read_bytes()) == [
+        (FAMILY_WILD, b"", b"7", b"MIT-MAGIC-COOKIE-1", cookie)
+    ]
+    if shutil.which("xauth"):
+        listed = subprocess.run(
+            ["xauth", "-f", str(path), "nlist"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        assert listed == [
+            "ffff",
+            "0000",
+            "0001",
+            "37",
+            "0012",
+            "4d49542d4d414749432d434f4f4b49452d31",
+            "0010",
+            cookie.hex(),
+        ]
+
+
+def test_settings_from_env(tmp_path: Path) -> None:
+    env = {
+        "ARCADE_SESSION_ID": "s1",
+        "ARCADE_SESSION_DIR": str(tmp_path / "sess"),
+        "ARCADE_DESKTOP_APPS": "/apps.json",
+        "ARCADE_DESKTOP_LAUNCH_COMMAND": "arcade-launch --desktop",
+    }
+    s = DesktopSettings.from_env(Path("/run/rfb"), env)
+    assert (s.session_id, s.session_dir, s.owns_session_dir) == ("s1", tmp_path / "sess", False)
+    assert (tmp_path / "sess").stat().st_mode & 0o777 == 0o700
+    assert s.apps_file == Path("/apps.json")
+    assert s.launch_command == ("arcade-launch", "--desktop")
+    assert s.terminal_command == ("xterm",)
+    fallback = DesktopSettings.from_env(Path("/run/rfb"), {})
+    try:
+        assert fallback.owns_session_dir and fallback.session_id.startswith("desktop-")
+        assert fallback.session_dir.stat().st_mode & 0o777 == 0o700
+    finally:
+        shutil.rmtree(fallback.session_dir)
+
+
+def test_xvnc_has_no_tcp_and_uses_cookie(tmp_path: Path) -> None:
+    s = DesktopSettings(rfb_socket=Path("/run/rfb"), session_dir=tmp_path, session_id="s")
+    cmd = xvnc_command(s, 5)
+    pairs = dict(zip(cmd[1::2], cmd[2::2], strict=False))
+    assert pairs["-rfbport"] == "-1"
+    assert pairs["-rfbunixpath"] == "/run/rfb"
+    assert pairs["-nolisten"] == "tcp"
+    assert pairs["-auth"] == str(tmp_path / "xvnc.xauth")
+    assert pairs["-displayfd"] == "5"
+    assert "-listen" not in cmd
+    assert window_manager_command(s)[:3] == ["dbus-launch", "--exit-with-session", "openbox"]
+    assert window_manager_command(s, session_bus=False)[0] == "openbox"
+    info = desktop_info(s, 3, 99)
+    assert info["display"] == ":3" and info["x_socket"] == "/tmp/.X11-unix/X3"
+    assert info["xauthority"] == str(tmp_path / "app.xauth")
+
+
+def test_proxy_config_added_once_and_never_overrides() -> None:
+    config = Config()
+    assert install_proxy_config(config)
+    spec = config.ServerProxy.servers[PROXY_NAME]
+    assert spec == server_process_spec()
+    assert spec["unix_socket"] is True and spec["raw_socket_proxy"] is True
+    assert "{unix_socket}" in spec["command"]
+    assert not install_proxy_config(config)
+
+    custom = Config()
+    custom.ServerProxy.servers = {PROXY_NAME: {"command": ["mine"]}, "other": {"command": ["x"]}}
+    assert not install_proxy_config(custom)
+    assert custom.ServerProxy.servers[PROXY_NAME] == {"command": ["mine"]}
+
+    other = Config()
+    other.ServerProxy.servers = {"other": {"command": ["x"]}}
+    assert install_proxy_config(other)
+    assert set(other.ServerProxy.servers) == {"other", PROXY_NAME}
