@@ -9,6 +9,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from traitlets.config import Config
 
@@ -16,6 +17,15 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.storage import expand
 
 ADMIN_SERVICE = "arcade-admin"
+SERVICE = "arcade"
+SERVICE_SCOPES = ["list:users", "read:users", "read:servers", "admin:server_state"]
+"""What the arcade service reads from the hub: users, their servers and server state."""
+SESSION_TOKEN_SCOPES = [
+    "users:activity!user",
+    "access:servers!server",
+    f"access:services!service={SERVICE}",
+]
+"""A session's own token: JupyterHub's server scopes, plus the arcade API (`arcade-launch`)."""
 ADMIN_SCOPES = [
     "admin:users",
     "admin:servers",
@@ -97,6 +107,11 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     c.JupyterHub.spawner_class = ArcadeLocalSpawner
     c.ArcadeLocalSpawner.platform_config_file = opts.config_file or ""
     c.ArcadeLocalSpawner.data_dir = str(data)
+    service_port = free_port()
+    c.ArcadeLocalSpawner.arcade_api_url = (
+        f"http://127.0.0.1:{service_port}/services/{SERVICE}/api/v1"
+    )
+    c.Spawner.server_token_scopes = SESSION_TOKEN_SCOPES
 
     c.JupyterHub.authenticator_class = "shared-password"
     c.SharedPasswordAuthenticator.user_password = shared_password(platform, data)
@@ -107,11 +122,28 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     c.JupyterHub.load_groups = {
         group: {"users": members} for group, members in platform.auth.groups.items()
     }
+    services: list[dict[str, Any]] = [
+        {
+            "name": SERVICE,
+            "url": f"http://127.0.0.1:{service_port}",
+            "command": [sys.executable, "-m", "arcade_hub.service"],
+            "environment": {
+                "ARCADE_PLATFORM_CONFIG": opts.config_file or "",
+                "ARCADE_DATA_DIR": str(data),
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            },
+            "display": False,
+        }
+    ]
+    roles: list[dict[str, Any]] = [
+        {"name": "user", "scopes": ["self", f"access:services!service={SERVICE}"]},
+        {"name": SERVICE, "scopes": SERVICE_SCOPES, "services": [SERVICE]},
+    ]
     if opts.admin_token:
-        c.JupyterHub.services = [{"name": ADMIN_SERVICE, "api_token": opts.admin_token}]
-        c.JupyterHub.load_roles = [
-            {"name": ADMIN_SERVICE, "scopes": ADMIN_SCOPES, "services": [ADMIN_SERVICE]}
-        ]
+        services.append({"name": ADMIN_SERVICE, "api_token": opts.admin_token})
+        roles.append({"name": ADMIN_SERVICE, "scopes": ADMIN_SCOPES, "services": [ADMIN_SERVICE]})
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
     return c
 
 

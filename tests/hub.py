@@ -168,3 +168,25 @@ def wait_for_none(check: Callable[[], list[int]], timeout: float) -> list[int]:
     while (left := check()) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
+
+
+def env_of(hub: RunningHub, user: str, server: str) -> dict[str, str]:
+    """The environment of the session's single-user server process."""
+
+    def find() -> dict[str, str] | None:
+        for pid in processes_mentioning(f"JUPYTERHUB_SERVER_NAME={server}"):
+            try:
+                raw = Path(f"/proc/{pid}/environ").read_bytes()
+            except OSError:
+                continue
+            env = dict(x.split("=", 1) for x in raw.decode().split("\0") if "=" in x)
+            if (
+                env.get("JUPYTERHUB_USER") == user
+                and env.get("ARCADE_HOME", "").startswith(str(hub.data_dir))
+                and "jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_text()
+            ):
+                env["_pid"] = str(pid)
+                return env
+        return None
+
+    return wait_for(find, 10, f"the process of {user}/{server}")

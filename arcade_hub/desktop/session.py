@@ -55,6 +55,15 @@ CRASH_LOOP_SECONDS = 10.0
 STARTUP_SCRIPT = """#!/bin/sh
 xsetroot -cursor_name left_ptr -mod 4 4 -fg '#2a5275' -bg '#1d3b57'
 """
+ENV_AUTOSTART = "ARCADE_AUTOSTART"
+
+
+def startup_script(launch_command: Sequence[str], autostart: str | None) -> str:
+    """The window manager's startup script; opens the session's app when it has one."""
+    if not autostart:
+        return STARTUP_SCRIPT
+    command = shlex.join([*launch_command, autostart])
+    return STARTUP_SCRIPT + f"{command} &\n"
 
 _KILL_AT_ONCE = frozenset({"dbus-launch"})
 _PR_SET_PDEATHSIG = 1
@@ -232,8 +241,11 @@ class DesktopSession:
             render_menu(load_apps(s.apps_file), s.launch_command, s.terminal_command)
         )
         s.rc_file.write_text(render_rc(s.menu_file))
-        s.startup_file.write_text(STARTUP_SCRIPT)
+        s.startup_file.write_text(startup_script(s.launch_command, self.env.get(ENV_AUTOSTART)))
         s.startup_file.chmod(0o700)
+        # Published before the window manager starts, so its startup apps find the display.
+        info = json.dumps(desktop_info(s, self.display, self.xvnc.pid), indent=2) + "\n"
+        write_private_file(s.info_file, info.encode())
         session_bus = has_passwd_entry(os.getuid())
         if not session_bus:
             log.warning("uid %d has no passwd entry: no D-Bus session bus", os.getuid())
@@ -245,8 +257,6 @@ class DesktopSession:
             stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent,
         )
-        info = json.dumps(desktop_info(s, self.display, self.xvnc.pid), indent=2) + "\n"
-        write_private_file(s.info_file, info.encode())
         log.info("desktop on display :%d, info in %s", self.display, s.info_file)
 
     def wait(self) -> int:

@@ -29,28 +29,40 @@ class SessionTree:
     read_only_binds: tuple[tuple[str, str], ...]
 
 
+def session_layout(spec: LaunchSpec, data_dir: Path, bind_datasets: bool) -> SessionTree:
+    """Where a session's things are (pure: creates nothing)."""
+    session = data_dir / "sessions" / spec.session_id
+    datasets = session / "datasets"
+    binds = tuple(
+        (m.source, str(datasets / m.name))
+        for m in spec.mounts_of(MountKind.dataset)
+        if bind_datasets
+    )
+    return SessionTree(
+        session=session,
+        home=Path(spec.home.source),
+        projects=session / "projects",
+        datasets=datasets,
+        scratch=Path(spec.mounts_of(MountKind.scratch)[0].source),
+        read_only_binds=binds,
+    )
+
+
 def prepare_session_tree(
     spec: LaunchSpec, data_dir: Path, ident: Identity, bind_datasets: bool
 ) -> SessionTree:
     """Create the session's directories with the right owners; return where things are."""
+    tree = session_layout(spec, data_dir, bind_datasets)
     _ensure_dir(data_dir, 0o711)
-    sessions = data_dir / "sessions"
-    _ensure_dir(sessions, 0o711)
-    session = sessions / spec.session_id
-    _ensure_dir(session, 0o700, ident)
-    datasets = session / "datasets"
-    projects = session / "projects"
+    _ensure_dir(tree.session.parent, 0o711)
+    _ensure_dir(tree.session, 0o700, ident)
+    datasets, projects = tree.datasets, tree.projects
     _ensure_dir(datasets, 0o755, ident)
     _ensure_dir(projects, 0o755, ident)
-
-    home = Path(spec.home.source)
-    _ensure_dir(home.parent, 0o711)
-    _ensure_dir(home, 0o700, ident, only_if_new=True)
-
-    scratch_mount = spec.mounts_of(MountKind.scratch)[0]
-    scratch = Path(scratch_mount.source)
-    _ensure_dir(scratch.parent, 0o711)
-    _ensure_dir(scratch, 0o700, ident)
+    _ensure_dir(tree.home.parent, 0o711)
+    _ensure_dir(tree.home, 0o700, ident, only_if_new=True)
+    _ensure_dir(tree.scratch.parent, 0o711)
+    _ensure_dir(tree.scratch, 0o700, ident)
 
     for index, m in enumerate(spec.mounts_of(MountKind.project)):
         target = Path(m.source)
@@ -64,7 +76,6 @@ def prepare_session_tree(
         )
         _symlink(target, projects / m.name)
 
-    binds: list[tuple[str, str]] = []
     for m in spec.mounts_of(MountKind.dataset):
         source = Path(m.source)
         if not source.is_dir():
@@ -74,10 +85,9 @@ def prepare_session_tree(
         link = datasets / m.name
         if bind_datasets:
             link.mkdir(exist_ok=True)
-            binds.append((str(source), str(link)))
         else:
             _symlink(source, link)
-    return SessionTree(session, home, projects, datasets, scratch, tuple(binds))
+    return tree
 
 
 def _ensure_dir(

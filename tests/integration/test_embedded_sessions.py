@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hub import RunningHub, processes_mentioning, wait_for, wait_for_none
+from tests.hub import RunningHub, env_of, processes_mentioning, wait_for, wait_for_none
 
 pytestmark = pytest.mark.integration
 
@@ -96,27 +96,6 @@ def test_form_lists_the_catalogue_grouped_with_reasons(hub: RunningHub) -> None:
     assert "Unavailable: arcade-no-such-tool not found. Install the arcade-no-such-tool" in html
     assert 'value="batch"' not in html  # batch images are jobs, not sessions
     assert "Secret survey" not in html  # erin is not in survey-team
-
-
-def env_of(hub: RunningHub, user: str, server: str) -> dict[str, str]:
-    """The environment of the session's single-user server process."""
-
-    def find() -> dict[str, str] | None:
-        for pid in processes_mentioning(f"JUPYTERHUB_SERVER_NAME={server}"):
-            try:
-                raw = Path(f"/proc/{pid}/environ").read_bytes()
-            except OSError:
-                continue
-            env = dict(x.split("=", 1) for x in raw.decode().split("\0") if "=" in x)
-            if (
-                env.get("JUPYTERHUB_USER") == user
-                and "jupyterhub-singleuser" in Path(f"/proc/{pid}/cmdline").read_text()
-            ):
-                env["_pid"] = str(pid)
-                return env
-        return None
-
-    return wait_for(find, 10, f"the process of {user}/{server}")
 
 
 def contents(hub: RunningHub, token: str, user: str, server: str, path: str) -> httpx.Response:

@@ -1,0 +1,60 @@
+"""`arcade-launch APP`: start a desktop app on this desktop session, as the menu does.
+
+Runs inside a session; uses the session's own token and the platform API. `--list` prints
+what can be launched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from urllib.parse import quote
+
+import httpx
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="arcade-launch", description=__doc__.splitlines()[0])
+    p.add_argument("app", nargs="?", help="catalogue name of the app, e.g. xterm or casa-6.7")
+    p.add_argument("--list", action="store_true", help="list the apps that can be launched")
+    args = p.parse_args(argv)
+    try:
+        url, token = _endpoint()
+    except KeyError as e:
+        print(
+            f"arcade-launch: {e.args[0]} is not set: run this inside an Arcade session",
+            file=sys.stderr,
+        )
+        return 2
+    headers = {"Authorization": f"token {token}"}
+    try:
+        if args.list or not args.app:
+            r = httpx.get(url, headers=headers, timeout=30)
+        else:
+            r = httpx.post(url, headers=headers, json={"app": args.app}, timeout=30)
+    except httpx.HTTPError as e:
+        print(f"arcade-launch: cannot reach the platform at {url}: {e}", file=sys.stderr)
+        return 1
+    data = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    if r.status_code >= 400:
+        print(f"arcade-launch: {data.get('message') or r.reason_phrase}", file=sys.stderr)
+        return 1
+    if "apps" in data:
+        for app in data["apps"]:
+            print(f"{app['name']:<16} {app['title']}")
+    else:
+        print(f"Launched {data['title']} on display {data['display']} (pid {data['pid']})")
+    return 0
+
+
+def _endpoint() -> tuple[str, str]:
+    env = os.environ
+    api = env["ARCADE_API_URL"].rstrip("/")
+    user = quote(env["JUPYTERHUB_USER"], safe="")
+    server = quote(env.get("JUPYTERHUB_SERVER_NAME", ""), safe="")
+    return f"{api}/users/{user}/sessions/{server}/apps", env["JUPYTERHUB_API_TOKEN"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

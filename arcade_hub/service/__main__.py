@@ -1,0 +1,10 @@
+"""`python -m arcade_hub.service`: started by the hub as a managed service."""
+
+import asyncio
+import logging
+
+from arcade_hub.service.app import serve
+from arcade_hub.service.settings import ServiceSettings
+
+logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s %(name)s] %(message)s")
+asyncio.run(serve(ServiceSettings.from_env()))

@@ -1,0 +1,54 @@
+"""Launch desktop apps into a running desktop session:
+
+    GET  {prefix}api/v1/users/{user}/sessions/{server}/apps        what can be launched
+    POST {prefix}api/v1/users/{user}/sessions/{server}/apps        {"app": NAME}
+
+Authenticated with a JupyterHub token of the session's owner — typically the session's own
+token, which is what `arcade-launch` inside the desktop uses.
+"""
+
+from __future__ import annotations
+
+from arcade_hub.config.models import Kind
+from arcade_hub.local.launch import AppNotRunnable, launch_app
+from arcade_hub.local.session import LocalSession, desktop_apps
+from arcade_hub.service.handlers import ApiError, ApiHandler
+from arcade_hub.service.hub_client import spec_of
+from arcade_hub.spec import LaunchSpec
+
+
+class AppsHandler(ApiHandler):
+    async def get(self, user: str, server: str) -> None:
+        self.require_user(user)
+        await self._desktop_spec(user, server)
+        self.write_json({"apps": desktop_apps(self.platform)})
+
+    async def post(self, user: str, server: str) -> None:
+        self.require_user(user)
+        name = self.body().get("app")
+        if not isinstance(name, str) or not name:
+            raise ApiError(400, 'give the app to launch: {"app": NAME}')
+        try:
+            entry = self.platform.entry(name)
+        except KeyError:
+            known = ", ".join(a["name"] for a in desktop_apps(self.platform))
+            raise ApiError(404, f"no app {name!r} in the catalogue (available: {known})") from None
+        if entry.kind != Kind.desktop_app:
+            raise ApiError(400, f"{entry.title} is a {entry.kind.value}, not a desktop app")
+        spec = await self._desktop_spec(user, server)
+        session = LocalSession.reopen(spec, self.platform, self.service.data_dir)
+        try:
+            launched = await launch_app(session, entry)
+        except AppNotRunnable as e:
+            raise ApiError(e.status, str(e)) from None
+        self.write_json(launched, status=201)
+
+    async def _desktop_spec(self, user: str, server: str) -> LaunchSpec:
+        model = await self.hub.server(user, server)
+        label = f"{user}/{server}" if server else user
+        if model is None or not model.get("ready"):
+            raise ApiError(404, f"session {label} is not running")
+        spec = spec_of(model)
+        if spec is None or spec.kind not in (Kind.desktop, Kind.desktop_app):
+            raise ApiError(409, f"session {label} is not a desktop session")
+        return spec
