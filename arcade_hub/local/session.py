@@ -18,6 +18,7 @@ from arcade_hub.config.models import Kind, PlatformConfig
 from arcade_hub.local import cgroups
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.identity import Identity, IdentityRegistry, hub_identity
+from arcade_hub.local.nss import nss_environment, write_nss_files
 from arcade_hub.local.paths import (
     SessionTree,
     blocked_path,
@@ -74,6 +75,9 @@ class LocalSession:
         if not ident.is_hub_user and (reason := blocked_path(tree.session, ident)):
             raise SessionSetupError(unreachable_message(reason))
         _write_apps_file(tree.session / APPS_FILE, platform, ident)
+        project_groups = [m.name for m in spec.mounts_of(MountKind.project)]
+        groups = dict(zip(project_groups, ident.groups, strict=False))
+        write_nss_files(tree.session, spec.username, ident, tree.home, groups)
         limits = platform.backend.local.enforce_limits
         cg = None
         if limits and os.geteuid() == 0:
@@ -131,6 +135,7 @@ class LocalSession:
             SHELL="/bin/bash",
             PATH=local_search_path(),
         )
+        env.update(nss_environment(tree.session))
         if api_url:
             env["ARCADE_API_URL"] = api_url
         for name in (spec.desktop, spec.entry):

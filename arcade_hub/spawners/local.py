@@ -26,7 +26,13 @@ from arcade_hub.sizes import gib_to_bytes
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
 from arcade_hub.spec import LaunchSpec, MountKind
 
-DESKTOP_EXTENSION = "--ServerApp.jpserver_extensions=arcade_hub.desktop=True"
+EXTENSIONS = "--ServerApp.jpserver_extensions"
+DESKTOP_EXTENSION = f"{EXTENSIONS}=arcade_hub.desktop=True"
+DESKTOP_ONLY = [
+    f"{EXTENSIONS}={name}=False"
+    for name in ("jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_resource_usage")
+]
+"""A desktop session serves the desktop, not JupyterLab: about a second faster to start."""
 
 
 class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
@@ -92,6 +98,9 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
 
     def get_args(self) -> list[str]:
         args: list[str] = [*super().get_args(), DESKTOP_EXTENSION]
+        spec = self.launch_spec
+        if spec is not None and spec.kind in (Kind.desktop, Kind.desktop_app):
+            args += DESKTOP_ONLY
         if self._session is not None and self._session.identity.uid == 0:
             args.append("--allow-root")  # hub-user mode of a hub running as root
         return args

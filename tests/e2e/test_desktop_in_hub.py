@@ -3,6 +3,7 @@ form, see it, launch an app into it through the platform API, and stop without l
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
+from arcade_hub.local.nss import nss_wrapper_library
 from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS, artifacts_dir
 from tests.desktop.test_desktop_e2e import CANVAS_STATS, DESKTOP_VISIBLE, XTERM_VISIBLE
 from tests.hub import RunningHub, env_of, processes_mentioning, wait_for_none
@@ -83,6 +86,13 @@ async def test_desktop_session_through_the_hub(hub: RunningHub) -> None:
         app_env = Path(f"/proc/{launched}/environ").read_bytes()
         assert f"ARCADE_SESSION_ID={session_id}".encode() in app_env
         assert f"ARCADE_HOME={env['ARCADE_HOME']}".encode() in app_env
+
+        # As root, the per-user uid has a name and a session bus (nss_wrapper), so the
+        # desktop runs dbus like on a workstation.
+        if os.geteuid() == 0 and nss_wrapper_library():
+            assert f"alice:x:{uid}:" in (Path(env["ARCADE_SESSION_DIR"]) / "passwd").read_text()
+            names = {psutil.Process(p).name() for p in processes_mentioning(session_id)}
+            assert {"Xvnc", "openbox", "dbus-daemon", "xterm"} <= names, names
 
         # The `arcade-launch` command inside the session lists and refuses clearly.
         cli = subprocess.run(
