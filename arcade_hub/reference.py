@@ -35,7 +35,7 @@ def _section(model: type[BaseModel], path: str, out: list[str]) -> None:
     nested: list[tuple[type[BaseModel], str]] = []
     for name, field in model.model_fields.items():
         key = f"{path}.{name}" if path else name
-        sub = _model_of(field.annotation)
+        sub = model_of(field.annotation)
         if sub is not None:
             suffix = "[]" if get_origin(field.annotation) is list else ""
             nested.append((sub, key + suffix))
@@ -49,7 +49,7 @@ def _section(model: type[BaseModel], path: str, out: list[str]) -> None:
         _section(sub, key, out)
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def model_of(annotation: Any) -> type[BaseModel] | None:
     candidates = [annotation, *get_args(annotation)]
     for c in candidates:
         if isinstance(c, type) and issubclass(c, BaseModel):

@@ -111,3 +111,31 @@ def test_catalogue_json_lists_every_entry() -> None:
     casa = next(r for r in rows if r["name"] == "casa-5.4")
     assert casa["versions"] == {"casa": "5.4"}
     assert "container image" in casa["unavailable"]
+
+
+def test_configuration_reference_is_up_to_date() -> None:
+    """docs/reference/configuration.md is generated; regenerate it with
+    `arcade-hub config-reference > docs/reference/configuration.md`."""
+    from arcade_hub.reference import config_reference
+
+    committed = Path(__file__).parents[2] / "docs" / "reference" / "configuration.md"
+    assert committed.read_text() == config_reference()
+
+
+def test_every_setting_has_a_title_and_description() -> None:
+    from pydantic import BaseModel
+
+    from arcade_hub.config.models import PlatformConfig
+    from arcade_hub.reference import model_of
+
+    seen: set[type[BaseModel]] = set()
+    todo: list[type[BaseModel]] = [PlatformConfig]
+    while todo:
+        model = todo.pop()
+        if model in seen:
+            continue
+        seen.add(model)
+        for name, field in model.model_fields.items():
+            assert field.title and field.description, f"{model.__name__}.{name}"
+            if (sub := model_of(field.annotation)) is not None:
+                todo.append(sub)
