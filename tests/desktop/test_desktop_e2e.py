@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import time
@@ -219,38 +218,6 @@ async def test_clipboard_both_ways(make_server: MakeServer) -> None:
             owner.terminate()
             owner.wait(timeout=10)
         await browser.close()
-
-
-@pytest.mark.skipif(
-    not os.environ.get("ARCADE_DESKTOP_BENCH"), reason="set ARCADE_DESKTOP_BENCH=1 to measure"
-)
-async def test_measure_cold_start(make_server: MakeServer) -> None:
-    """Median over 5 fresh servers of: open /desktop/ -> desktop pixels visible."""
-    require_desktop_tools()
-    cold: list[float] = []
-    warm: list[float] = []
-    async with playwright_api.async_playwright() as pw:
-        browser = await launch_browser(pw)
-        for _ in range(5):
-            server = await make_server()
-            page, seconds = await open_desktop(browser, server)
-            cold.append(seconds)
-            await page.close()
-            page, seconds = await open_desktop(browser, server)
-            warm.append(seconds)
-            await page.close()
-            server.stop()
-            assert process_names(server.session_id) == {}
-        await browser.close()
-    figures = {
-        "cold_median_s": statistics.median(cold),
-        "cold_s": cold,
-        "warm_median_s": statistics.median(warm),
-        "warm_s": warm,
-    }
-    out = artifacts_dir("bench")
-    (out / "timings.json").write_text(json.dumps(figures, indent=2))
-    print(f"\n{json.dumps(figures)}")
 
 
 async def test_root_menu_launches_app(make_server: MakeServer, server_base: Path) -> None:
