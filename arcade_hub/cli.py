@@ -11,6 +11,7 @@ from typing import Any
 
 import platformdirs
 
+from arcade_hub.apps import cli as apps_cli
 from arcade_hub.config import ConfigError, PlatformConfig, load_config
 from arcade_hub.hub_config import RunOptions, SetupError
 from arcade_hub.local.availability import LocalAvailability, local_search_path
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check_config(args)
         if command == "catalogue":
             return _catalogue(args)
+        if command == "apps":
+            return apps_cli.run(args)
         if command == "config-reference":
             from arcade_hub.reference import config_reference
 
@@ -54,22 +57,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="start the embedded platform (the default command)")
-    for target in (p, run):
-        _run_options(target)
+    _run_options(p)
+    _run_options(run, defaults=False)  # options may come before or after `run`
     check = sub.add_parser("check-config", help="validate a platform document")
     check.add_argument("file", help="the YAML document to check")
     cat = sub.add_parser("catalogue", help="print the catalogue the configuration offers")
     cat.add_argument("--config", metavar="FILE", help="platform document (default: built-in)")
     cat.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
+    apps_cli.add_parser(sub)
     return p
 
 
-def _run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="FILE", help="platform document (default: built-in)")
-    p.add_argument("--data-dir", metavar="DIR", type=Path, help="state directory")
-    p.add_argument("--port", type=int, default=8000, help="port to serve on (default 8000)")
-    p.add_argument("--ip", default="127.0.0.1", help="address to serve on (default 127.0.0.1)")
+def _run_options(p: argparse.ArgumentParser, defaults: bool = True) -> None:
+    def default(value: object) -> object:
+        return value if defaults else argparse.SUPPRESS
+
+    p.add_argument("--config", metavar="FILE", default=default(None),
+                   help="platform document (default: built-in)")
+    p.add_argument("--data-dir", metavar="DIR", type=Path, default=default(None),
+                   help="state directory")
+    p.add_argument("--port", type=int, default=default(8000),
+                   help="port to serve on (default 8000)")
+    p.add_argument("--ip", default=default("127.0.0.1"),
+                   help="address to serve on (default 127.0.0.1)")
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -139,7 +150,18 @@ def _check_sessions_can_run(config: PlatformConfig) -> None:
     from arcade_hub.spawners.local import ArcadeLocalSpawner
 
     local = config.backend.local
-    if config.backend.kind != "local" or os.geteuid() != 0 or local.run_as == "hub-user":
+    if config.backend.kind != "local":
+        raise SetupError(
+            f"backend.kind is {config.backend.kind!r}: `arcade-hub run` runs the embedded "
+            "(local) backend; deploy the Kubernetes backend with the zero-to-jupyterhub chart "
+            "(docs/how-to/deploy-on-kubernetes.md)"
+        )
+    if local.run_as == "per-user" and os.geteuid() != 0:
+        raise SetupError(
+            "backend.local.run_as is per-user, which needs root to switch uids; run as root "
+            "or set run_as: auto"
+        )
+    if os.geteuid() != 0 or local.run_as == "hub-user":
         return
     probe = Identity(uid=local.uid_range[0], gid=local.uid_range[0])
     reason = unreachable_reason(ArcadeLocalSpawner.singleuser_command(), probe)
@@ -166,6 +188,12 @@ def _banner(config: PlatformConfig, opts: RunOptions, password: str) -> None:
         f"\n  {config.title} is starting at http://{host}:{opts.port}/\n"
         f"  Log in with any username and the password: {password}\n"
         f"  (kept in {expand(config.auth.method.password_file, opts.data_dir)})\n"
-        f"  Data directory: {opts.data_dir}\n",
+        + (
+            f"  Admins ({', '.join(config.auth.admin_users)}) log in with the password in "
+            f"{opts.data_dir / 'admin-password'}\n"
+            if config.auth.admin_users
+            else ""
+        )
+        + f"  Data directory: {opts.data_dir}\n",
         flush=True,
     )

@@ -18,8 +18,10 @@ from arcade_hub.storage import expand
 
 ADMIN_SERVICE = "arcade-admin"
 SERVICE = "arcade"
-SERVICE_SCOPES = ["list:users", "read:users", "read:servers", "admin:server_state"]
-"""What the arcade service reads from the hub: users, their servers and server state."""
+SERVICE_SCOPES = ["list:users", "read:users", "servers", "admin:server_state"]
+"""What the arcade service needs from the hub: users, their servers and server state (to read
+launch specs), and `servers` to start and delete the named servers the sessions API creates.
+No `admin:users` and no `tokens`: it only starts servers for the caller whose token it checked."""
 SESSION_TOKEN_SCOPES = [
     "users:activity!user",
     "access:servers!server",
@@ -155,9 +157,12 @@ def _empty_config_file(data_dir: Path) -> Path:
 
 
 def _admin_password(data_dir: Path) -> str:
+    """The admins' password, generated on first start; JupyterHub needs >= 32 characters."""
     path = data_dir / "admin-password"
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(16) + "\n")
-    return path.read_text().strip()
+    if path.exists() and len(password := path.read_text().strip()) >= 32:
+        return password
+    password = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    return password

@@ -1,8 +1,9 @@
 """What happens in a session's first process between fork and exec.
 
-In order: join the session's cgroup, enter a private mount namespace and bind the chosen
-datasets read-only into the session directory (root only), pin CPUs where no cgroup limits them,
-drop to the user's uid/gid, and move into the home directory. Only async-signal-tolerant work:
+In order: join the session's cgroup, enter a private mount namespace, cover the datasets the
+user may not use and bind the chosen ones read-only into the session directory (root only),
+pin CPUs where no cgroup limits them, drop to the user's uid/gid, and move into the home
+directory. Only async-signal-tolerant work:
 no logging, no allocation-heavy code paths beyond what CPython needs.
 """
 
@@ -36,6 +37,8 @@ class Sandbox:
     cgroup: SessionCgroup | None = None
     cpus: frozenset[int] | None = None
     read_only_binds: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    hidden: tuple[str, ...] = field(default_factory=tuple)
+    """Host paths covered by an empty read-only tmpfs (datasets the user may not use)."""
     umask: int = 0o022
 
 
@@ -55,9 +58,15 @@ def make_preexec(sandbox: Sandbox) -> Callable[[], None]:
     def preexec() -> None:
         if sandbox.cgroup is not None:
             join(sandbox.cgroup)
-        if sandbox.read_only_binds:
+        if sandbox.read_only_binds or sandbox.hidden:
             check(libc.unshare(CLONE_NEWNS), "unshare mount namespace")
             check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+            for path in sandbox.hidden:
+                flags = MS_RDONLY | MS_NOSUID | MS_NODEV
+                check(
+                    libc.mount(b"tmpfs", path.encode(), b"tmpfs", flags, b"size=4k,mode=0555"),
+                    f"hide {path}",
+                )
             for source, target in sandbox.read_only_binds:
                 src, dst = source.encode(), target.encode()
                 check(libc.mount(src, dst, None, MS_BIND | MS_REC, None), f"bind {source}")

@@ -30,7 +30,7 @@ from arcade_hub.local.paths import (
 from arcade_hub.local.sandbox import Sandbox, read_only_binds_supported
 from arcade_hub.sizes import gib_to_bytes
 from arcade_hub.spec import LaunchSpec, MountKind
-from arcade_hub.storage import arcade_environment
+from arcade_hub.storage import arcade_environment, expand
 
 BIN_DIR = Path(sys.executable).parent
 APPS_FILE = "desktop-apps.json"
@@ -105,14 +105,32 @@ class LocalSession:
             cgroup=self.cgroup,
             cpus=self.cpus,
             read_only_binds=self.tree.read_only_binds,
+            hidden=self.hidden_datasets() if read_only_binds_supported() else (),
             umask=0o007 if per_user(self.platform) else 0o022,
+        )
+
+    def hidden_datasets(self) -> tuple[str, ...]:
+        """Host paths of datasets this user may not use: covered inside the session."""
+        groups = {m.name for m in self.spec.mounts_of(MountKind.project)}
+        return tuple(
+            str(path)
+            for d in self.platform.datasets
+            if d.groups
+            and not groups & set(d.groups)
+            and (path := expand(d.path, self.data_dir)).is_dir()
         )
 
     def environment(self, api_url: str = "") -> dict[str, str]:
         """ARCADE_* plus what the desktop and `arcade-launch` need, identical for the server
         and for every app launched into the session."""
         spec, tree = self.spec, self.tree
-        env = arcade_environment(
+        env: dict[str, str] = {}
+        # Catalogue entries may add variables; the contract's own always win.
+        for name in (spec.desktop, spec.entry):
+            local = self.platform.entry(name).local if name else None
+            if local is not None:
+                env.update(local.env)
+        env |= arcade_environment(
             home=str(tree.home),
             projects=str(tree.projects),
             datasets=str(tree.datasets),
@@ -138,10 +156,6 @@ class LocalSession:
         env.update(nss_environment(tree.session))
         if api_url:
             env["ARCADE_API_URL"] = api_url
-        for name in (spec.desktop, spec.entry):
-            local = self.platform.entry(name).local if name else None
-            if local is not None:
-                env.update(local.env)
         if spec.kind == Kind.desktop_app and spec.entry:
             env["ARCADE_AUTOSTART"] = spec.entry
         return env

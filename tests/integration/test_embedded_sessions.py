@@ -195,6 +195,12 @@ def test_datasets_are_read_only_inside_the_session(hub: RunningHub) -> None:
     )
     assert result.returncode != 0 and "Read-only file system" in result.stderr
     assert not (hub.data_dir / "datasets" / "public-sky" / "new.txt").exists()
+    # A dataset of a group frank is not in is hidden, even at its host path.
+    secret = hub.data_dir / "datasets" / "secret"
+    (secret / "plans.txt").write_text("classified")
+    seen = subprocess.run(["nsenter", "-t", env["_pid"], "-m", "ls", "-A", str(secret)],
+                          capture_output=True, text=True, check=True).stdout
+    assert seen == "" and (secret / "plans.txt").exists()
     hub.stop_server("frank", "ro")
 
 

@@ -48,7 +48,7 @@ def test_minimal_document_gets_defaults() -> None:
         ),
         (
             MINIMAL + "resources: {cores: {choices: [1, 64], default: 1, max: 8}}\n",
-            "resources.cores: choices [64.0] lie outside min 0 .. max 8",
+            "resources.cores: choices [64.0] lie outside min 1 .. max 8",
         ),
         (
             MINIMAL + "resources: {ram: {choices: [1], default: lots, max: 8}}\n",
@@ -139,3 +139,29 @@ def test_every_setting_has_a_title_and_description() -> None:
             assert field.title and field.description, f"{model.__name__}.{name}"
             if (sub := model_of(field.annotation)) is not None:
                 todo.append(sub)
+
+
+def test_minimum_defaults_to_the_smallest_choice() -> None:
+    config = parse_config(
+        MINIMAL + "resources: {cores: {choices: [2, 1], default: 1, max: 4},"
+        " ram: {choices: ['512M', 2], default: 2, max: 4}}\n"
+    )
+    assert (config.resources.cores.min, config.resources.ram.min) == (1, 0.5)
+    assert config.resources.gpus.min == 0
+
+
+def test_run_options_work_before_and_after_the_subcommand() -> None:
+    from arcade_hub.cli import _parser
+
+    before = _parser().parse_args(["--port", "9000", "--config", "a.yaml", "run"])
+    after = _parser().parse_args(["run", "--port", "9000", "--config", "a.yaml"])
+    for args in (before, after):
+        assert (args.port, args.config) == (9000, "a.yaml")
+
+
+def test_run_refuses_a_kubernetes_document_with_a_pointer(tmp_path: Path) -> None:
+    doc = tmp_path / "kube.yaml"
+    doc.write_text(MINIMAL + "backend: {kind: kubernetes}\n")
+    result = cli("run", "--config", str(doc), "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 2
+    assert "deploy the Kubernetes backend with the zero-to-jupyterhub chart" in result.stderr
