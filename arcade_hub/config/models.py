@@ -6,6 +6,7 @@ Every setting carries a title and a description; the configuration reference in
 
 from __future__ import annotations
 
+import contextlib
 from enum import StrEnum
 from typing import Literal
 
@@ -126,7 +127,21 @@ class Choices(Model):
         title="Maximum",
         description="Largest value accepted from the REST API (the form offers `choices`).",
     )
-    min: float = Field(0, title="Minimum", description="Smallest value accepted.")
+    min: float = Field(
+        title="Minimum",
+        description="Smallest value accepted (default: the smallest choice).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_min(cls, data: object) -> object:
+        if isinstance(data, dict) and "min" not in data:
+            choices = data.get("choices")
+            if isinstance(choices, list) and choices:
+                # a bad choice is reported by the field validators
+                with contextlib.suppress(TypeError, ValueError):
+                    data = {**data, "min": min(_ram_value(c) for c in choices)}  # type: ignore[type-var]
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Choices:
@@ -178,7 +193,7 @@ class Resources(Model):
         description="Memory per session in GiB.",
     )
     gpus: Choices = Field(
-        default_factory=lambda: Choices(choices=[0], default=0, max=0),
+        default_factory=lambda: Choices(choices=[0], default=0, max=0, min=0),
         title="GPUs",
         description="GPUs per session.",
     )
@@ -364,6 +379,59 @@ class Policy(Model):
     )
 
 
+class SessionsApi(Model):
+    """The sessions API (skaha-compatible) and the lifetime of interactive sessions."""
+
+    lifetime_hours: float = Field(
+        96,
+        gt=0,
+        title="Session lifetime (hours)",
+        description=(
+            "How long an interactive session runs before it is stopped; renewing it "
+            "(API `action=renew` or the job list) starts a new lifetime from now."
+        ),
+    )
+
+
+class Jobs(Model):
+    """Headless batch jobs: limits and the embedded backend's worker pool."""
+
+    max_concurrency: int = Field(
+        2,
+        ge=1,
+        title="Instances running at once",
+        description=(
+            "How many job instances the embedded backend runs at the same time, for the "
+            "whole platform; further instances wait as `Pending`."
+        ),
+    )
+    max_replicas: int = Field(
+        64,
+        ge=1,
+        title="Instances per job",
+        description="The largest `replicas` (or number of parameter lines) one job may ask for.",
+    )
+    max_runtime_hours: float = Field(
+        24,
+        gt=0,
+        title="Instance lifetime (hours)",
+        description=(
+            "An instance still running after this long is stopped and marked `Failed`; "
+            "renewing the job starts a new lifetime from now."
+        ),
+    )
+    log_dir: str = Field(
+        "arcade-jobs",
+        # relative, components not starting with a dot (so no `..`)
+        pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$",
+        title="Log directory",
+        description=(
+            "Where job logs are kept, relative to the user's home: "
+            "`<home>/<log_dir>/<job id>/<instance id>.log`, kept after the job ends."
+        ),
+    )
+
+
 class PlatformConfig(Model):
     """The whole platform document."""
 
@@ -388,6 +456,14 @@ class PlatformConfig(Model):
     )
     policy: Policy = Field(
         default_factory=Policy, title="Policy", description="Launch rules for everyone."
+    )
+    sessions: SessionsApi = Field(
+        default_factory=SessionsApi,
+        title="Sessions API",
+        description="Lifetime of interactive sessions started through the form or the API.",
+    )
+    jobs: Jobs = Field(
+        default_factory=Jobs, title="Batch jobs", description="Headless batch jobs."
     )
 
     @model_validator(mode="after")
