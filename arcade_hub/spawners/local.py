@@ -8,6 +8,7 @@ CPU affinity as the only limit. Either way, stopping a session stops every proce
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 from pathlib import Path
@@ -28,6 +29,8 @@ from arcade_hub.spec import LaunchSpec, MountKind
 
 EXTENSIONS = "--ServerApp.jpserver_extensions"
 DESKTOP_EXTENSION = f"{EXTENSIONS}=arcade_hub.desktop=True"
+NO_LSP_SCAN = "--LanguageServerManager.autodetect=False"
+"""jupyter_lsp's scan for language servers costs start-up CPU and delays SIGINT handling."""
 DESKTOP_ONLY = [
     f"{EXTENSIONS}={name}=False"
     for name in ("jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_resource_usage")
@@ -91,13 +94,34 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
                 50,
             )
             self.report("Starting the session's server", 70)
-            return await super().start()
+            address = await super().start()
+            await self._wait_until_listening(*address)
+            return address
         except BaseException:
             await self._clean_up(spec)
             raise
 
+    async def _wait_until_listening(self, ip: str, port: int) -> None:
+        """Return once the server accepts connections, so the hub's first readiness check
+        succeeds instead of backing off; fail at once, clearly, if the server dies."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout
+        while loop.time() < deadline:
+            if self.proc is not None and (code := self.proc.poll()) is not None:
+                raise web.HTTPError(
+                    500, "%s", f"the session's server exited with status {code} while starting"
+                )
+            try:
+                _, writer = await asyncio.open_connection(ip, port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            self.report("Waiting for the server to answer", 90)
+            return
+
     def get_args(self) -> list[str]:
-        args: list[str] = [*super().get_args(), DESKTOP_EXTENSION]
+        args: list[str] = [*super().get_args(), DESKTOP_EXTENSION, NO_LSP_SCAN]
         spec = self.launch_spec
         if spec is not None and spec.kind in (Kind.desktop, Kind.desktop_app):
             args += DESKTOP_ONLY
