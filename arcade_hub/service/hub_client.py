@@ -28,8 +28,50 @@ class HubClient:
         servers: dict[str, Any] = r.json().get("servers", {})
         return servers.get(server)
 
+    async def user(self, user: str) -> dict[str, Any] | None:
+        """The user's model with groups, admin flag and active servers (with state)."""
+        r = await self._client.get(f"/users/{quote(user, safe='')}")
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        model: dict[str, Any] = r.json()
+        return model
+
+    async def users(self) -> list[dict[str, Any]]:
+        """Every user with active servers (for platform statistics and expiry)."""
+        r = await self._client.get("/users", params={"state": "active", "limit": 10000})
+        r.raise_for_status()
+        users: list[dict[str, Any]] = r.json()
+        return users
+
+    async def start_server(
+        self, user: str, server: str, options: dict[str, Any]
+    ) -> tuple[int, str]:
+        """Ask the hub to start a named server; (status, the hub's message when refused)."""
+        r = await self._client.post(
+            f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}", json=options
+        )
+        return r.status_code, _message(r)
+
+    async def delete_server(self, user: str, server: str) -> tuple[int, str]:
+        """Stop and remove a named server."""
+        r = await self._client.request(
+            "DELETE",
+            f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}",
+            json={"remove": True},
+        )
+        return r.status_code, _message(r)
+
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _message(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text
+    return str(body.get("message", r.text)) if isinstance(body, dict) else r.text
 
 
 def spec_of(server: dict[str, Any]) -> LaunchSpec | None:

@@ -1,0 +1,177 @@
+"""Turn a job request into one LaunchSpec per instance, under the platform's policy.
+
+Interactive launches go through `arcade_hub.policy.build_spec`, which refuses batch images as
+sessions; jobs take this separate path, which refuses everything but batch images and applies
+the same resource, dataset and storage rules.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+from dataclasses import dataclass, field
+
+from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.options import LaunchRefused, LaunchRequest
+from arcade_hub.policy import Site, UserContext, _mounts, _within, dataset_allowed
+from arcade_hub.spec import LaunchSpec
+from arcade_hub.storage import expand
+
+RESERVED_ENV = ("ARCADE_", "JUPYTERHUB_")
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    name: str
+    launch: LaunchRequest
+    cmd: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    replicas: int | None = None
+    params: tuple[str, ...] = ()
+
+
+def headless_entries(config: PlatformConfig) -> list[CatalogueEntry]:
+    return [e for e in config.catalogue if e.kind == Kind.headless]
+
+
+def instance_ids(job_id: str, replicas: int) -> list[str]:
+    """A single instance carries the job's id; several are `<job id>-<replica>`."""
+    if replicas == 1:
+        return [job_id]
+    return [f"{job_id}-{n}" for n in range(1, replicas + 1)]
+
+
+def build_job_specs(
+    request: JobRequest,
+    config: PlatformConfig,
+    user: UserContext,
+    site: Site,
+    job_id: str,
+) -> list[LaunchSpec]:
+    """Check the request against the platform; return one frozen spec per instance."""
+    errors: dict[str, str] = {}
+    entry = _headless_entry(request.launch.image, config, site, errors)
+    cores = _within("cores", request.launch.cores, config.resources.cores, "cores", errors)
+    ram = _within("ram", request.launch.ram_gib, config.resources.ram, "GiB of RAM", errors)
+    gpus = _within("gpus", request.launch.gpus, config.resources.gpus, "GPUs", errors)
+    replicas = _replicas(request, config, errors)
+    dataset, status = _dataset(request.launch.dataset, config, user, site, errors)
+    base_cmd = list(entry.local.cmd or []) if entry and entry.local else []
+    if entry is not None and not base_cmd and not request.cmd:
+        errors["cmd"] = f"{entry.title} has no command of its own: give one with `cmd`"
+    for key in request.env:
+        if key.startswith(RESERVED_ENV):
+            errors["env"] = f"{key} is set by the platform and cannot be overridden"
+    if errors:
+        raise LaunchRefused(errors, status=status if len(errors) == 1 else 400)
+    assert entry is not None
+
+    specs = []
+    for replica, instance_id in enumerate(instance_ids(job_id, replicas), start=1):
+        session_id = secrets.token_hex(6)
+        env = dict(request.env)
+        if replicas > 1 or "REPLICA_ID" not in env:
+            env.update(REPLICA_ID=str(replica), REPLICA_COUNT=str(replicas))
+        env["ARCADE_JOB_ID"] = job_id
+        args = list(request.args)
+        if request.params:
+            line = request.params[replica - 1]
+            env["ARCADE_JOB_PARAM"] = line
+            args += shlex.split(line)
+        specs.append(
+            LaunchSpec(
+                username=user.name,
+                server_name=instance_id,
+                session_id=session_id,
+                kind=Kind.headless,
+                entry=entry.name,
+                title=entry.title,
+                image=entry.image,
+                cores=cores,
+                ram_gib=ram,
+                gpus=int(gpus),
+                dataset=dataset,
+                mounts=_mounts(
+                    config, site, user, session_id, config.dataset(dataset) if dataset else None
+                ),
+                env=env,
+                cmd=(*base_cmd, *request.cmd),
+                args=tuple(args),
+                replicas=replicas,
+            )
+        )
+    return specs
+
+
+def _headless_entry(
+    image: str | None, config: PlatformConfig, site: Site, errors: dict[str, str]
+) -> CatalogueEntry | None:
+    batch = headless_entries(config)
+    names = ", ".join(e.name for e in batch) or "none on this platform"
+    if image is None:
+        if not batch:
+            errors["image"] = "this platform offers no batch images"
+            return None
+        entry = batch[0]
+    else:
+        try:
+            entry = config.entry(image)
+        except KeyError:
+            errors["image"] = f"{image!r} is not a batch image in the catalogue (choose: {names})"
+            return None
+    if entry.kind != Kind.headless:
+        errors["image"] = (
+            f"{entry.title} ({entry.name}) is a {entry.kind.value} image: start it as a "
+            f"session, or choose a batch image ({names})"
+        )
+        return None
+    reason = site.availability.unavailable_reason(entry)
+    if reason:
+        errors["image"] = f"{entry.title} is not available here: {reason}"
+        return None
+    return entry
+
+
+def _replicas(request: JobRequest, config: PlatformConfig, errors: dict[str, str]) -> int:
+    limit = config.jobs.max_replicas
+    replicas = request.replicas
+    if request.params:
+        if replicas is not None and replicas != len(request.params):
+            errors["replicas"] = (
+                f"{replicas} instances asked for, but {len(request.params)} parameter lines "
+                "given: one instance runs per line"
+            )
+        replicas = len(request.params)
+    replicas = 1 if replicas is None else replicas
+    if replicas < 1:
+        errors["replicas"] = f"{replicas} is below the minimum of 1 instance"
+    elif replicas > limit:
+        errors["replicas"] = f"{replicas} is above the maximum of {limit} instances per job"
+    return replicas
+
+
+def _dataset(
+    requested: str | None,
+    config: PlatformConfig,
+    user: UserContext,
+    site: Site,
+    errors: dict[str, str],
+) -> tuple[str | None, int]:
+    if not requested:
+        return None, 400
+    try:
+        dataset = config.dataset(requested)
+    except KeyError:
+        errors["dataset"] = f"unknown dataset {requested!r}"
+        return None, 400
+    if not dataset_allowed(dataset, user):
+        errors["dataset"] = (
+            f"you may not use dataset {dataset.id!r}: it is for members of "
+            f"{', '.join(dataset.groups)}"
+        )
+        return None, 403
+    if site.datasets_on_host and not expand(dataset.path, site.data_dir).is_dir():
+        errors["dataset"] = f"dataset {dataset.id!r} is not available right now"
+        return None, 400
+    return dataset.id, 400

@@ -1,0 +1,182 @@
+"""Job records and interactive-session metadata in SQLite under the data directory.
+
+Every change is committed before the API answers, so a restart of the service or the hub
+loses no job. One writer (the arcade service); reads are cheap enough for 1,000s of records.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from arcade_hub.jobs.model import Instance, Status
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    id TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    replica INTEGER NOT NULL,
+    replicas INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    spec TEXT NOT NULL,
+    log TEXT NOT NULL,
+    command TEXT NOT NULL,
+    started REAL,
+    finished REAL,
+    expires REAL,
+    exit_code INTEGER,
+    pid INTEGER,
+    pid_start INTEGER,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS instances_owner ON instances (owner);
+CREATE INDEX IF NOT EXISTS instances_job ON instances (job_id);
+CREATE TABLE IF NOT EXISTS sessions (
+    owner TEXT NOT NULL,
+    server TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL,
+    PRIMARY KEY (owner, server)
+);
+"""
+
+COLUMNS = [f.name for f in fields(Instance)]
+
+
+@dataclass(frozen=True)
+class SessionMeta:
+    """What the API remembers about an interactive session besides the hub's server model."""
+
+    owner: str
+    server: str
+    name: str
+    created: float
+    expires: float | None
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- instances ----------------------------------------------------------------------
+
+    def add(self, instances: list[Instance]) -> None:
+        marks = ", ".join("?" for _ in COLUMNS)
+        with self._tx():
+            self._db.executemany(
+                f"INSERT INTO instances ({', '.join(COLUMNS)}) VALUES ({marks})",
+                [_row(i) for i in instances],
+            )
+
+    def update(self, instance: Instance) -> None:
+        sets = ", ".join(f"{c} = ?" for c in COLUMNS if c != "id")
+        values = [v for c, v in zip(COLUMNS, _row(instance), strict=True) if c != "id"]
+        with self._tx():
+            self._db.execute(f"UPDATE instances SET {sets} WHERE id = ?", [*values, instance.id])
+
+    def get(self, instance_id: str) -> Instance | None:
+        row = self._db.execute("SELECT * FROM instances WHERE id = ?", (instance_id,)).fetchone()
+        return _instance(row) if row else None
+
+    def job(self, job_id: str) -> list[Instance]:
+        rows = self._db.execute(
+            "SELECT * FROM instances WHERE job_id = ? ORDER BY replica", (job_id,)
+        ).fetchall()
+        return [_instance(r) for r in rows]
+
+    def of_owner(self, owner: str) -> list[Instance]:
+        rows = self._db.execute(
+            "SELECT * FROM instances WHERE owner = ? ORDER BY created, replica", (owner,)
+        ).fetchall()
+        return [_instance(r) for r in rows]
+
+    def all(self) -> list[Instance]:
+        rows = self._db.execute("SELECT * FROM instances ORDER BY created, replica").fetchall()
+        return [_instance(r) for r in rows]
+
+    def with_status(self, *statuses: Status) -> list[Instance]:
+        marks = ", ".join("?" for _ in statuses)
+        rows = self._db.execute(
+            f"SELECT * FROM instances WHERE status IN ({marks}) ORDER BY created, replica",
+            [s.value for s in statuses],
+        ).fetchall()
+        return [_instance(r) for r in rows]
+
+    def remove(self, instance_ids: list[str]) -> None:
+        with self._tx():
+            self._db.executemany("DELETE FROM instances WHERE id = ?", [(i,) for i in instance_ids])
+
+    def exists(self, some_id: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM instances WHERE id = ? OR job_id = ? LIMIT 1", (some_id, some_id)
+        ).fetchone()
+        return row is not None
+
+    # --- interactive sessions -----------------------------------------------------------
+
+    def put_session(self, meta: SessionMeta) -> None:
+        with self._tx():
+            self._db.execute(
+                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?)",
+                (meta.owner, meta.server, meta.name, meta.created, meta.expires),
+            )
+
+    def sessions(self, owner: str | None = None) -> dict[tuple[str, str], SessionMeta]:
+        if owner is None:
+            rows = self._db.execute("SELECT * FROM sessions").fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM sessions WHERE owner = ?", (owner,)).fetchall()
+        return {(r["owner"], r["server"]): SessionMeta(**dict(r)) for r in rows}
+
+    def remove_session(self, owner: str, server: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM sessions WHERE owner = ? AND server = ?", (owner, server))
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _row(instance: Instance) -> list[Any]:
+    values: list[Any] = []
+    for name in COLUMNS:
+        value = getattr(instance, name)
+        if name == "command":
+            value = json.dumps(value)
+        elif name == "status":
+            value = value.value
+        values.append(value)
+    return values
+
+
+def _instance(row: sqlite3.Row) -> Instance:
+    data = dict(row)
+    data["command"] = json.loads(data["command"])
+    data["status"] = Status(data["status"])
+    return Instance(**data)

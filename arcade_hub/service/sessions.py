@@ -1,0 +1,327 @@
+"""The sessions of one user as skaha shows them: interactive sessions are the user's JupyterHub
+named servers, headless sessions are job instances from the job store."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from arcade_hub.config.models import Kind, PlatformConfig
+from arcade_hub.jobs.build import JobRequest, build_job_specs
+from arcade_hub.jobs.model import Instance, Status, overall
+from arcade_hub.jobs.runner import JobRunner, read_log
+from arcade_hub.jobs.store import JobStore, SessionMeta
+from arcade_hub.local.availability import LocalAvailability, local_search_path
+from arcade_hub.options import LaunchRefused
+from arcade_hub.policy import Site, UserContext, user_groups
+from arcade_hub.service.handlers import ApiError
+from arcade_hub.service.hub_client import HubClient, spec_of
+from arcade_hub.service.skaha_params import Interactive
+from arcade_hub.spec import LaunchSpec
+
+NONE = "<none>"
+ID_CHARS = string.ascii_lowercase + string.digits
+
+
+def new_id() -> str:
+    """Like skaha's: 8 lowercase letters and digits, starting with a letter."""
+    return secrets.choice(string.ascii_lowercase) + "".join(
+        secrets.choice(ID_CHARS) for _ in range(7)
+    )
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str | None) -> float | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    admin: bool
+    groups: frozenset[str]
+
+
+@dataclass
+class Server:
+    """An interactive session: a named server of `owner`."""
+
+    owner: str
+    name: str
+    model: dict[str, Any]
+    meta: SessionMeta | None
+
+    @property
+    def spec(self) -> LaunchSpec | None:
+        return spec_of(self.model)
+
+    @property
+    def status(self) -> Status:
+        pending = self.model.get("pending")
+        if pending == "stop":
+            return Status.terminating
+        if self.model.get("ready"):
+            return Status.running
+        return Status.pending
+
+
+class Sessions:
+    def __init__(
+        self,
+        hub: HubClient,
+        store: JobStore,
+        runner: JobRunner,
+        platform: Callable[[], PlatformConfig],
+        data_dir: Path,
+    ) -> None:
+        self.hub = hub
+        self.store = store
+        self.runner = runner
+        self.platform = platform
+        self.data_dir = data_dir
+
+    async def caller(self, name: str) -> Caller:
+        model = await self.hub.user(name)
+        if model is None:
+            raise ApiError(403, f"no such user {name!r}")
+        asserted = frozenset(model.get("groups") or [])
+        return Caller(
+            name=name,
+            admin=bool(model.get("admin")),
+            groups=user_groups(self.platform(), name, asserted),
+        )
+
+    def site(self) -> Site:
+        return Site(data_dir=self.data_dir, availability=LocalAvailability(local_search_path()))
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def servers(self, owner: str) -> list[Server]:
+        model = await self.hub.user(owner)
+        metas = self.store.sessions(owner)
+        if model is None:
+            return []
+        return [
+            Server(owner, name, server, metas.get((owner, name)))
+            for name, server in (model.get("servers") or {}).items()
+            if name  # the unnamed default server is not a session of this API
+        ]
+
+    async def all_views(self, owner: str, base: str) -> list[dict[str, Any]]:
+        views = [self.server_view(s, base) for s in await self.servers(owner)]
+        views += [self.instance_view(i) for i in self.store.of_owner(owner)]
+        return views
+
+    async def find(self, caller: Caller, some_id: str) -> Server | list[Instance]:
+        """The caller's session or job with this id (404 when it is not theirs)."""
+        instances = self.store.job(some_id)
+        if not instances:
+            one = self.store.get(some_id)
+            instances = [one] if one else []
+        if instances:
+            if instances[0].owner == caller.name or caller.admin:
+                return instances
+            raise ApiError(404, f"no session {some_id!r}")
+        for server in await self.servers(caller.name):
+            if server.name == some_id:
+                return server
+        raise ApiError(404, f"no session {some_id!r}")
+
+    def server_view(self, server: Server, base: str) -> dict[str, Any]:
+        spec = server.spec
+        started = parse_iso(server.model.get("started"))
+        expires = server.meta.expires if server.meta else None
+        if expires is None and started is not None:
+            expires = started + self.platform().sessions.lifetime_hours * 3600
+        url = base + server.model.get("url", "")
+        if spec is not None and spec.kind in (Kind.desktop, Kind.desktop_app):
+            url += "desktop/"
+        status = server.status
+        return {
+            "id": server.name,
+            "userid": server.owner,
+            "appid": NONE,
+            "image": spec.image if spec else NONE,
+            "type": spec.kind.value if spec else Kind.notebook.value,
+            "status": status.value,
+            "name": server.meta.name if server.meta else server.name,
+            "startTime": iso(started or (server.meta.created if server.meta else None)),
+            "expiryTime": iso(expires),
+            "connectURL": url if status == Status.running else NONE,
+            "requestedRAM": f"{_num(spec.ram_gib)}G" if spec else NONE,
+            "requestedCPUCores": _num(spec.cores) if spec else NONE,
+            "requestedGPUCores": str(spec.gpus) if spec else NONE,
+            "ramInUse": NONE,
+            "gpuRAMInUse": NONE,
+            "cpuCoresInUse": NONE,
+            "gpuUtilization": NONE,
+            "isFixedResources": True,
+            "catalogueEntry": spec.entry if spec else None,
+        }
+
+    def instance_view(self, instance: Instance) -> dict[str, Any]:
+        spec = LaunchSpec.model_validate_json(instance.spec)
+        return {
+            "id": instance.id,
+            "userid": instance.owner,
+            "appid": NONE,
+            "image": spec.image,
+            "type": Kind.headless.value,
+            "status": instance.status.value,
+            "name": instance.name,
+            "startTime": iso(instance.started or instance.created),
+            "expiryTime": iso(instance.expires),
+            "connectURL": NONE,
+            "requestedRAM": f"{_num(spec.ram_gib)}G",
+            "requestedCPUCores": _num(spec.cores),
+            "requestedGPUCores": str(spec.gpus),
+            "ramInUse": NONE,
+            "gpuRAMInUse": NONE,
+            "cpuCoresInUse": NONE,
+            "gpuUtilization": NONE,
+            "isFixedResources": True,
+            "catalogueEntry": spec.entry,
+            "jobId": instance.job_id,
+            "replicaId": instance.replica,
+            "replicaCount": instance.replicas,
+            "command": instance.command,
+            "createdTime": iso(instance.created),
+            "finishTime": iso(instance.finished),
+            "exitCode": instance.exit_code,
+            "message": instance.message,
+            "log": instance.log,
+        }
+
+    def job_view(self, instances: list[Instance]) -> dict[str, Any]:
+        if len(instances) == 1:
+            return self.instance_view(instances[0])
+        first = self.instance_view(instances[0])
+        views = [self.instance_view(i) for i in instances]
+        started = [i.started for i in instances if i.started]
+        finished = [i.finished for i in instances if i.finished]
+        done = all(i.status.final for i in instances)
+        return {
+            **first,
+            "id": instances[0].job_id,
+            "name": instances[0].name.rsplit("-", 1)[0],
+            "status": overall(i.status for i in instances).value,
+            "startTime": iso(min(started) if started else instances[0].created),
+            "finishTime": iso(max(finished)) if done and finished else None,
+            "replicaId": None,
+            "exitCode": None,
+            "message": "",
+            "log": None,
+            "instances": views,
+        }
+
+    # --- acting -------------------------------------------------------------------------
+
+    async def create(self, caller: Caller, request: Interactive | JobRequest) -> str:
+        session_id = self._unused_id()
+        if isinstance(request, JobRequest):
+            user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
+            specs = build_job_specs(request, self.platform(), user, self.site(), session_id)
+            self.runner.submit(caller.name, request.name, session_id, specs)
+            return session_id
+        status, message = await self.hub.start_server(caller.name, session_id, request.options)
+        if status >= 400:
+            raise ApiError(status if status < 500 else 502, message)
+        now = time.time()
+        lifetime = self.platform().sessions.lifetime_hours * 3600
+        self.store.put_session(
+            SessionMeta(caller.name, session_id, request.name, now, now + lifetime)
+        )
+        return session_id
+
+    async def delete(self, found: Server | list[Instance]) -> None:
+        if isinstance(found, Server):
+            status, message = await self.hub.delete_server(found.owner, found.name)
+            if status >= 400 and status != 404:
+                raise ApiError(status if status < 500 else 502, message)
+            self.store.remove_session(found.owner, found.name)
+        else:
+            await self.runner.delete(found)
+
+    def renew(self, found: Server | list[Instance]) -> None:
+        if isinstance(found, Server):
+            now = time.time()
+            created = found.meta.created if found.meta else now
+            name = found.meta.name if found.meta else found.name
+            expires = now + self.platform().sessions.lifetime_hours * 3600
+            self.store.put_session(SessionMeta(found.owner, found.name, name, created, expires))
+        else:
+            self.runner.renew(found)
+
+    def logs(self, found: Server | list[Instance]) -> str:
+        if isinstance(found, Server):
+            return (
+                "Interactive sessions log to the hub's log on this platform; "
+                "see ?view=events for what happened to this session.\n"
+            )
+        parts = []
+        for instance in found:
+            text = read_log(instance)
+            if len(found) > 1:
+                parts.append(f"==> {instance.id} <==\n")
+            parts.append(text)
+        return "".join(parts)
+
+    def events(self, found: Server | list[Instance], base: str) -> str:
+        if isinstance(found, Server):
+            view = self.server_view(found, base)
+            lines = [f"{view['startTime']}  Started   {view['name']} ({view['image']})"]
+            lines.append(f"{iso(time.time())}  {view['status']}")
+            return "\n".join(lines) + "\n"
+        lines = []
+        for i in found:
+            lines.append(f"{iso(i.created)}  {i.id}  Pending     queued")
+            if i.started:
+                lines.append(f"{iso(i.started)}  {i.id}  Running     pid {i.pid}")
+            if i.finished:
+                lines.append(f"{iso(i.finished)}  {i.id}  {i.status.value:<11} {i.message}")
+            elif i.status == Status.terminating:
+                lines.append(f"{iso(time.time())}  {i.id}  Terminating")
+        return "\n".join(lines) + "\n"
+
+    async def reap_expired(self) -> None:
+        """Stop interactive sessions and job instances past their lifetime."""
+        await self.runner.reap_expired()
+        now = time.time()
+        lifetime = self.platform().sessions.lifetime_hours * 3600
+        metas = self.store.sessions()
+        for user in await self.hub.users():
+            for name, model in (user.get("servers") or {}).items():
+                meta = metas.get((user["name"], name))
+                started = parse_iso(model.get("started"))
+                expires = meta.expires if meta and meta.expires else None
+                if expires is None and started is not None:
+                    expires = started + lifetime
+                if name and expires is not None and expires < now and not model.get("pending"):
+                    await self.hub.delete_server(user["name"], name)
+                    self.store.remove_session(user["name"], name)
+
+    def _unused_id(self) -> str:
+        while True:
+            candidate = new_id()
+            if not self.store.exists(candidate):
+                return candidate
+
+
+__all__ = ["Caller", "LaunchRefused", "Server", "Sessions", "new_id"]

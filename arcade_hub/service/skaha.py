@@ -1,0 +1,236 @@
+"""The skaha-compatible sessions API, at `{prefix}skaha/v1/` (what users set as CANFAR_URL).
+
+GET    session[?type=&status=&view=stats|all]   list the caller's sessions (JSON array)
+POST   session?name=&image=&cores=&ram=&...       create; answers the new id as text
+GET    session/{id}[?view=logs|events]            one session (JSON) or its logs/events (text)
+POST   session/{id}?action=renew                  start a new lifetime
+DELETE session/{id}                               stop and forget (job logs stay in the home)
+GET    image[?type=]   context   openapi.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from arcade_hub.config.models import Kind
+from arcade_hub.jobs.model import Status, parse_status
+from arcade_hub.local.availability import LocalAvailability, local_search_path
+from arcade_hub.options import LaunchRefused
+from arcade_hub.service.handlers import ApiError, ApiHandler
+from arcade_hub.service.openapi import document
+from arcade_hub.service.sessions import Caller, Server, Sessions
+from arcade_hub.service.skaha_params import TYPES, parse_create
+from arcade_hub.spec import LaunchSpec
+
+LIVE = (Status.pending, Status.running, Status.terminating)
+
+
+class SkahaHandler(ApiHandler):
+    @property
+    def sessions(self) -> Sessions:
+        sessions: Sessions = self.settings["sessions"]
+        return sessions
+
+    async def current_caller(self) -> Caller:
+        user: dict[str, Any] | None = self.get_current_user()
+        if user is None:
+            raise ApiError(
+                401,
+                "authentication required: send 'Authorization: Bearer <JupyterHub token>' "
+                "with a token that may access the arcade service",
+            )
+        return await self.sessions.caller(user["name"])
+
+    def params(self) -> dict[str, list[str]]:
+        """Query and form parameters, or a JSON object body (values as lists of strings)."""
+        found: dict[str, list[str]] = {}
+        for key in self.request.arguments:
+            found[key] = self.get_arguments(key, strip=False)
+        for key, values in self.request.body_arguments.items():
+            found.setdefault(key, [v.decode(errors="replace") for v in values])
+        if self.request.headers.get("Content-Type", "").startswith("application/json"):
+            for key, value in self.body().items():
+                items = value if isinstance(value, list) else [value]
+                if key == "env" and isinstance(value, dict):
+                    items = [f"{k}={v}" for k, v in value.items()]
+                found[key] = [v if isinstance(v, str) else json.dumps(v) for v in items]
+        return found
+
+    def one(self, key: str, allowed: tuple[str, ...]) -> str | None:
+        values = self.get_arguments(key)
+        if not values or not values[-1]:
+            return None
+        value = values[-1]
+        if allowed and value not in allowed:
+            raise ApiError(400, f"unknown {key} {value!r} (one of: {', '.join(allowed)})")
+        return value
+
+    def base(self) -> str:
+        return f"{self.request.protocol}://{self.request.host}"
+
+    def write_text(self, text: str, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(text)
+
+
+class SessionListHandler(SkahaHandler):
+    async def get(self) -> None:
+        caller = await self.current_caller()
+        view = self.one("view", ("stats", "all"))
+        if view == "stats":
+            self.write_json(await platform_stats(self.sessions))
+            return
+        kind = self.one("type", tuple(TYPES))
+        status_arg = self.one("status", ())
+        try:
+            status = parse_status(status_arg) if status_arg else None
+        except ValueError as e:
+            raise ApiError(400, str(e)) from None
+        if view == "all":
+            if not caller.admin:
+                raise ApiError(403, "view=all lists every user's sessions: admins only")
+            owners = {u["name"] for u in await self.sessions.hub.users()}
+            owners |= {i.owner for i in self.sessions.store.all()}
+        else:
+            owners = {caller.name}
+        views = []
+        for owner in sorted(owners):
+            views += await self.sessions.all_views(owner, self.base())
+        views = [
+            v
+            for v in views
+            if (kind is None or v["type"] == kind) and (status is None or v["status"] == status)
+        ]
+        self.write_json(views)
+
+    async def post(self) -> None:
+        caller = await self.current_caller()
+        try:
+            request = parse_create(self.params(), self.sessions.platform())
+            session_id = await self.sessions.create(caller, request)
+        except LaunchRefused as e:
+            raise ApiError(e.status, str(e)) from None
+        self.write_text(session_id + "\n")
+
+
+class SessionHandler(SkahaHandler):
+    async def get(self, session_id: str) -> None:
+        caller = await self.current_caller()
+        view = self.one("view", ("logs", "events"))
+        found = await self.sessions.find(caller, session_id)
+        if view == "logs":
+            self.write_text(self.sessions.logs(found))
+        elif view == "events":
+            self.write_text(self.sessions.events(found, self.base()))
+        elif isinstance(found, Server):
+            self.write_json(self.sessions.server_view(found, self.base()))
+        else:
+            self.write_json(self.sessions.job_view(found))
+
+    async def post(self, session_id: str) -> None:
+        caller = await self.current_caller()
+        action = self.one("action", ("renew",))
+        if action is None:
+            raise ApiError(400, "give an action: action=renew")
+        found = await self.sessions.find(caller, session_id)
+        self.sessions.renew(found)
+        self.write_text(f"{session_id} renewed\n")
+
+    async def delete(self, session_id: str) -> None:
+        caller = await self.current_caller()
+        found = await self.sessions.find(caller, session_id)
+        await self.sessions.delete(found)
+        self.write_text(f"{session_id} deleted\n")
+
+
+class ImageHandler(SkahaHandler):
+    async def get(self) -> None:
+        await self.current_caller()
+        kind = self.one("type", tuple(TYPES))
+        availability = LocalAvailability(path=local_search_path())
+        images = [
+            {
+                "id": e.image,
+                "types": [e.kind.value],
+                "digest": "",
+                "name": e.name,
+                "title": e.title,
+                "versions": e.versions,
+            }
+            for e in self.sessions.platform().catalogue
+            if (kind is None or e.kind.value == kind) and availability.unavailable_reason(e) is None
+        ]
+        self.write_json(images)
+
+
+class ContextHandler(SkahaHandler):
+    async def get(self) -> None:
+        await self.current_caller()
+        platform = self.sessions.platform()
+        r = platform.resources
+
+        def section(choices: Any) -> dict[str, Any]:
+            return {
+                "default": _n(choices.default),
+                "defaultRequest": _n(choices.default),
+                "defaultLimit": _n(choices.max),
+                "options": [_n(c) for c in choices.choices],
+                "min": _n(choices.min),
+                "max": _n(choices.max),
+            }
+
+        self.write_json(
+            {
+                "cores": section(r.cores),
+                "memoryGB": section(r.ram),
+                "gpus": {"options": [_n(c) for c in r.gpus.choices if c > 0]},
+                "maxInteractiveSessions": platform.policy.max_sessions,
+                "maxReplicas": platform.jobs.max_replicas,
+            }
+        )
+
+
+class OpenApiHandler(ApiHandler):
+    def get(self) -> None:
+        self.write_json(document(self.request.path.rsplit("/", 1)[0] + "/"))
+
+
+def _n(value: float) -> float | int:
+    return int(value) if value == int(value) else value
+
+
+async def platform_stats(sessions: Sessions) -> dict[str, Any]:
+    """Requested cores and RAM of everything running, and what the machine has."""
+    cores = ram = 0.0
+    counts = {"session": 0, "desktopApp": 0, "headless": 0}
+    for user in await sessions.hub.users():
+        for server in (user.get("servers") or {}).values():
+            spec = Server(user["name"], "", server, None).spec
+            if spec is None:
+                continue
+            cores += spec.cores
+            ram += spec.ram_gib
+            counts["desktopApp" if spec.kind == Kind.desktop_app else "session"] += 1
+    for instance in sessions.store.with_status(*LIVE):
+        spec = LaunchSpec.model_validate_json(instance.spec)
+        cores += spec.cores
+        ram += spec.ram_gib
+        counts["headless"] += 1
+    total_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    r = sessions.platform().resources
+    return {
+        "instances": {**counts, "total": sum(counts.values())},
+        "cores": {
+            "requestedCPUCores": cores,
+            "cpuCoresAvailable": os.cpu_count() or 1,
+            "maxCores": {"cores": _n(r.cores.max), "withRam": f"{_n(r.ram.max)}G"},
+        },
+        "ram": {
+            "requestedRAM": f"{ram:g}G",
+            "ramAvailable": f"{total_ram:.1f}G",
+            "maxRAM": {"ram": f"{_n(r.ram.max)}G", "withCores": _n(r.cores.max)},
+        },
+    }

@@ -1,0 +1,164 @@
+"""Parse a skaha `POST /session` into an interactive launch or a batch job request (pure).
+
+skaha sends everything as query or form parameters: `name`, `image`, `cores`, `ram`, `gpus`,
+`type`, `cmd`, `args` (one string, split like a shell), `env` (repeated `KEY=VALUE`). Arcade adds
+`replicas` (instances of one job, server-side), `param` (repeated, one per instance) or `params`
+(text, one line per instance) and `dataset`.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from arcade_hub.config.models import Kind, PlatformConfig
+from arcade_hub.jobs.build import JobRequest
+from arcade_hub.options import LaunchRefused, parse_user_options
+
+Params = dict[str, list[str]]
+TYPES = {k.value: k for k in Kind}
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HEADLESS_ONLY = ("cmd", "args", "env", "param", "params")
+KNOWN = {"name", "image", "cores", "ram", "gpus", "type", "replicas", "dataset", *HEADLESS_ONLY}
+
+
+@dataclass(frozen=True)
+class Interactive:
+    name: str
+    kind: Kind
+    options: dict[str, Any]
+    """`user_options` for the hub: the same path, and the same policy, as the launch form."""
+
+
+def parse_create(params: Params, config: PlatformConfig) -> Interactive | JobRequest:
+    """Raise LaunchRefused (400) with every problem found."""
+    errors: dict[str, str] = {}
+    unknown = sorted(set(params) - KNOWN)
+    if unknown:
+        errors[unknown[0]] = (
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+            f"accepted: {', '.join(sorted(KNOWN))}"
+        )
+    one = {k: _one(params, k, errors) for k in KNOWN - {"env", "param"}}
+    name = one["name"]
+    if not name:
+        errors["name"] = "give the session a name"
+    elif not NAME.match(name):
+        errors["name"] = (
+            f"{name!r} is not a valid name: use letters, digits, '.', '_' or '-' "
+            "(at most 63, starting with a letter or digit)"
+        )
+    kind = _kind(one["type"], errors)
+    image = one["image"]
+    entry_name: str | None = None
+    if not image:
+        errors["image"] = "give an image: a catalogue name or image reference (see GET /image)"
+    else:
+        entry_name, kind = _resolve(image, kind, config, errors)
+
+    if kind is not None and kind != Kind.headless:
+        # The canfar client sends REPLICA_ID/REPLICA_COUNT with every create: ignore those.
+        params = {**params, "env": [e for e in params.get("env", []) if not _replica_env(e)]}
+        given = [k for k in HEADLESS_ONLY if params.get(k)]
+        if given:
+            errors[given[0]] = f"{', '.join(given)} apply to headless sessions only"
+    replicas = _whole(one["replicas"], "replicas", errors)
+    if kind is not None and kind != Kind.headless and replicas not in (None, 1):
+        errors["replicas"] = f"a {kind.value} session has one instance, not {replicas}"
+
+    options = {k: one[k] for k in ("cores", "ram", "gpus", "dataset") if one[k] is not None}
+    if errors:
+        raise LaunchRefused(errors)
+    assert kind is not None and image is not None
+    options["image"] = entry_name or image
+    if kind != Kind.headless:
+        return Interactive(name=name or "", kind=kind, options=options)
+    launch = parse_user_options(options)
+    return JobRequest(
+        name=name or "",
+        launch=launch,
+        cmd=tuple(_split(one["cmd"], "cmd")),
+        args=tuple(_split(one["args"], "args")),
+        env=_env(params.get("env", [])),
+        replicas=replicas,
+        params=_params(params.get("param", []), one["params"]),
+    )
+
+
+def _replica_env(item: str) -> bool:
+    return item.partition("=")[0] in ("REPLICA_ID", "REPLICA_COUNT")
+
+
+def _one(params: Params, key: str, errors: dict[str, str]) -> str | None:
+    values = params.get(key) or []
+    if len(values) > 1:
+        errors[key] = f"give one {key}, not {len(values)}"
+        return None
+    value = values[0].strip() if values else ""
+    return value or None
+
+
+def _kind(value: str | None, errors: dict[str, str]) -> Kind | None:
+    if value is None:
+        return None
+    kind = TYPES.get(value.lower())
+    if kind is None:
+        errors["type"] = f"unknown session type {value!r}; this platform offers: {', '.join(TYPES)}"
+    return kind
+
+
+def _resolve(
+    image: str, kind: Kind | None, config: PlatformConfig, errors: dict[str, str]
+) -> tuple[str | None, Kind | None]:
+    """The catalogue entry named by `image` (its name or its image reference) and the kind."""
+    matches = [e for e in config.catalogue if image in (e.name, e.image)]
+    fitting = [e for e in matches if kind is None or e.kind == kind]
+    if fitting:
+        return fitting[0].name, fitting[0].kind
+    if matches:
+        kinds = ", ".join(sorted({e.kind.value for e in matches}))
+        errors["image"] = f"{image!r} is a {kinds} image, not {kind.value if kind else ''}"
+        return None, kind
+    if kind == Kind.headless:
+        batch = ", ".join(e.name for e in config.catalogue if e.kind == Kind.headless)
+        errors["image"] = f"{image!r} is not a batch image in the catalogue (choose: {batch})"
+    return None, kind or Kind.notebook
+
+
+def _whole(value: str | None, key: str, errors: dict[str, str]) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        errors[key] = f"{value!r} is not a whole number"
+        return None
+
+
+def _split(value: str | None, key: str) -> list[str]:
+    if not value:
+        return []
+    try:
+        return shlex.split(value)
+    except ValueError as e:
+        raise LaunchRefused({key: f"cannot split {value!r} into words: {e}"}) from None
+
+
+def _env(values: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not ENV_KEY.match(key):
+            raise LaunchRefused({"env": f"{item!r} is not KEY=VALUE with a variable name as KEY"})
+        env[key] = value
+    return env
+
+
+def _params(listed: list[str], text: str | None) -> tuple[str, ...]:
+    if listed and text:
+        raise LaunchRefused({"params": "give either repeated `param` or one `params` text"})
+    lines = listed or (text or "").splitlines()
+    return tuple(line.strip() for line in lines if line.strip())

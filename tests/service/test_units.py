@@ -1,0 +1,93 @@
+"""Pure parts of the sessions API and the job store, without a hub."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from arcade_hub.config import Kind, load_config
+from arcade_hub.jobs.build import JobRequest, instance_ids
+from arcade_hub.jobs.files import Unreadable, read_beneath
+from arcade_hub.jobs.model import Instance, Status, overall, parse_status
+from arcade_hub.jobs.store import JobStore
+from arcade_hub.options import LaunchRefused
+from arcade_hub.service.skaha_params import Interactive, parse_create
+from tests.hub import PLATFORM
+
+CONFIG = load_config(str(PLATFORM))
+
+
+def test_the_canfar_clients_create_becomes_a_job_request() -> None:
+    params = {
+        "name": ["fit-2"],
+        "image": ["ghcr.io/arcade-hub/headless:0.1.0"],
+        "type": ["headless"],
+        "cores": ["1"],
+        "ram": ["2"],
+        "cmd": ["python"],
+        "args": ["fit.py --band 'u g'"],
+        "env": ["A=1=2", "REPLICA_ID=2", "REPLICA_COUNT=3"],
+    }
+    request = parse_create(params, CONFIG)
+    assert isinstance(request, JobRequest)
+    assert request.launch.image == "batch" and request.launch.ram_gib == 2
+    assert request.cmd == ("python",) and request.args == ("fit.py", "--band", "u g")
+    assert request.env == {"A": "1=2", "REPLICA_ID": "2", "REPLICA_COUNT": "3"}
+
+
+def test_interactive_create_keeps_the_forms_options() -> None:
+    request = parse_create(
+        {"name": ["nb"], "image": ["notebook"], "cores": ["2"], "env": ["REPLICA_ID=1"]}, CONFIG
+    )
+    assert request == Interactive(
+        name="nb", kind=Kind.notebook, options={"image": "notebook", "cores": "2"}
+    )
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(LaunchRefused) as e:
+        parse_create({"image": ["x"], "type": ["carta"], "replicas": ["two"]}, CONFIG)
+    assert set(e.value.errors) == {"name", "type", "replicas"}
+
+
+def test_status_words() -> None:
+    assert parse_status("completed") == Status.succeeded == parse_status("Succeeded")
+    with pytest.raises(ValueError, match="Pending, Running"):
+        parse_status("done")
+    assert overall([Status.succeeded, Status.running]) == Status.running
+    assert overall([Status.succeeded, Status.failed, Status.error]) == Status.error
+    assert overall([Status.succeeded, Status.failed]) == Status.failed
+    assert instance_ids("abc", 1) == ["abc"] and instance_ids("abc", 2) == ["abc-1", "abc-2"]
+
+
+def test_store_round_trip(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    one = Instance("j-1", "j", "alice", "n-1", 1, 2, Status.pending, 1.0, "{}", "/l", ["a"])
+    two = Instance("j-2", "j", "alice", "n-2", 2, 2, Status.pending, 1.0, "{}", "/l", [])
+    store.add([one, two])
+    one.status, one.exit_code, one.pid = Status.failed, 3, 42
+    store.update(one)
+    store.close()
+    again = JobStore(tmp_path / "jobs.sqlite")
+    assert again.job("j") == [one, two]
+    assert again.with_status(Status.pending) == [two]
+    assert again.exists("j") and again.exists("j-2") and not again.exists("k")
+    again.remove(["j-1", "j-2"])
+    assert again.of_owner("alice") == []
+
+
+def test_logs_are_not_read_through_symlinks(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "jobs").mkdir(parents=True)
+    (home / "jobs" / "a.log").write_text("mine\n")
+    assert read_beneath(home, home / "jobs" / "a.log") == "mine\n"
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "a.log").write_text("not yours\n")
+    os.symlink(secret, home / "link")
+    os.symlink(secret / "a.log", home / "jobs" / "b.log")
+    for path in (home / "link" / "a.log", home / "jobs" / "b.log", tmp_path / "x.log"):
+        with pytest.raises(Unreadable):
+            read_beneath(home, path)
