@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
-from jupyterhub.services.auth import HubAuth
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
@@ -17,6 +20,7 @@ from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.hub_client import HubClient
+from arcade_hub.service.pages import JobActionPage, JobLogPage, JobsPage
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.service.skaha import (
@@ -46,12 +50,30 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
             (route(f"{SKAHA}/image"), ImageHandler),
             (route(f"{SKAHA}/context"), ContextHandler),
             (route(f"{SKAHA}/openapi.json"), OpenApiHandler),
+            (route("jobs"), JobsPage),
+            (route(r"jobs/([^/]+)/logs"), JobLogPage),
+            (route(r"jobs/([^/]+)/([a-z]+)"), JobActionPage),
+            (route("oauth_callback"), HubOAuthCallbackHandler),
         ],
+        xsrf_cookies=True,  # pages only: API handlers are token-authenticated
+        cookie_secret=_cookie_secret(settings.data_dir / "service_cookie_secret"),
         arcade=settings,
-        hub_auth=HubAuth(api_token=settings.api_token, api_url=settings.hub_api_url),
+        # The one HubOAuth (a singleton, as its OAuth callback handler finds it) checks API
+        # tokens and logs pages in; it keeps the OAuth state between redirect and callback.
+        hub_auth=HubOAuth.instance(api_token=settings.api_token, api_url=settings.hub_api_url),
         hub_client=sessions.hub,
         sessions=sessions,
     )
+
+
+def _cookie_secret(path: Path) -> bytes:
+    """Signs the job list page's login cookie; kept so a service restart keeps people in."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32))
+    return path.read_bytes()
 
 
 def make_sessions(settings: ServiceSettings) -> Sessions:
