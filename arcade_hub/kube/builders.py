@@ -16,7 +16,7 @@ from kubespawner.objects import make_pod
 
 from arcade_hub.config.models import CatalogueEntry, Kind, StorageRoots
 from arcade_hub.kube.config import KubeBackend, Scheduling, Security
-from arcade_hub.kube.names import LABEL_PREFIX, label_value
+from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
 from arcade_hub.kube.volumes import (
     ClaimRequest,
     KubeLaunchError,
@@ -30,6 +30,15 @@ from arcade_hub.storage import arcade_environment
 X11_VOLUME = "x11"
 X11_DIR = "/tmp/.X11-unix"
 APP_DISPLAY = ":1"
+SESSION_VOLUME = "session"
+SESSION_DIR = "/arcade/session"
+"""Shared by the desktop and its X relay: `desktop.json` and the desktop's own cookie."""
+X11_SECRET_VOLUME = "x11-cookie"
+X11_SECRET_DIR = "/arcade/x11"
+"""The session's X cookie (`cookie`, hex) and a FamilyWild `xauthority` for app pods."""
+X_DISPLAY = 0
+X_PORT = 6000 + X_DISPLAY
+RELAY_COMMAND = ["python3", "-m", "arcade_hub.kube.xrelay"]
 
 
 @dataclass(frozen=True)
@@ -199,7 +208,13 @@ def build_pod_pieces(
     volumes, mounts = list(storage.volumes), list(storage.mounts)
     extra_containers: list[Manifest] = []
     extra_pod_config: Manifest = {}
+    x11: DesktopX11 | None = None
 
+    if spec.kind in (Kind.desktop, Kind.desktop_app):
+        x11 = desktop_x11(spec, desktop.image if desktop else image, kube, container_sc)
+        volumes += x11.volumes
+        mounts += x11.mounts
+        env = {**env, **x11.env}
     if spec.kind == Kind.desktop:
         default_url = kube.desktop_url
     elif spec.kind == Kind.desktop_app:
@@ -208,14 +223,12 @@ def build_pod_pieces(
         image = desktop.image
         default_url = kube.desktop_url
         annotations[f"{LABEL_PREFIX}desktop"] = desktop.name
-        volumes.append({"name": X11_VOLUME, "emptyDir": {"medium": "Memory"}})
-        x11 = {"name": X11_VOLUME, "mountPath": X11_DIR}
         app: Manifest = {
             "name": "app",
             "image": spec.image,
             "env": [{"name": k, "value": v} for k, v in sorted(env.items())]
             + [{"name": "DISPLAY", "value": APP_DISPLAY}],
-            "volumeMounts": [*mounts, x11],
+            "volumeMounts": list(mounts),
             "workingDir": storage.paths.home,
             "securityContext": container_sc,
             # the session's requests are counted once, on the desktop container; either
@@ -228,12 +241,13 @@ def build_pod_pieces(
         if kube.image_pull_policy:
             app["imagePullPolicy"] = kube.image_pull_policy
         extra_containers.append(app)
-        mounts.append(x11)
     elif spec.kind == Kind.headless:
         cmd = [*base_cmd, *spec.cmd, *spec.args]
         if not cmd:
             raise KubeLaunchError(f"{spec.title} is a batch image and needs a command to run")
         extra_pod_config = {"restartPolicy": "Never"}
+    if x11 is not None:
+        extra_containers.append(x11.relay)  # after the app: tools read the app first
 
     return PodPieces(
         image=image,
@@ -261,6 +275,54 @@ def build_pod_pieces(
         extra_pod_config=extra_pod_config,
         home_claim=storage.home_claim,
     )
+
+
+def x11_secret_name(session_id: str) -> str:
+    """The Secret holding a desktop session's X cookie (known before the pod exists)."""
+    return object_name("arcade-x11-", session_id)
+
+
+@dataclass(frozen=True)
+class DesktopX11:
+    """What a desktop pod adds so that app pods can draw on it over TCP."""
+
+    volumes: list[Manifest]
+    mounts: list[Manifest]
+    env: dict[str, str]
+    relay: Manifest
+
+
+def desktop_x11(
+    spec: LaunchSpec, image: str, kube: KubeBackend, container_sc: Manifest
+) -> DesktopX11:
+    """The X socket and session directory shared with the relay sidecar, and the relay."""
+    x11 = {"name": X11_VOLUME, "mountPath": X11_DIR}
+    session = {"name": SESSION_VOLUME, "mountPath": SESSION_DIR}
+    cookie = {"name": X11_SECRET_VOLUME, "mountPath": X11_SECRET_DIR, "readOnly": True}
+    relay: Manifest = {
+        "name": "x11-relay",
+        "image": image,
+        "command": [*RELAY_COMMAND, "--session-dir", SESSION_DIR,
+                    "--cookie-file", f"{X11_SECRET_DIR}/cookie", "--display", str(X_DISPLAY)],
+        "ports": [{"name": "x11", "containerPort": X_PORT, "protocol": "TCP"}],
+        "volumeMounts": [x11, session, cookie],
+        "securityContext": container_sc,
+        "resources": {"limits": {"cpu": "500m", "memory": "128Mi"},
+                      "requests": {"cpu": "10m", "memory": "32Mi"}},
+    }
+    if kube.image_pull_policy:
+        relay["imagePullPolicy"] = kube.image_pull_policy
+    volumes: list[Manifest] = [
+        {"name": X11_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+        {"name": SESSION_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+        {"name": X11_SECRET_VOLUME, "secret": {
+            "secretName": x11_secret_name(spec.session_id),
+            "items": [{"key": "cookie", "path": "cookie"}],
+            "defaultMode": 0o440 if kube.security.fs_group is not None else 0o444,
+        }},
+    ]
+    return DesktopX11(volumes=volumes, mounts=[x11, session],
+                      env={"ARCADE_SESSION_DIR": SESSION_DIR}, relay=relay)
 
 
 def pod_manifest(

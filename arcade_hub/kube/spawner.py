@@ -8,16 +8,22 @@ the configured Pod Security level.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client import V1Pod
 from kubespawner import KubeSpawner
 
 from arcade_hub.config.models import CatalogueEntry, PlatformConfig
 from arcade_hub.kube.builders import PodPieces, build_pod_pieces, serialize
 from arcade_hub.kube.config import KubeBackend
+from arcade_hub.kube.launch import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.restricted import check
 from arcade_hub.kube.volumes import KubeLaunchError
+from arcade_hub.kube.workloads import Owner
+from arcade_hub.policy import Site
+from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
 from arcade_hub.spec import LaunchSpec
 
 
@@ -32,22 +38,55 @@ def escape_templates(value: Any) -> Any:
     return value
 
 
-class ArcadeKubeSpawner(KubeSpawner):
-    """Runs Arcade sessions as pods."""
+class KubeAvailability:
+    """On Kubernetes every catalogue entry runs: it is an image reference."""
 
-    launch_spec: LaunchSpec | None = None
-    """Set by the shared mixin in `apply_user_options`."""
+    runs_image_references = True
+
+    def unavailable_reason(self, entry: CatalogueEntry) -> str | None:
+        return None
+
+
+class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
+    """Runs Arcade sessions as pods.
+
+    Configure it with `platform_config_file` (the platform document, e.g. mounted with z2jh's
+    `hub.extraFiles`); the mixin parses options into `launch_spec` in `apply_user_options`.
+    """
+
     platform_config: PlatformConfig | None = None
-    """The platform document (set by the mixin / hub configuration)."""
+    """The platform document, when given as an object (tests, tools); else read from
+    `platform_config_file`."""
+
+    # KubeSpawner's progress reports the pod's events; the mixin's is for local sessions
+    progress = KubeSpawner.progress
+
+    @property
+    def availability(self) -> KubeAvailability:
+        return KubeAvailability()
+
+    def site(self) -> Site:
+        return Site(data_dir=Path(self.data_dir or "/"), availability=self.availability,
+                    datasets_on_host=False)
+
+    def get_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().get_state()
+        return self.arcade_state(state)
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self.load_arcade_state(state)
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.launch_spec = None
 
     @property
     def kube_settings(self) -> KubeBackend:
         return self._platform().backend.kubernetes
 
     def _platform(self) -> PlatformConfig:
-        if self.platform_config is None:
-            raise RuntimeError("ArcadeKubeSpawner.platform_config is not set")
-        return self.platform_config
+        return self.platform_config or self.platform
 
     def _entry(self, name: str | None) -> CatalogueEntry | None:
         if name is None:
@@ -117,15 +156,34 @@ class ArcadeKubeSpawner(KubeSpawner):
         if spec is None:
             raise KubeLaunchError(f"no launch spec for {self._log_name}: options were not applied")
         self.apply_pieces(self.render(spec))
+        if spec.kind in DESKTOP_KINDS:
+            self._install_desktop_hook()
         self.log.info("Starting %s for %s: %s", self.pod_name, spec.username, spec.summary())
         future: asyncio.Future[Any] = super().start()
         return future
 
+    def _install_desktop_hook(self) -> None:
+        """After the desktop pod exists (KubeSpawner knows its uid), create the session's X
+        cookie Secret and NetworkPolicy owned by it; an operator's own hook still runs."""
+        operator_hook: Any = self.after_pod_created_hook  # type: ignore[has-type]
+        if operator_hook == self._after_desktop_created:
+            return
+        self.__dict__["_operator_after_pod_created"] = operator_hook
+        self.after_pod_created_hook = self._after_desktop_created
+
+    async def _after_desktop_created(self, spawner: KubeSpawner, pod: dict[str, Any]) -> None:
+        spec = self.launch_spec
+        assert spec is not None
+        owner = Owner(pod["metadata"]["name"], pod["metadata"]["uid"])
+        await ensure_desktop_x11(self.api, self.namespace, spec, owner)
+        operator_hook = self.__dict__.get("_operator_after_pod_created")
+        if operator_hook is not None:
+            await maybe_future(operator_hook(spawner, pod))
+
     async def get_pod_manifest(self) -> V1Pod:
         """KubeSpawner's pod, refused when it misses the configured Pod Security level."""
         pod: V1Pod = await super().get_pod_manifest()
-        if self.platform_config is not None:
-            check(serialize(pod), self.kube_settings.security.pod_security)
+        check(serialize(pod), self.kube_settings.security.pod_security)
         return pod
 
     async def delete_forever(self) -> None:

@@ -90,8 +90,8 @@ async def serve(settings: ServiceSettings) -> None:
     sessions = make_sessions(settings)
     sessions.runner.recover()
     app = make_app(settings, sessions)
-    server = app.listen(settings.port, address="127.0.0.1", xheaders=True)
-    log.info("arcade service listening on 127.0.0.1:%d%s", settings.port, settings.prefix)
+    server = app.listen(settings.port, address=settings.bind, xheaders=True)
+    log.info("arcade service listening on %s:%d%s", settings.bind, settings.port, settings.prefix)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -16,6 +16,8 @@ class ServiceSettings:
     api_token: str
     config_file: str
     data_dir: Path
+    bind: str = "127.0.0.1"
+    """Loopback on one machine; the pod's address on Kubernetes (ARCADE_SERVICE_BIND)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ServiceSettings:
@@ -29,4 +31,5 @@ class ServiceSettings:
             api_token=env["JUPYTERHUB_API_TOKEN"],
             config_file=env.get("ARCADE_PLATFORM_CONFIG", ""),
             data_dir=Path(env["ARCADE_DATA_DIR"]),
+            bind=env.get("ARCADE_SERVICE_BIND", "127.0.0.1"),
         )

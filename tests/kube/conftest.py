@@ -96,6 +96,7 @@ class MockUser:
     name: str = "alice"
     id: int = 1
     groups: list[Any] = field(default_factory=list)
+    admin: bool = False
 
     @property
     def url(self) -> str:

@@ -3,7 +3,7 @@
 - list + watch (with resourceVersion, label and field selectors, timeoutSeconds) for pods,
   events, PVCs, secrets, services, configmaps and networkpolicies;
 - create (validated strictly with kubernetes-validate, 422 when invalid, 409 on conflict),
-  get, merge-patch, delete;
+  get, merge-patch, delete (with the garbage collector's cascade to ownerReferences);
 - helpers to mark a pod Running, emit events, inject failures and slow responses, and wait on
   a condition; a request counter per verb and resource (and per method and path).
 """
@@ -309,7 +309,8 @@ class FakeKubeAPI:
                     await asyncio.wait_for(self.changed.wait_for(moved), remaining)
             except TimeoutError:
                 break
-        await response.write_eof()
+        with contextlib.suppress(ConnectionResetError):  # the client went away first
+            await response.write_eof()
         return response
 
     async def _body(self, request: web.Request) -> Obj:
@@ -377,7 +378,17 @@ class FakeKubeAPI:
         obj = self.objects.get((resource, ns, name))
         if obj is None:
             return self._status(404, f'{resource} "{name}" not found', "NotFound")
-        gone = copy.deepcopy(obj)
-        gone["metadata"]["deletionTimestamp"] = _now()
-        stored = await self.put(resource, ns, gone, "DELETED")
+        stored = await self.remove(resource, ns, name)
         return web.json_response(stored)
+
+    async def remove(self, resource: str, namespace: str, name: str) -> Obj:
+        """Delete an object, then (as the garbage collector does) everything it owns."""
+        gone = copy.deepcopy(self.objects[(resource, namespace, name)])
+        gone["metadata"]["deletionTimestamp"] = _now()
+        stored = await self.put(resource, namespace, gone, "DELETED")
+        uid = gone["metadata"]["uid"]
+        for (r, ns, n), obj in list(self.objects.items()):
+            refs = obj["metadata"].get("ownerReferences") or []
+            if ns == namespace and any(ref.get("uid") == uid for ref in refs):
+                await self.remove(r, ns, n)
+        return stored

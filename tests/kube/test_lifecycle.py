@@ -228,8 +228,8 @@ async def test_spawner_pod_matches_builder_pod(fake_api: FakeKubeAPI, entry: str
     for key in ("volumes", "tolerations", "nodeSelector", "securityContext", "containers"):
         if key == "containers":
             for g, w in zip(got["spec"][key], want["spec"][key], strict=True):
-                g_env = {e["name"]: e for e in g.pop("env")}
-                assert all(g_env[e["name"]] == e for e in w.pop("env"))
+                g_env = {e["name"]: e for e in g.pop("env", [])}
+                assert all(g_env[e["name"]] == e for e in w.pop("env", []))
                 assert g.pop("lifecycle", {}) == {}  # KubeSpawner's empty lifecycle_hooks
                 assert g == w
         else:

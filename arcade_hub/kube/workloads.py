@@ -1,0 +1,263 @@
+"""Pure builders for pods that KubeSpawner does not start: desktop-app pods, the desktop's X
+cookie Secret and NetworkPolicy, and indexed Jobs for headless batch work (P5).
+
+They reuse the session builders (storage, identity, scheduling, labels, ARCADE_* environment),
+so every pod of a user mounts the same home and datasets and meets the same Pod Security level.
+No I/O; every function returns the JSON the API server receives.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from arcade_hub.config.models import CatalogueEntry, Kind, StorageRoots
+from arcade_hub.desktop.xauth import xauth_entry
+from arcade_hub.kube.builders import (
+    X11_SECRET_DIR,
+    X11_SECRET_VOLUME,
+    X_DISPLAY,
+    X_PORT,
+    environment,
+    labels_and_annotations,
+    posix_ids,
+    scheduling,
+    security_contexts,
+    x11_secret_name,
+)
+from arcade_hub.kube.config import KubeBackend
+from arcade_hub.kube.names import LABEL_PREFIX, label_value
+from arcade_hub.kube.volumes import KubeLaunchError, Manifest, build_storage
+from arcade_hub.spec import LaunchSpec
+
+ROLE = f"{LABEL_PREFIX}role"
+USER = f"{LABEL_PREFIX}user"
+SESSION = f"{LABEL_PREFIX}session"
+APP_ROLE = "desktop-app"
+JOB_ROLE = "job"
+SESSION_SELECTOR = {"component": "singleuser-server"}
+"""KubeSpawner's label on session pods (z2jh's policies select it too)."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The pod that owns app pods, the cookie Secret and the NetworkPolicy (the desktop)."""
+
+    name: str
+    uid: str
+
+    def reference(self) -> Manifest:
+        return {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid,
+                "blockOwnerDeletion": True, "controller": False}
+
+
+def _resources(spec: LaunchSpec, kube: KubeBackend) -> Manifest:
+    mem = round(spec.ram_gib * 2**30)
+    limits: Manifest = {"cpu": f"{spec.cores:g}", "memory": str(mem)}
+    requests: Manifest = {"cpu": f"{round(spec.cores * kube.cpu_guarantee, 3):g}",
+                          "memory": str(round(mem * kube.memory_guarantee))}
+    if spec.gpus:
+        limits[kube.gpu_resource] = requests[kube.gpu_resource] = str(spec.gpus)
+    return {"limits": limits, "requests": requests}
+
+
+def _env(values: dict[str, str]) -> list[Manifest]:
+    return [{"name": k, "value": v} for k, v in sorted(values.items())]
+
+
+def workload_pod_spec(
+    spec: LaunchSpec,
+    kube: KubeBackend,
+    roots: StorageRoots,
+    *,
+    command: list[str] | None,
+    extra_env: dict[str, str] | None = None,
+    extra_volumes: list[Manifest] | None = None,
+    extra_mounts: list[Manifest] | None = None,
+) -> Manifest:
+    """A hardened pod spec with one container running `spec.image` and the user's storage."""
+    storage = build_storage(spec, kube, roots)
+    pod_sc, container_sc = security_contexts(posix_ids(kube.security, spec.username))
+    selector, tolerations = scheduling(kube, spec)
+    container: Manifest = {
+        "name": "main",
+        "image": spec.image,
+        "env": _env({**environment(spec, storage), **(extra_env or {})}),
+        "volumeMounts": [*storage.mounts, *(extra_mounts or [])],
+        "workingDir": storage.paths.home,
+        "securityContext": container_sc,
+        "resources": _resources(spec, kube),
+    }
+    if command:
+        container["command"] = command
+    if kube.image_pull_policy:
+        container["imagePullPolicy"] = kube.image_pull_policy
+    pod: Manifest = {
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "restartPolicy": "Never",
+        "securityContext": pod_sc,
+        "containers": [container],
+        "volumes": [*storage.volumes, *(extra_volumes or [])],
+    }
+    if selector:
+        pod["nodeSelector"] = selector
+    if tolerations:
+        pod["tolerations"] = tolerations
+    if kube.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": n} for n in kube.image_pull_secrets]
+    return pod
+
+
+# -- desktop apps ----------------------------------------------------------------------------
+
+def app_spec(desktop: LaunchSpec, entry: CatalogueEntry) -> LaunchSpec:
+    """The launch spec of `entry` opened on the `desktop` session: same user, session id,
+    resources, storage and datasets; the app's own image, kind and scheduling."""
+    if entry.kind != Kind.desktop_app:
+        raise KubeLaunchError(f"{entry.title} is a {entry.kind.value}, not a desktop app")
+    return desktop.model_copy(update={
+        "kind": Kind.desktop_app, "entry": entry.name, "title": entry.title,
+        "image": entry.image, "desktop": desktop.entry, "cmd": (), "args": (),
+    })
+
+
+def user_selector(username: str) -> dict[str, str]:
+    """Labels of a user's app pods, as the desktop's NetworkPolicy selects them."""
+    return {ROLE: APP_ROLE, USER: label_value(username)}
+
+
+def build_app_pod(
+    desktop: LaunchSpec,
+    entry: CatalogueEntry,
+    kube: KubeBackend,
+    roots: StorageRoots,
+    *,
+    name: str,
+    owner: Owner,
+    desktop_ip: str,
+) -> Manifest:
+    """The pod of desktop app `entry`, drawing on the desktop pod `owner` at `desktop_ip`.
+
+    The image's own command runs (the container contract: a desktop-app image starts its X
+    client); DISPLAY is the desktop's relay, XAUTHORITY the session's cookie from its Secret.
+    """
+    spec = app_spec(desktop, entry)
+    labels, annotations = labels_and_annotations(kube, spec, entry)
+    labels.update(user_selector(spec.username))
+    annotations[f"{LABEL_PREFIX}desktop-pod"] = owner.name
+    secret_volume: Manifest = {"name": X11_SECRET_VOLUME, "secret": {
+        "secretName": x11_secret_name(desktop.session_id),
+        "items": [{"key": "xauthority", "path": "xauthority"}],
+        "defaultMode": 0o440 if kube.security.fs_group is not None else 0o444,
+    }}
+    pod = workload_pod_spec(
+        spec, kube, roots, command=None,
+        extra_env={"DISPLAY": f"{desktop_ip}:{X_DISPLAY}",
+                   "XAUTHORITY": f"{X11_SECRET_DIR}/xauthority", "ARCADE_APP": entry.name},
+        extra_volumes=[secret_volume],
+        extra_mounts=[{"name": X11_SECRET_VOLUME, "mountPath": X11_SECRET_DIR,
+                       "readOnly": True}],
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations,
+                     "ownerReferences": [owner.reference()]},
+        "spec": pod,
+    }
+
+
+def build_x11_secret(desktop: LaunchSpec, cookie: bytes, owner: Owner | None) -> Manifest:
+    """The session's X cookie: `cookie` (hex, for the relay) and `xauthority` (for apps)."""
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    meta: Manifest = {"name": x11_secret_name(desktop.session_id), "labels": {
+        "app.kubernetes.io/part-of": "arcade-hub", SESSION: label_value(desktop.session_id),
+        USER: label_value(desktop.username)}}
+    if owner is not None:
+        meta["ownerReferences"] = [owner.reference()]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": meta,
+        "type": "Opaque",
+        "data": {"cookie": b64(cookie.hex().encode()),
+                 "xauthority": b64(xauth_entry(X_DISPLAY, cookie))},
+    }
+
+
+def build_x11_network_policy(desktop: LaunchSpec, owner: Owner) -> Manifest:
+    """Only the user's app pods may reach the desktop pod's X port."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {
+            "name": x11_secret_name(desktop.session_id),
+            "labels": {"app.kubernetes.io/part-of": "arcade-hub",
+                       SESSION: label_value(desktop.session_id)},
+            "ownerReferences": [owner.reference()],
+        },
+        "spec": {
+            "podSelector": {"matchLabels": {**SESSION_SELECTOR,
+                                            SESSION: label_value(desktop.session_id)}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{
+                "from": [{"podSelector": {"matchLabels": user_selector(desktop.username)}}],
+                "ports": [{"protocol": "TCP", "port": X_PORT}],
+            }],
+        },
+    }
+
+
+# -- headless jobs ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class JobSettings:
+    """How a batch Job retries and how long it is kept (P5 fills these from its config)."""
+
+    backoff_limit: int = 0
+    ttl_seconds_after_finished: int = 86400
+    active_deadline_seconds: int | None = None
+    parallelism: int | None = None
+
+
+def build_job(
+    spec: LaunchSpec,
+    kube: KubeBackend,
+    roots: StorageRoots,
+    *,
+    name: str,
+    entry: CatalogueEntry | None = None,
+    settings: JobSettings | None = None,
+) -> Manifest:
+    """An Indexed Job running `spec.replicas` instances of `cmd args` (JOB_COMPLETION_INDEX
+    tells an instance which one it is)."""
+    if spec.kind != Kind.headless:
+        raise KubeLaunchError(f"{spec.title} is a {spec.kind.value}, not a batch image")
+    command = [*kube.commands.get("headless", []), *spec.cmd, *spec.args]
+    if not command:
+        raise KubeLaunchError(f"{spec.title} is a batch image and needs a command to run")
+    s = settings or JobSettings()
+    labels, annotations = labels_and_annotations(kube, spec, entry)
+    labels[ROLE] = JOB_ROLE
+    labels[USER] = label_value(spec.username)
+    pod = workload_pod_spec(spec, kube, roots, command=command)
+    job: Manifest = {
+        "completionMode": "Indexed",
+        "completions": spec.replicas,
+        "parallelism": s.parallelism or spec.replicas,
+        "backoffLimit": s.backoff_limit,
+        "ttlSecondsAfterFinished": s.ttl_seconds_after_finished,
+        "template": {"metadata": {"labels": labels, "annotations": annotations},
+                     "spec": pod},
+    }
+    if s.active_deadline_seconds is not None:
+        job["activeDeadlineSeconds"] = s.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        "spec": job,
+    }
