@@ -9,7 +9,9 @@ token, which is what `arcade-launch` inside the desktop uses.
 
 from __future__ import annotations
 
-from arcade_hub.config.models import Kind
+from typing import Any
+
+from arcade_hub.config.models import CatalogueEntry, Kind
 from arcade_hub.local.launch import AppNotRunnable, launch_app
 from arcade_hub.local.session import LocalSession, desktop_apps
 from arcade_hub.service.handlers import ApiError, ApiHandler
@@ -35,15 +37,36 @@ class AppsHandler(ApiHandler):
             raise ApiError(404, f"no app {name!r} in the catalogue (available: {known})") from None
         if entry.kind != Kind.desktop_app:
             raise ApiError(400, f"{entry.title} is a {entry.kind.value}, not a desktop app")
-        spec = await self._desktop_spec(user, server)
-        session = LocalSession.reopen(spec, self.platform, self.service.data_dir)
+        model, spec = await self._desktop(user, server)
         try:
-            launched = await launch_app(session, entry)
+            if self.platform.backend.kind == "kubernetes":
+                launched = await self._launch_on_kubernetes(spec, model, entry)
+            else:
+                session = LocalSession.reopen(spec, self.platform, self.service.data_dir)
+                launched = await launch_app(session, entry)
         except AppNotRunnable as e:
             raise ApiError(e.status, str(e)) from None
         self.write_json(launched, status=201)
 
+    async def _launch_on_kubernetes(
+        self, spec: LaunchSpec, model: dict[str, Any], entry: CatalogueEntry
+    ) -> dict[str, Any]:
+        """The same interface on Kubernetes: the app runs as a pod drawing on the desktop pod."""
+        from kubernetes_asyncio import client, config
+
+        from arcade_hub.kube import launch as kube_launch
+
+        config.load_incluster_config()
+        session = kube_launch.KubeDesktopSession.from_state(
+            spec, self.platform, model.get("state") or {}
+        )
+        async with client.ApiClient() as api_client:
+            return await kube_launch.launch_app(session, entry, client.CoreV1Api(api_client))
+
     async def _desktop_spec(self, user: str, server: str) -> LaunchSpec:
+        return (await self._desktop(user, server))[1]
+
+    async def _desktop(self, user: str, server: str) -> tuple[dict[str, Any], LaunchSpec]:
         model = await self.hub.server(user, server)
         label = f"{user}/{server}" if server else user
         if model is None or not model.get("ready"):
@@ -51,4 +74,4 @@ class AppsHandler(ApiHandler):
         spec = spec_of(model)
         if spec is None or spec.kind not in (Kind.desktop, Kind.desktop_app):
             raise ApiError(409, f"session {label} is not a desktop session")
-        return spec
+        return model, spec
