@@ -13,7 +13,9 @@ import platformdirs
 
 from arcade_hub.apps import cli as apps_cli
 from arcade_hub.config import ConfigError, PlatformConfig, load_config
-from arcade_hub.hub_config import RunOptions, SetupError
+from arcade_hub.hub_config import RunOptions, SetupError, shared_password
+from arcade_hub.images.conformance import cli as image_cli
+from arcade_hub.kube import render as render_values_cli
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.storage import expand
 
@@ -38,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
             return _catalogue(args)
         if command == "apps":
             return apps_cli.run(args)
+        if command == "render-values":
+            return render_values_cli.run(args)
+        if command == "image":
+            return image_cli.run(args)
         if command == "config-reference":
             from arcade_hub.reference import config_reference
 
@@ -66,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     apps_cli.add_parser(sub)
+    render_values_cli.add_parser(sub)
+    image_cli.add_parser(sub)
     return p
 
 
@@ -136,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     _check_sessions_can_run(config)
     c = hub_config(config, opts)
     _create_managed_datasets(config, data_dir)
-    _banner(config, opts, c.SharedPasswordAuthenticator.user_password)
+    _banner(config, opts, shared_password(config, data_dir))
     os.chdir(data_dir)
     JupyterHub.instance(config=c)  # launch_instance() picks up this singleton
     JupyterHub.launch_instance(argv=[])
@@ -184,10 +192,16 @@ def _create_managed_datasets(config: PlatformConfig, data_dir: Path) -> None:
 
 def _banner(config: PlatformConfig, opts: RunOptions, password: str) -> None:
     host = "localhost" if opts.ip in ("127.0.0.1", "0.0.0.0", "") else opts.ip
+    method = config.auth.method
+    login = (
+        f"  Log in with any username and the password: {password}\n"
+        f"  (kept in {expand(method.password_file, opts.data_dir)})\n"
+        if method.type == "shared-password"
+        else f"  Log in through the identity provider {method.issuer}\n"
+    )
     print(
         f"\n  {config.title} is starting at http://{host}:{opts.port}/\n"
-        f"  Log in with any username and the password: {password}\n"
-        f"  (kept in {expand(config.auth.method.password_file, opts.data_dir)})\n"
+        + login
         + (
             f"  Admins ({', '.join(config.auth.admin_users)}) log in with the password in "
             f"{opts.data_dir / 'admin-password'}\n"

@@ -9,8 +9,9 @@ from typing import Any
 import jinja2
 
 from arcade_hub.config.models import Choices, Kind, PlatformConfig
+from arcade_hub.images.discovery import Snapshot
 from arcade_hub.options import CUSTOM
-from arcade_hub.policy import Availability, UserContext, dataset_allowed
+from arcade_hub.policy import Availability, UserContext, custom_images_allowed, dataset_allowed
 from arcade_hub.sizes import format_gib
 
 GROUP_TITLES = {
@@ -42,8 +43,11 @@ def render_form(
     availability: Availability,
     user: UserContext,
     state: FormState | None = None,
+    discovery: Snapshot | None = None,
 ) -> str:
+    """The form's HTML. `config` may include discovered entries (`discovery.entries`)."""
     state = state or FormState()
+    discovery = discovery or Snapshot()
     values = {k: _first(v) for k, v in state.values.items()}
     values.setdefault("image", config.default_entry.name)
     res = config.resources
@@ -57,8 +61,10 @@ def render_form(
         _environment()
         .get_template("launch_form.html")
         .render(
-            groups=_groups(config, availability),
-            custom_allowed=config.policy.custom_images and availability.runs_image_references,
+            groups=_groups(config, availability, discovery.names),
+            custom_allowed=custom_images_allowed(config, user)
+            and availability.runs_image_references,
+            discovery_note=discovery.unavailable,
             resources=resources,
             datasets=[d for d in config.datasets if dataset_allowed(d, user)],
             values=values,
@@ -68,7 +74,9 @@ def render_form(
     )
 
 
-def _groups(config: PlatformConfig, availability: Availability) -> list[dict[str, Any]]:
+def _groups(
+    config: PlatformConfig, availability: Availability, discovered: frozenset[str]
+) -> list[dict[str, Any]]:
     groups = []
     for kind, (title, note) in GROUP_TITLES.items():
         items = [
@@ -79,6 +87,7 @@ def _groups(config: PlatformConfig, availability: Availability) -> list[dict[str
                 "versions": sorted(e.versions.items()),
                 "casa": e.casa_version,
                 "reason": availability.unavailable_reason(e),
+                "discovered": e.name in discovered,
                 "search": " ".join(
                     [e.name, e.title, e.description, *e.versions.values(), e.group]
                 ).lower(),

@@ -18,6 +18,7 @@ from arcade_hub.config.models import (
     Kind,
     PlatformConfig,
 )
+from arcade_hub.images.rules import ImageCheck, ResolvedImage, parse_custom, reference_errors
 from arcade_hub.options import LaunchRefused, LaunchRequest
 from arcade_hub.spec import LaunchSpec, Mount, MountKind
 from arcade_hub.storage import expand, home_dir, project_dir, scratch_dir
@@ -49,6 +50,8 @@ class Site:
     availability: Availability
     datasets_on_host: bool = True
     """Whether dataset paths are host directories that must exist (the embedded backend)."""
+    discovered: frozenset[str] = frozenset()
+    """Names of catalogue entries found in registries (always checked and pinned at launch)."""
 
 
 def user_groups(config: PlatformConfig, username: str, asserted: frozenset[str]) -> frozenset[str]:
@@ -74,12 +77,28 @@ def build_spec(
     *,
     server_name: str,
     session_id: str,
+    resolved: ResolvedImage | None = None,
 ) -> LaunchSpec:
-    """Check `request` against the platform and return the frozen launch spec."""
+    """Check `request` against the platform and return the frozen launch spec.
+
+    When `image_check` names an image to check, `resolved` must carry the registry's answer
+    for it (see `arcade_hub.images.resolver`); the spec then runs the digest-pinned image.
+    """
     errors: dict[str, str] = {}
     status = 400
 
-    entry, image, image_error = _resolve_image(request.image, config, site)
+    entry, image, image_error = _resolve_image(request.image, config, site, user)
+    labelled_kind: str | None = None
+    check = None if image_error else _image_check(entry, image, config, site)
+    if check is not None:
+        if resolved is None or resolved.ref != check.ref:
+            image_error = (
+                f"{check.ref} could not be checked against its registry; try again"
+            )
+        elif resolved.error or resolved.pinned is None:
+            image_error = resolved.error or f"{check.ref} could not be resolved to a digest"
+        else:
+            image, labelled_kind = resolved.pinned, resolved.kind
     if image_error:
         errors["image"] = image_error
     desktop: CatalogueEntry | None = None
@@ -124,7 +143,10 @@ def build_spec(
         raise LaunchRefused(errors, status=status if len(errors) == 1 else 400)
     assert image is not None
 
-    kind = entry.kind if entry is not None else Kind.notebook
+    if entry is not None:
+        kind = entry.kind
+    else:
+        kind = Kind(labelled_kind) if labelled_kind in ("notebook", "desktop") else Kind.notebook
     return LaunchSpec(
         username=user.name,
         server_name=server_name,
@@ -142,8 +164,37 @@ def build_spec(
     )
 
 
+def image_check(
+    request: LaunchRequest, config: PlatformConfig, user: UserContext, site: Site
+) -> ImageCheck | None:
+    """The image the registry must confirm before `build_spec` can accept `request`, if any.
+
+    Custom references, discovered entries and (with `images.policy.resolve_catalogue`)
+    catalogue entries on container backends are checked; nothing is when the request is
+    refused anyway.
+    """
+    entry, image, error = _resolve_image(request.image, config, site, user)
+    if error:
+        return None
+    return _image_check(entry, image, config, site)
+
+
+def _image_check(
+    entry: CatalogueEntry | None, image: str | None, config: PlatformConfig, site: Site
+) -> ImageCheck | None:
+    if image is None:
+        return None
+    if entry is None:
+        return ImageCheck(ref=image, expected_kind=None, custom=True)
+    if entry.name in site.discovered or (
+        config.images.policy.resolve_catalogue and site.availability.runs_image_references
+    ):
+        return ImageCheck(ref=entry.image, expected_kind=entry.kind.value)
+    return None
+
+
 def _resolve_image(
-    requested: str | None, config: PlatformConfig, site: Site
+    requested: str | None, config: PlatformConfig, site: Site, user: UserContext
 ) -> tuple[CatalogueEntry | None, str | None, str | None]:
     """Return (entry, image reference, error)."""
     if requested is None:
@@ -152,7 +203,7 @@ def _resolve_image(
         try:
             entry = config.entry(requested)
         except KeyError:
-            return None, requested, _custom_image_error(requested, config, site)
+            return None, requested, _custom_image_error(requested, config, site, user)
     if entry.kind == Kind.headless:
         return (
             entry,
@@ -168,19 +219,32 @@ def _resolve_image(
     return entry, entry.image, None
 
 
-def _custom_image_error(requested: str, config: PlatformConfig, site: Site) -> str | None:
+def custom_images_allowed(config: PlatformConfig, user: UserContext) -> bool:
+    """Everyone with `policy.custom_images`, else members of `images.policy.custom_image_groups`."""
+    groups = config.images.policy.custom_image_groups
+    return config.policy.custom_images or bool(user.groups & set(groups))
+
+
+def _custom_image_error(
+    requested: str, config: PlatformConfig, site: Site, user: UserContext
+) -> str | None:
     names = ", ".join(e.name for e in launchable_entries(config))
-    if not config.policy.custom_images:
+    if not custom_images_allowed(config, user):
+        groups = config.images.policy.custom_image_groups
+        who = f" (only for members of {', '.join(groups)})" if groups else ""
         return (
             f"{requested!r} is not in the catalogue (choose one of: {names}); "
-            "custom image references are not allowed on this platform"
+            f"custom image references are not allowed on this platform{who}"
         )
     if not site.availability.runs_image_references:
         return (
             f"{requested!r} is not in the catalogue, and this platform runs sessions as local "
             f"processes, which cannot run an image reference (choose one of: {names})"
         )
-    return None
+    ref, error = parse_custom(requested)
+    if ref is None:
+        return error
+    return reference_errors(ref, config.images.policy)
 
 
 def _host_desktop(config: PlatformConfig, site: Site) -> CatalogueEntry | None:
@@ -262,7 +326,9 @@ __all__ = [
     "Site",
     "UserContext",
     "build_spec",
+    "custom_images_allowed",
     "dataset_allowed",
+    "image_check",
     "launchable_entries",
     "user_groups",
 ]

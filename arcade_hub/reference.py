@@ -35,10 +35,12 @@ def _section(model: type[BaseModel], path: str, out: list[str]) -> None:
     nested: list[tuple[type[BaseModel], str]] = []
     for name, field in model.model_fields.items():
         key = f"{path}.{name}" if path else name
-        sub = model_of(field.annotation)
-        if sub is not None:
-            suffix = "[]" if get_origin(field.annotation) is list else ""
-            nested.append((sub, key + suffix))
+        subs = models_of(field.annotation)
+        suffix = "[]" if get_origin(field.annotation) is list else ""
+        for sub in subs:
+            # a discriminated union (e.g. auth.method) gets a section per `type`
+            kind = get_args(sub.model_fields["type"].annotation) if len(subs) > 1 else ()
+            nested.append((sub, key + suffix + (f" (type: {kind[0]})" if kind else "")))
         description = (field.description or "").replace("|", "\\|")
         rows.append(
             f"| `{name}` | {_type(field.annotation)} | {_default(field)} | "
@@ -50,17 +52,25 @@ def _section(model: type[BaseModel], path: str, out: list[str]) -> None:
 
 
 def model_of(annotation: Any) -> type[BaseModel] | None:
+    found = models_of(annotation)
+    return found[0] if found else None
+
+
+def models_of(annotation: Any) -> list[type[BaseModel]]:
     candidates = [annotation, *get_args(annotation)]
-    for c in candidates:
-        if isinstance(c, type) and issubclass(c, BaseModel):
-            return c
-    return None
+    return [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
 
 
 def _type(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) or str(annotation)
     text = str(annotation) if get_args(annotation) else text
-    for noise in ("typing.", "arcade_hub.config.models.", "arcade_hub.kube.config."):
+    for noise in (
+        "typing.",
+        "arcade_hub.config.models.",
+        "arcade_hub.kube.config.",
+        "arcade_hub.images.config.",
+        "arcade_hub.images.settings.",
+    ):
         text = text.replace(noise, "")
     return text.replace("|", "or")
 

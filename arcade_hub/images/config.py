@@ -133,7 +133,10 @@ class RegistryConfig(BaseModel):
 
     @classmethod
     def default_for(cls, registry: str) -> RegistryConfig:
-        """Anonymous HTTPS settings for a registry that has no configuration of its own."""
+        """Anonymous settings for a registry that has no configuration of its own: HTTPS, or
+        plain HTTP for loopback hosts (as docker and podman treat them)."""
         if registry == DOCKER_HUB:
             return cls(url=DOCKER_HUB_API, name=DOCKER_HUB)
-        return cls(url=f"https://{registry}", name=registry)
+        host = urlsplit(f"//{registry}").hostname or ""
+        scheme = "http" if is_loopback_host(host) else "https"
+        return cls(url=f"{scheme}://{registry}", name=registry)

@@ -125,6 +125,8 @@ class RegistryClient:
         self._cache = TTLCache(clock, max_cache_entries)
         self._tokens: dict[tuple[str, str], _Token] = {}
         self._challenges: dict[str, Challenge] = {}
+        self.stale: dict[str, str] = {}
+        """Registry name -> why it is being served from cache (cleared by its next answer)."""
         self._http = httpx.AsyncClient(
             transport=transport,
             follow_redirects=True,
@@ -367,9 +369,11 @@ class RegistryClient:
         except RegistryUnavailable as exc:
             if entry is not None and entry.usable_stale(now, config.stale_if_error):
                 log.warning("serving cached %s while the registry is unavailable: %s", key, exc)
+                self.stale[config.registry_name] = str(exc)
                 stale: T = entry.value
                 return stale
             raise
+        self.stale.pop(config.registry_name, None)
         self._cache.set(key, value, config.cache_ttl if ttl is None else ttl)
         return value
 

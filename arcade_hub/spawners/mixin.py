@@ -9,7 +9,7 @@ import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tornado import web
 from traitlets import Unicode, default
@@ -17,8 +17,17 @@ from traitlets.config import LoggingConfigurable
 
 from arcade_hub.config import PlatformConfig, load_config
 from arcade_hub.form import FormState, render_form
-from arcade_hub.options import LaunchRefused, parse_user_options
-from arcade_hub.policy import Availability, Site, UserContext, build_spec, user_groups
+from arcade_hub.images.discovery import Snapshot, merge_catalogue
+from arcade_hub.images.launch import discovered, prepare_launch
+from arcade_hub.images.rules import ResolvedImage
+from arcade_hub.options import LaunchRefused, LaunchRequest, parse_user_options
+from arcade_hub.policy import (
+    Availability,
+    Site,
+    UserContext,
+    build_spec,
+    user_groups,
+)
 from arcade_hub.spec import LaunchSpec
 
 _CONFIGS: dict[str, tuple[float, PlatformConfig]] = {}
@@ -74,15 +83,23 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
     def site(self) -> Site:
         return Site(data_dir=Path(self.data_dir), availability=self.availability)
 
+    async def discovered_images(self) -> Snapshot:
+        """Catalogue entries found in the configured registries (cached; never raises)."""
+        return await discovered(self.platform)
+
     # --- the form ----------------------------------------------------------------------
 
     @default("options_form")
     def _default_options_form(self) -> Any:
         return lambda spawner: spawner.render_launch_form()
 
-    def render_launch_form(self) -> str:
+    async def render_launch_form(self) -> str:
+        snapshot = await self.discovered_images()
         state = _FORM_ATTEMPTS.pop(self.user.name, None)
-        return render_form(self.platform, self.availability, self.user_context(), state)
+        config = merge_catalogue(self.platform, snapshot.entries)
+        return render_form(
+            config, self.availability, self.user_context(), state, discovery=snapshot
+        )
 
     @default("options_from_form")
     def _default_options_from_form(self) -> Any:
@@ -100,30 +117,62 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
-        return lambda spawner, options: spawner.apply_launch_options(options)
+        return lambda spawner, options: spawner.resolve_launch_options(options)
+
+    async def resolve_launch_options(self, options: dict[str, Any]) -> None:
+        """`apply_launch_options` with the registry step: discovered entries join the
+        catalogue, and the image to run is checked and pinned to a digest."""
+        try:
+            request = parse_user_options(options)
+        except LaunchRefused as e:
+            self._refuse(e)
+        user = self.user_context()
+        prepared = await prepare_launch(request, self.platform, user, self.site())
+        self._apply_request(request, prepared.config, prepared.site, user, prepared.resolved)
 
     def apply_launch_options(self, options: dict[str, Any]) -> None:
+        """Validate `options` against the static catalogue (no registry I/O): images that need
+        a registry check are refused here; `resolve_launch_options` does the check."""
+        try:
+            request = parse_user_options(options)
+        except LaunchRefused as e:
+            self._refuse(e)
+        self._apply_request(request, self.platform, self.site(), self.user_context(), None)
+
+    def _apply_request(
+        self,
+        request: LaunchRequest,
+        config: PlatformConfig,
+        site: Site,
+        user: UserContext,
+        resolved: ResolvedImage | None,
+    ) -> None:
         attempt = _FORM_ATTEMPTS.get(self.user.name)
         try:
             spec = build_spec(
-                parse_user_options(options),
-                self.platform,
-                self.user_context(),
-                self.site(),
+                request,
+                config,
+                user,
+                site,
                 server_name=self.name,
                 session_id=secrets.token_hex(6),
+                resolved=resolved,
             )
         except LaunchRefused as e:
-            if attempt is not None:
-                attempt.errors = e.errors
-            err = web.HTTPError(e.status, "%s", str(e))
-            err.jupyterhub_message = f"Cannot start this session: {e}"  # type: ignore[attr-defined]
-            raise err from None
+            self._refuse(e)
         if attempt is not None:
             _FORM_ATTEMPTS.pop(self.user.name, None)
         self.launch_spec = spec
         self.log.info("Launch spec for %s: %s", self.user.name, spec.model_dump_json())
         self.apply_spec(spec)
+
+    def _refuse(self, e: LaunchRefused) -> NoReturn:
+        attempt = _FORM_ATTEMPTS.get(self.user.name)
+        if attempt is not None:
+            attempt.errors = e.errors
+        err = web.HTTPError(e.status, "%s", str(e))
+        err.jupyterhub_message = f"Cannot start this session: {e}"  # type: ignore[attr-defined]
+        raise err from None
 
     # --- state --------------------------------------------------------------------------
 

@@ -141,3 +141,41 @@ def clock() -> FakeClock:
 @pytest.fixture
 def transport() -> RecordingTransport:
     return RecordingTransport()
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """podman with private storage; runtime checks skip with the reason when it cannot run."""
+    from arcade_hub.images.conformance.podman import Podman
+    from arcade_hub.images.conformance.runtime import RuntimeChecker
+
+    root = tmp_path_factory.mktemp("podman")
+    conf = root / "containers.conf"
+    # the sandbox lacks CAP_SYS_RESOURCE: podman's default ulimits cannot be raised
+    conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=32768:32768"]\n')
+    env = {**os.environ, "CONTAINERS_CONF": str(conf)}
+    tool = Podman(root=str(root / "root"), runroot=str(root / "runroot"), env=env)
+    reason = RuntimeChecker(tool).unavailable_reason()
+    if reason:
+        pytest.skip(f"runtime checks cannot run here: {reason}")
+    yield tool
+    leftovers = tool.call(["ps", "-aq"]).stdout.split()
+    for container in leftovers:
+        tool.remove(container)
+    tool.call(["system", "reset", "--force"], timeout=120)
+    assert not leftovers, f"containers left behind: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def conformance_images(registry: RegistryProcess) -> dict[str, Any]:
+    """Push the busybox test images; maps repository -> Case."""
+    from .busybox_images import BUSYBOX, cases
+
+    if not BUSYBOX.exists():
+        pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
+    pushed = {}
+    with Pusher(registry.url) as pusher:
+        for case in cases():
+            pusher.push_image(case.repository, "1.0", case.image)
+            pushed[case.repository] = case
+    return pushed

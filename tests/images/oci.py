@@ -75,6 +75,40 @@ def layer_tarball(files: Mapping[str, bytes]) -> tuple[bytes, str]:
 
 
 @dataclass(frozen=True)
+class Entry:
+    """One file system entry of a layer: a file (``data``), a directory or a symlink."""
+
+    path: str
+    data: bytes | None = None
+    mode: int = 0o644
+    link: str | None = None
+    directory: bool = False
+
+
+def layer_from_entries(entries: list[Entry]) -> tuple[bytes, str]:
+    """Like :func:`layer_tarball`, with modes, directories and symbolic links."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for entry in entries:
+            info = tarfile.TarInfo(entry.path.lstrip("/"))
+            info.mtime = 0
+            info.mode = entry.mode
+            if entry.directory:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif entry.link is not None:
+                info.type = tarfile.SYMTYPE
+                info.linkname = entry.link
+                tar.addfile(info)
+            else:
+                data = entry.data or b""
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    plain = raw.getvalue()
+    return gzip.compress(plain, mtime=0, compresslevel=1), sha256(plain)
+
+
+@dataclass(frozen=True)
 class Image:
     """One single-platform image: layer + config blobs and the manifest that ties them."""
 
@@ -111,10 +145,13 @@ def build_image(
     working_dir: str | None = None,
     files: Mapping[str, bytes] | None = None,
     docker: bool = False,
+    layers: list[tuple[bytes, str]] | None = None,
 ) -> Image:
-    """An image with one layer; ``docker=True`` uses Docker v2 schema 2 media types."""
-    layer_data, diff_id = layer_tarball(files or {"etc/arcade-test": architecture.encode()})
-    layer = Blob(DOCKER_LAYER if docker else OCI_LAYER, layer_data)
+    """An image with one layer (or ``layers``, from :func:`layer_from_entries`);
+    ``docker=True`` uses Docker v2 schema 2 media types."""
+    built = layers or [layer_tarball(files or {"etc/arcade-test": architecture.encode()})]
+    layer_type = DOCKER_LAYER if docker else OCI_LAYER
+    blobs = tuple(Blob(layer_type, data) for data, _ in built)
     container: dict[str, Any] = {}
     if user is not None:
         container["User"] = user
@@ -134,7 +171,7 @@ def build_image(
         "architecture": architecture,
         "os": os,
         "config": container,
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id for _, diff_id in built]},
         "history": [{"created_by": "tests/images/oci.py"}],
     }
     if variant:
@@ -145,11 +182,11 @@ def build_image(
         "schemaVersion": 2,
         "mediaType": media_type,
         "config": config.descriptor(),
-        "layers": [layer.descriptor()],
+        "layers": [blob.descriptor() for blob in blobs],
     }
     return Image(
         config=config,
-        layers=(layer,),
+        layers=blobs,
         manifest=Blob(media_type, canonical_json(manifest_doc)),
         architecture=architecture,
         os=os,

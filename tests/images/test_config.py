@@ -45,3 +45,9 @@ def test_invalid(data: dict[str, object], message: str) -> None:
 
 def test_insecure_allows_http() -> None:
     assert RegistryConfig(url="http://registry.example.org", insecure=True).scheme == "http"
+
+
+def test_unconfigured_loopback_registry_uses_plain_http() -> None:
+    assert RegistryConfig.default_for("127.0.0.1:5000").url == "http://127.0.0.1:5000"
+    assert RegistryConfig.default_for("localhost:5000").url == "http://localhost:5000"
+    assert RegistryConfig.default_for("images.example.org").url == "https://images.example.org"
