@@ -14,6 +14,7 @@ from typing import Any
 from traitlets.config import Config
 
 from arcade_hub.config import PlatformConfig
+from arcade_hub.config.models import SharedPasswordAuth
 from arcade_hub.storage import expand
 
 ADMIN_SERVICE = "arcade-admin"
@@ -75,7 +76,10 @@ def proxy_command() -> str:
 
 def shared_password(platform: PlatformConfig, data_dir: Path) -> str:
     """The embedded login's password: read from its file, generated there on first start."""
-    path = expand(platform.auth.method.password_file, data_dir)
+    method = platform.auth.method
+    if not isinstance(method, SharedPasswordAuth):
+        return ""
+    path = expand(method.password_file, data_dir)
     if path.exists():
         password = path.read_text().strip()
         if len(password) >= 8:
@@ -98,6 +102,7 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     c.JupyterHub.hub_port = free_port()
     c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
+    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates" / "hub")]
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = platform.policy.max_sessions
     c.ConfigurableHTTPProxy.command = [proxy_command()]
@@ -115,15 +120,16 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     )
     c.Spawner.server_token_scopes = SESSION_TOKEN_SCOPES
 
-    c.JupyterHub.authenticator_class = "shared-password"
-    c.SharedPasswordAuthenticator.user_password = shared_password(platform, data)
-    c.Authenticator.allow_all = True
-    if platform.auth.admin_users:
-        c.Authenticator.admin_users = set(platform.auth.admin_users)
-        c.SharedPasswordAuthenticator.admin_password = _admin_password(data)
-    c.JupyterHub.load_groups = {
-        group: {"users": members} for group, members in platform.auth.groups.items()
-    }
+    _authenticator(c, platform, data)
+    if (
+        isinstance(platform.auth.method, SharedPasswordAuth)
+        or not platform.auth.method.manage_groups
+    ):
+        c.JupyterHub.load_groups = {
+            group: {"users": members} for group, members in platform.auth.groups.items()
+        }
+    # else the provider's claims set the hub groups at every login (JupyterHub refuses
+    # load_groups then); the launch policy still adds `auth.groups` (policy.user_groups).
     services: list[dict[str, Any]] = [
         {
             "name": SERVICE,
@@ -135,6 +141,7 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             },
             "display": False,
+            "oauth_no_confirm": True,  # our own job list page: no "authorize" prompt
         }
     ]
     roles: list[dict[str, Any]] = [
@@ -147,6 +154,58 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles
     return c
+
+
+def _authenticator(c: Config, platform: PlatformConfig, data: Path) -> None:
+    """The login of the document's `auth.method`; XSRF checks stay on (JupyterHub's default)."""
+    method = platform.auth.method
+    if isinstance(method, SharedPasswordAuth):
+        c.JupyterHub.authenticator_class = "shared-password"
+        c.SharedPasswordAuthenticator.user_password = shared_password(platform, data)
+        c.Authenticator.allow_all = True
+        if platform.auth.admin_users:
+            c.Authenticator.admin_users = set(platform.auth.admin_users)
+            c.SharedPasswordAuthenticator.admin_password = _admin_password(data)
+        return
+
+    from arcade_hub.auth.oidc import ArcadeOIDCAuthenticator
+
+    c.JupyterHub.authenticator_class = ArcadeOIDCAuthenticator
+    a = c.ArcadeOIDCAuthenticator
+    a.issuer = method.issuer
+    a.client_id = method.client_id
+    a.client_secret_env = method.client_secret_env
+    a.scope = list(method.scopes)
+    a.username_claim = method.username_claim
+    a.groups_claim = method.groups_claim
+    a.manage_groups = method.manage_groups
+    a.allow_all = method.allow_any_user
+    a.allowed_groups = set(method.allowed_groups)
+    a.admin_groups = set(method.admin_groups)
+    a.admin_users = set(platform.auth.admin_users)
+    a.login_service = method.login_service
+    a.auth_refresh_age = method.refresh_age_seconds
+    a.refresh_pre_spawn = method.refresh_age_seconds > 0
+    if method.callback_url:
+        a.oauth_callback_url = method.callback_url
+    if method.logout_url is not None:
+        a.logout_redirect_url = method.logout_url
+    c.CryptKeeper["keys"] = [_secret_file(data / "auth-state-key", 32)]  # .keys is dict.keys
+    if (method.callback_url or "").startswith("https://"):
+        # Secure, host-only (no Domain). Not the `__Host-` prefix: it would widen the hub
+        # cookie's path to `/`, sending it to every user's server.
+        c.JupyterHub.cookie_options = {"secure": True}
+
+
+def _secret_file(path: Path, nbytes: int) -> bytes:
+    """Random bytes kept (hex) in a private file, generated on first start."""
+    if path.exists() and len(key := bytes.fromhex(path.read_text().strip())) == nbytes:
+        return key
+    key = secrets.token_bytes(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(key.hex() + "\n")
+    return key
 
 
 def _empty_config_file(data_dir: Path) -> Path:

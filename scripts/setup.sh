@@ -16,7 +16,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         tigervnc-standalone-server tigervnc-tools xauth dbus-x11 xfonts-base openbox xterm
         x11-xserver-utils libnss-wrapper"
   command -v node >/dev/null || pkgs="$pkgs nodejs npm"
-  [ $TESTS = 1 ] && pkgs="$pkgs chromium fonts-dejavu-core x11-utils x11-xserver-utils python3-tk docker-registry apache2-utils"
+  [ $TESTS = 1 ] && pkgs="$pkgs chromium fonts-dejavu-core x11-utils x11-xserver-utils python3-tk docker-registry apache2-utils busybox-static runc podman"
   missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done)
   if [ -n "$missing" ]; then
     say "Installing Debian packages: $(echo $missing)"
@@ -45,4 +45,8 @@ if [ ! -x "$VENV/node/node_modules/.bin/configurable-http-proxy" ]; then
   npm install --silent --no-audit --no-fund --prefix "$VENV/node" configurable-http-proxy@5 >/dev/null
 fi
 ln -sf ../node/node_modules/.bin/configurable-http-proxy "$VENV/bin/configurable-http-proxy"
+if [ $TESTS = 1 ] && [ ! -f "$VENV/node-test/node_modules/oidc-provider/lib/index.js" ]; then
+  say "Installing oidc-provider for the login tests (npm)"
+  npm install --silent --no-audit --no-fund --prefix "$VENV/node-test" oidc-provider@9 >/dev/null
+fi
 say "Setup done"
