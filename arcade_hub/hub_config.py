@@ -15,6 +15,7 @@ from traitlets.config import Config
 
 from arcade_hub.config import PlatformConfig
 from arcade_hub.config.models import SharedPasswordAuth
+from arcade_hub.secret_files import kept_secret
 from arcade_hub.storage import expand
 
 ADMIN_SERVICE = "arcade-admin"
@@ -80,16 +81,7 @@ def shared_password(platform: PlatformConfig, data_dir: Path) -> str:
     if not isinstance(method, SharedPasswordAuth):
         return ""
     path = expand(method.password_file, data_dir)
-    if path.exists():
-        password = path.read_text().strip()
-        if len(password) >= 8:
-            return password
-    path.parent.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(12)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(password + "\n")
-    return password
+    return kept_secret(path, lambda: secrets.token_urlsafe(12), min_length=8)
 
 
 def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
@@ -199,13 +191,7 @@ def _authenticator(c: Config, platform: PlatformConfig, data: Path) -> None:
 
 def _secret_file(path: Path, nbytes: int) -> bytes:
     """Random bytes kept (hex) in a private file, generated on first start."""
-    if path.exists() and len(key := bytes.fromhex(path.read_text().strip())) == nbytes:
-        return key
-    key = secrets.token_bytes(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(key.hex() + "\n")
-    return key
+    return bytes.fromhex(kept_secret(path, lambda: secrets.token_hex(nbytes), 2 * nbytes))
 
 
 def _empty_config_file(data_dir: Path) -> Path:
@@ -217,11 +203,4 @@ def _empty_config_file(data_dir: Path) -> Path:
 
 def _admin_password(data_dir: Path) -> str:
     """The admins' password, generated on first start; JupyterHub needs >= 32 characters."""
-    path = data_dir / "admin-password"
-    if path.exists() and len(password := path.read_text().strip()) >= 32:
-        return password
-    password = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(password + "\n")
-    return password
+    return kept_secret(data_dir / "admin-password", lambda: secrets.token_urlsafe(32), 32)

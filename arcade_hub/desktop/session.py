@@ -32,8 +32,10 @@ from types import FrameType
 
 import psutil
 
+from arcade_hub.secret_files import write_private_file
+
 from .menu import load_apps, render_menu, render_rc
-from .xauth import new_cookie, write_private_file, write_xauthority
+from .xauth import new_cookie, write_xauthority
 
 log = logging.getLogger("arcade_hub.desktop")
 

@@ -8,10 +8,11 @@ namespaces and containers that reach the X unix socket.
 
 from __future__ import annotations
 
-import os
 import secrets
 import struct
 from pathlib import Path
+
+from arcade_hub.secret_files import write_private_file
 
 FAMILY_WILD = 0xFFFF
 MIT_MAGIC_COOKIE = b"MIT-MAGIC-COOKIE-1"
@@ -52,17 +53,6 @@ def parse_xauthority(data: bytes) -> list[tuple[int, bytes, bytes, bytes, bytes]
             pos += 2 + length
         entries.append((family, fields[0], fields[1], fields[2], fields[3]))
     return entries
-
-
-def write_private_file(path: Path, data: bytes) -> None:
-    """Atomically write ``data`` to ``path`` with mode 0600."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def write_xauthority(path: Path, display: int | None, cookie: bytes) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 import signal
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from tornado import web
 from arcade_hub.config import PlatformConfig
 from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore
+from arcade_hub.secret_files import kept_secret
 from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.pages import JobActionPage, JobLogPage, JobsPage
@@ -68,12 +68,7 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
 
 def _cookie_secret(path: Path) -> bytes:
     """Signs the job list page's login cookie; kept so a service restart keeps people in."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    return bytes.fromhex(kept_secret(path, lambda: secrets.token_hex(32), 64))
 
 
 def make_sessions(settings: ServiceSettings) -> Sessions:
