@@ -48,7 +48,7 @@ TARGET_RATIO = 1.05
 POLL_S = 0.05
 START_DEADLINE_S = 120.0
 STOP_DEADLINE_S = 60.0
-SCRATCH = Path("/work/scratch/bench")
+SCRATCH = Path(tempfile.gettempdir())  # enterable by the per-user session uids
 
 PLAIN_CONFIG = """\
 import os
@@ -414,8 +414,7 @@ def report(
 
 @contextlib.contextmanager
 def temp_root(keep: bool) -> Iterator[Path]:
-    SCRATCH.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="spawn-", dir=SCRATCH))
+    root = Path(tempfile.mkdtemp(prefix="arcade-bench-spawn-", dir=SCRATCH))
     root.chmod(0o711)  # per-user session uids must reach their homes under the data dir
     try:
         yield root
