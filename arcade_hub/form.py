@@ -9,9 +9,16 @@ from typing import Any
 import jinja2
 
 from arcade_hub.config.models import Choices, Kind, PlatformConfig
+from arcade_hub.group_policy import entry_refusal
 from arcade_hub.images.discovery import Snapshot
 from arcade_hub.options import CUSTOM
-from arcade_hub.policy import Availability, UserContext, custom_images_allowed, dataset_allowed
+from arcade_hub.policy import (
+    Availability,
+    UserContext,
+    custom_images_allowed,
+    dataset_allowed,
+    resource_max,
+)
 from arcade_hub.sizes import format_gib
 
 GROUP_TITLES = {
@@ -50,23 +57,23 @@ def render_form(
     discovery = discovery or Snapshot()
     values = {k: _first(v) for k, v in state.values.items()}
     values.setdefault("image", config.default_entry.name)
-    res = config.resources
     resources = [
-        _select("cores", "Cores", res.cores, values, lambda v: f"{v:g}"),
-        _select("ram", "RAM", res.ram, values, format_gib),
+        _select("cores", "Cores", *resource_max(config, user, "cores"), values, _num),
+        _select("ram", "RAM", *resource_max(config, user, "ram"), values, format_gib),
     ]
-    if res.gpus.max > 0:
-        resources.append(_select("gpus", "GPUs", res.gpus, values, lambda v: f"{v:g}"))
+    gpus, gpu_max = resource_max(config, user, "gpus")
+    if min(gpus.max, gpu_max.value) > 0:
+        resources.append(_select("gpus", "GPUs", gpus, gpu_max.value, values, _num))
     return (
         _environment()
         .get_template("launch_form.html")
         .render(
-            groups=_groups(config, availability, discovery.names),
+            groups=_groups(config, availability, user, discovery.names),
             custom_allowed=custom_images_allowed(config, user)
             and availability.runs_image_references,
             discovery_note=discovery.unavailable,
             resources=resources,
-            datasets=[d for d in config.datasets if dataset_allowed(d, user)],
+            datasets=[d for d in config.datasets if dataset_allowed(d, user, config)],
             values=values,
             errors=state.errors,
             custom=CUSTOM,
@@ -75,7 +82,10 @@ def render_form(
 
 
 def _groups(
-    config: PlatformConfig, availability: Availability, discovered: frozenset[str]
+    config: PlatformConfig,
+    availability: Availability,
+    user: UserContext,
+    discovered: frozenset[str],
 ) -> list[dict[str, Any]]:
     groups = []
     for kind, (title, note) in GROUP_TITLES.items():
@@ -86,7 +96,8 @@ def _groups(
                 "description": e.description,
                 "versions": sorted(e.versions.items()),
                 "casa": e.casa_version,
-                "reason": availability.unavailable_reason(e),
+                "reason": entry_refusal(config, user.groups, e)
+                or availability.unavailable_reason(e),
                 "discovered": e.name in discovered,
                 "search": " ".join(
                     [e.name, e.title, e.description, *e.versions.values(), e.group]
@@ -101,10 +112,15 @@ def _groups(
 
 
 def _select(
-    key: str, label: str, choices: Choices, values: dict[str, Any], fmt: Any
+    key: str, label: str, choices: Choices, most: Any, values: dict[str, Any], fmt: Any
 ) -> dict[str, Any]:
-    selected = str(values.get(key, "")) or _num(choices.default)
-    options = [(_num(c), fmt(c)) for c in choices.choices]
+    """A select offering the platform's choices up to the user's maximum (`most`: a float or
+    a group `Limit`)."""
+    top = min(choices.max, getattr(most, "value", most))
+    offered = [c for c in choices.choices if c <= top] or [max(top, choices.min)]
+    default = min(choices.default, max(top, choices.min))
+    selected = str(values.get(key, "")) or _num(default)
+    options = [(_num(c), fmt(c)) for c in offered]
     if selected not in [v for v, _ in options]:
         options.append((selected, selected))
     return {"key": key, "label": label, "options": options, "selected": selected}

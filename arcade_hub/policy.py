@@ -18,6 +18,17 @@ from arcade_hub.config.models import (
     Kind,
     PlatformConfig,
 )
+from arcade_hub.group_policy import (
+    Limit,
+    Usage,
+    check_totals,
+    custom_images_granted,
+    dataset_granted,
+    dataset_granting_groups,
+    entry_refusal,
+    limit,
+    project_spaces,
+)
 from arcade_hub.images.rules import ImageCheck, ResolvedImage, parse_custom, reference_errors
 from arcade_hub.options import LaunchRefused, LaunchRequest
 from arcade_hub.spec import LaunchSpec, Mount, MountKind
@@ -60,8 +71,26 @@ def user_groups(config: PlatformConfig, username: str, asserted: frozenset[str])
     return frozenset(asserted | listed)
 
 
-def dataset_allowed(dataset: Dataset, user: UserContext) -> bool:
-    return not dataset.groups or bool(user.groups & set(dataset.groups))
+def dataset_allowed(dataset: Dataset, user: UserContext, config: PlatformConfig) -> bool:
+    """Open datasets, datasets of the user's groups, and datasets the group policy grants."""
+    return (
+        not dataset.groups
+        or bool(user.groups & set(dataset.groups))
+        or dataset_granted(config, user.groups, dataset)
+    )
+
+
+def dataset_refusal(dataset: Dataset, config: PlatformConfig) -> str:
+    who = sorted({*dataset.groups, *dataset_granting_groups(config, dataset)})
+    return f"you may not use dataset {dataset.id!r}: it is for members of {', '.join(who)}"
+
+
+def resource_max(
+    config: PlatformConfig, user: UserContext, key: str
+) -> tuple[Choices, Limit]:
+    """The platform's choices for `key` (cores, ram, gpus) and the user's group maximum."""
+    choices: Choices = getattr(config.resources, key)
+    return choices, limit(config, user.groups, f"max_{key}")  # type: ignore[arg-type]
 
 
 def launchable_entries(config: PlatformConfig) -> list[CatalogueEntry]:
@@ -78,8 +107,12 @@ def build_spec(
     server_name: str,
     session_id: str,
     resolved: ResolvedImage | None = None,
+    usage: Usage | None = None,
 ) -> LaunchSpec:
     """Check `request` against the platform and return the frozen launch spec.
+
+    `usage` is what the user already runs (other sessions, unfinished jobs), for the group
+    policy's totals and concurrency; None checks neither.
 
     When `image_check` names an image to check, `resolved` must carry the registry's answer
     for it (see `arcade_hub.images.resolver`); the spec then runs the digest-pinned image.
@@ -88,6 +121,12 @@ def build_spec(
     status = 400
 
     entry, image, image_error = _resolve_image(request.image, config, site, user)
+    if (
+        entry is not None
+        and entry.kind != Kind.headless
+        and entry_refusal(config, user.groups, entry)
+    ):
+        status = 403
     labelled_kind: str | None = None
     check = None if image_error else _image_check(entry, image, config, site)
     if check is not None:
@@ -109,25 +148,25 @@ def build_spec(
                 f"{entry.title} opens on a desktop, but no desktop is available on this platform"
             )
 
-    cores = _within("cores", request.cores, config.resources.cores, "cores", errors)
-    ram = _within("ram", request.ram_gib, config.resources.ram, "GiB of RAM", errors)
-    gpus = _within("gpus", request.gpus, config.resources.gpus, "GPUs", errors)
+    cores, ram, gpus = session_resources(request, config, user, errors)
+    if usage is not None:
+        for key, message in check_totals(
+            config, user.groups, usage, cores=cores, ram_gib=ram, what="session"
+        ).items():
+            errors.setdefault(key, message)
 
     dataset: Dataset | None = None
     if request.dataset:
         try:
             dataset = config.dataset(request.dataset)
         except KeyError:
-            known = ", ".join(d.id for d in config.datasets if dataset_allowed(d, user))
+            known = ", ".join(d.id for d in config.datasets if dataset_allowed(d, user, config))
             errors["dataset"] = f"unknown dataset {request.dataset!r}" + (
                 f" (available: {known})" if known else " (no datasets are offered here)"
             )
         else:
-            if not dataset_allowed(dataset, user):
-                errors["dataset"] = (
-                    f"you may not use dataset {dataset.id!r}: it is for members of "
-                    f"{', '.join(dataset.groups)}"
-                )
+            if not dataset_allowed(dataset, user, config):
+                errors["dataset"] = dataset_refusal(dataset, config)
                 status = 403
             elif site.datasets_on_host and not expand(dataset.path, site.data_dir).is_dir():
                 errors["dataset"] = (
@@ -213,6 +252,9 @@ def _resolve_image(
                 "not as an interactive session"
             ),
         )
+    refusal = entry_refusal(config, user.groups, entry)
+    if refusal:
+        return entry, entry.image, f"you may not launch {entry.title}: {refusal}"
     reason = site.availability.unavailable_reason(entry)
     if reason:
         return entry, entry.image, f"{entry.title} is not available here: {reason}"
@@ -220,9 +262,14 @@ def _resolve_image(
 
 
 def custom_images_allowed(config: PlatformConfig, user: UserContext) -> bool:
-    """Everyone with `policy.custom_images`, else members of `images.policy.custom_image_groups`."""
+    """Everyone with `policy.custom_images`, else members of `images.policy.custom_image_groups`
+    and users whose group policy has `custom_images`."""
     groups = config.images.policy.custom_image_groups
-    return config.policy.custom_images or bool(user.groups & set(groups))
+    return (
+        config.policy.custom_images
+        or bool(user.groups & set(groups))
+        or custom_images_granted(config, user.groups)
+    )
 
 
 def _custom_image_error(
@@ -254,15 +301,38 @@ def _host_desktop(config: PlatformConfig, site: Site) -> CatalogueEntry | None:
     return None
 
 
+def session_resources(
+    request: LaunchRequest, config: PlatformConfig, user: UserContext, errors: dict[str, str]
+) -> tuple[float, float, float]:
+    """Cores, RAM and GPUs for one session (or job instance), within the platform's limits
+    and the user's group maxima; refusals go into `errors`."""
+    return (
+        _within("cores", request.cores, config, user, "cores", errors),
+        _within("ram", request.ram_gib, config, user, "GiB of RAM", errors),
+        _within("gpus", request.gpus, config, user, "GPUs", errors),
+    )
+
+
 def _within(
-    key: str, value: float | None, choices: Choices, unit: str, errors: dict[str, str]
+    key: str,
+    value: float | None,
+    config: PlatformConfig,
+    user: UserContext,
+    unit: str,
+    errors: dict[str, str],
 ) -> float:
+    choices, group = resource_max(config, user, key)
     if value is None:
-        return choices.default
+        return min(choices.default, max(group.value, choices.min))
     if value < choices.min:
         errors[key] = f"{value:g} is below the minimum of {choices.min:g} {unit}"
     elif value > choices.max:
         errors[key] = f"{value:g} is above the maximum of {choices.max:g} {unit} per session"
+    elif value > group.value:
+        errors[key] = (
+            f"{value:g} is above the maximum of {group.value:g} {unit} per session for your "
+            f"groups ({group.source})"
+        )
     return value
 
 
@@ -292,7 +362,7 @@ def _mounts(
             kind=MountKind.home, name="home", source=str(home_dir(roots, site.data_dir, user.name))
         )
     ]
-    for group in sorted(user.groups):
+    for group in project_spaces(config, user.groups):
         mounts.append(
             Mount(
                 kind=MountKind.project,
@@ -324,11 +394,15 @@ __all__ = [
     "Availability",
     "LaunchRefused",
     "Site",
+    "Usage",
     "UserContext",
     "build_spec",
     "custom_images_allowed",
     "dataset_allowed",
+    "dataset_refusal",
     "image_check",
     "launchable_entries",
+    "resource_max",
+    "session_resources",
     "user_groups",
 ]

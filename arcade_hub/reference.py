@@ -36,7 +36,8 @@ def _section(model: type[BaseModel], path: str, out: list[str]) -> None:
     for name, field in model.model_fields.items():
         key = f"{path}.{name}" if path else name
         subs = models_of(field.annotation)
-        suffix = "[]" if get_origin(field.annotation) is list else ""
+        origin = get_origin(field.annotation)
+        suffix = "[]" if origin is list else ".<name>" if origin is dict else ""
         for sub in subs:
             # a discriminated union (e.g. auth.method) gets a section per `type`
             kind = get_args(sub.model_fields["type"].annotation) if len(subs) > 1 else ()

@@ -306,6 +306,15 @@ class LocalBackend(Model):
     start_timeout: int = Field(
         60, title="Start timeout (s)", description="Seconds a session may take to answer."
     )
+    app_containers: Literal["auto", "off"] = Field(
+        "auto",
+        title="Desktop apps in podman containers",
+        description=(
+            "`auto`: a desktop-app whose image is in this machine's podman storage runs as a "
+            "podman container drawing on the desktop; other apps run their `local` command. "
+            "`off`: desktop apps always run their `local` command."
+        ),
+    )
 
 
 class Backend(Model):
@@ -498,6 +507,93 @@ class Policy(Model):
     )
 
 
+class GroupRule(Model):
+    """What members of one group may launch and use (or, under `default`, everyone).
+
+    A user's rules combine: `default` plus the rule of every group the user is in, and the
+    most permissive wins (allow-lists are joined, the largest maximum counts). Under
+    `default` an unset field means no restriction beyond the platform's own limits; in a
+    group's rule it grants nothing beyond `default`. The platform-wide `resources` limits and
+    `policy.max_sessions` stay an upper bound for everyone.
+    """
+
+    entries: list[str] | None = Field(
+        None,
+        title="Catalogue entries",
+        description=(
+            "Catalogue entries allowed, by name or glob (`casa-*`). Combined with `kinds`: an "
+            "entry is allowed by this rule when it matches both (an unset one matches all)."
+        ),
+    )
+    kinds: list[Kind] | None = Field(
+        None,
+        title="Kinds",
+        description="Kinds of entries allowed: `notebook`, `desktop`, `desktop-app`, `headless`.",
+    )
+    custom_images: bool = Field(
+        False,
+        title="Custom images",
+        description=(
+            "Whether members may launch image references that are not in the catalogue "
+            "(besides `policy.custom_images` and `images.policy.custom_image_groups`)."
+        ),
+    )
+    datasets: list[str] = Field(
+        default_factory=list,
+        title="Datasets",
+        description=(
+            "Dataset ids (or globs) members may use in addition to those whose `groups` "
+            "include them; datasets without `groups` are open to everyone anyway."
+        ),
+    )
+    projects: list[str] | None = Field(
+        None,
+        title="Project spaces",
+        description=(
+            "Project spaces mounted read-write in sessions: names, or globs matched against "
+            "the user's groups. When no rule sets it, a user gets one project space per group."
+        ),
+    )
+    max_cores: float | None = Field(
+        None, gt=0, title="Cores per session", description="Largest cores one session may ask for."
+    )
+    max_ram: float | None = Field(
+        None,
+        gt=0,
+        title="RAM per session (GiB)",
+        description="Largest RAM one session may ask for, in GiB or as a size such as `8G`.",
+    )
+    max_gpus: int | None = Field(
+        None, ge=0, title="GPUs per session", description="Most GPUs one session may ask for."
+    )
+    max_total_cores: float | None = Field(
+        None,
+        gt=0,
+        title="Cores in total",
+        description=(
+            "Most cores a user may hold at once across sessions and batch jobs that have not "
+            "ended (a job counts every instance)."
+        ),
+    )
+    max_total_ram: float | None = Field(
+        None,
+        gt=0,
+        title="RAM in total (GiB)",
+        description="Most RAM a user may hold at once across sessions and unfinished jobs.",
+    )
+    max_sessions: int | None = Field(
+        None, ge=0, title="Sessions at once", description="Most interactive sessions at once."
+    )
+    max_jobs: int | None = Field(
+        None, ge=0, title="Jobs at once", description="Most batch jobs not yet ended at once."
+    )
+
+    @field_validator("max_ram", "max_total_ram", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> object:
+        return _ram_value(value)
+
+
 class SessionsApi(Model):
     """The sessions API (skaha-compatible) and the lifetime of interactive sessions."""
 
@@ -575,6 +671,17 @@ class PlatformConfig(Model):
     )
     policy: Policy = Field(
         default_factory=Policy, title="Policy", description="Launch rules for everyone."
+    )
+    groups: dict[str, GroupRule] = Field(
+        default_factory=dict,
+        title="Group policy",
+        description=(
+            "Per group (key: the group's name; `default`: everyone) the entries, datasets, "
+            "project spaces and resources allowed. A user's rules are `default` plus those of "
+            "the user's groups, and the most permissive wins (allow-lists join, the largest "
+            "maximum counts). Unset under `default`: no restriction; unset in a group's rule: "
+            "nothing beyond `default`. `resources` and `policy.max_sessions` stay upper bounds."
+        ),
     )
     sessions: SessionsApi = Field(
         default_factory=SessionsApi,

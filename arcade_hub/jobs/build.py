@@ -12,8 +12,16 @@ import shlex
 from dataclasses import dataclass, field
 
 from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.group_policy import Usage, check_totals, entry_refusal
 from arcade_hub.options import LaunchRefused, LaunchRequest
-from arcade_hub.policy import Site, UserContext, _mounts, _within, dataset_allowed
+from arcade_hub.policy import (
+    Site,
+    UserContext,
+    _mounts,
+    dataset_allowed,
+    dataset_refusal,
+    session_resources,
+)
 from arcade_hub.spec import LaunchSpec
 from arcade_hub.storage import expand
 
@@ -48,15 +56,29 @@ def build_job_specs(
     user: UserContext,
     site: Site,
     job_id: str,
+    usage: Usage | None = None,
 ) -> list[LaunchSpec]:
-    """Check the request against the platform; return one frozen spec per instance."""
+    """Check the request against the platform; return one frozen spec per instance.
+
+    `usage` is what the user already runs, for the group policy's totals and concurrency
+    (every instance of the job counts); None checks neither."""
     errors: dict[str, str] = {}
+    status = 400
     entry = _headless_entry(request.launch.image, config, site, errors)
-    cores = _within("cores", request.launch.cores, config.resources.cores, "cores", errors)
-    ram = _within("ram", request.launch.ram_gib, config.resources.ram, "GiB of RAM", errors)
-    gpus = _within("gpus", request.launch.gpus, config.resources.gpus, "GPUs", errors)
+    if entry is not None:
+        refusal = entry_refusal(config, user.groups, entry)
+        if refusal:
+            errors["image"] = f"you may not run {entry.title}: {refusal}"
+            entry, status = None, 403
+    cores, ram, gpus = session_resources(request.launch, config, user, errors)
     replicas = _replicas(request, config, errors)
-    dataset, status = _dataset(request.launch.dataset, config, user, site, errors)
+    if usage is not None:
+        for key, message in check_totals(
+            config, user.groups, usage, cores=cores * replicas, ram_gib=ram * replicas, what="job"
+        ).items():
+            errors.setdefault(key, message)
+    dataset, dataset_status = _dataset(request.launch.dataset, config, user, site, errors)
+    status = max(status, dataset_status)
     base_cmd = list(entry.local.cmd or []) if entry and entry.local else []
     if entry is not None and not base_cmd and not request.cmd:
         errors["cmd"] = f"{entry.title} has no command of its own: give one with `cmd`"
@@ -165,11 +187,8 @@ def _dataset(
     except KeyError:
         errors["dataset"] = f"unknown dataset {requested!r}"
         return None, 400
-    if not dataset_allowed(dataset, user):
-        errors["dataset"] = (
-            f"you may not use dataset {dataset.id!r}: it is for members of "
-            f"{', '.join(dataset.groups)}"
-        )
+    if not dataset_allowed(dataset, user, config):
+        errors["dataset"] = dataset_refusal(dataset, config)
         return None, 403
     if site.datasets_on_host and not expand(dataset.path, site.data_dir).is_dir():
         errors["dataset"] = f"dataset {dataset.id!r} is not available right now"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub.jobs.model import Instance, Status
+from arcade_hub.spec import LaunchSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -48,6 +49,30 @@ CREATE TABLE IF NOT EXISTS sessions (
 """
 
 COLUMNS = [f.name for f in fields(Instance)]
+LIVE = (Status.pending, Status.running, Status.terminating)
+
+
+def store_path(data_dir: Path) -> Path:
+    """Where the arcade service keeps the job store."""
+    return data_dir / "jobs" / "jobs.sqlite"
+
+
+def unfinished_instances(data_dir: Path, owner: str) -> list[tuple[str, LaunchSpec]]:
+    """(job id, spec) of `owner`'s instances that have not ended, for the hub (which only
+    reads the store); nothing when there is no store yet."""
+    path = store_path(data_dir)
+    if not path.exists():
+        return []
+    db = sqlite3.connect(path, timeout=10)
+    try:
+        marks = ", ".join("?" for _ in LIVE)
+        rows = db.execute(
+            f"SELECT job_id, spec FROM instances WHERE owner = ? AND status IN ({marks})",
+            [owner, *(s.value for s in LIVE)],
+        ).fetchall()
+    finally:
+        db.close()
+    return [(job_id, LaunchSpec.model_validate_json(spec)) for job_id, spec in rows]
 
 
 @dataclass(frozen=True)
@@ -117,6 +142,14 @@ class JobStore:
             [s.value for s in statuses],
         ).fetchall()
         return [_instance(r) for r in rows]
+
+    def unfinished(self, owner: str) -> list[tuple[str, LaunchSpec]]:
+        """(job id, spec) of `owner`'s instances that have not ended."""
+        return [
+            (i.job_id, LaunchSpec.model_validate_json(i.spec))
+            for i in self.of_owner(owner)
+            if i.status in LIVE
+        ]
 
     def remove(self, instance_ids: list[str]) -> None:
         with self._tx():

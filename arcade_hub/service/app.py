@@ -16,7 +16,7 @@ from tornado import web
 
 from arcade_hub.config import PlatformConfig
 from arcade_hub.jobs.runner import JobRunner
-from arcade_hub.jobs.store import JobStore
+from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.hub_client import HubClient
@@ -75,7 +75,7 @@ def make_sessions(settings: ServiceSettings) -> Sessions:
     def platform() -> PlatformConfig:
         return platform_config(settings.config_file)
 
-    store = JobStore(settings.data_dir / "jobs" / "jobs.sqlite")
+    store = JobStore(store_path(settings.data_dir))
     runner = JobRunner(store, platform, settings.data_dir)
     hub = HubClient(settings.hub_api_url, settings.api_token)
     return Sessions(hub, store, runner, platform, settings.data_dir)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub.config.models import Kind, PlatformConfig
+from arcade_hub.group_policy import Usage
 from arcade_hub.jobs.build import JobRequest, build_job_specs
 from arcade_hub.jobs.model import Instance, Status, overall
 from arcade_hub.jobs.runner import JobRunner, read_log
@@ -231,13 +232,27 @@ class Sessions:
             "instances": views,
         }
 
+    async def usage(self, owner: str) -> Usage:
+        """What `owner` runs now: active servers (any, the default one too) and unfinished
+        job instances, for the group policy's totals and concurrency."""
+        model = await self.hub.user(owner) or {}
+        active = [
+            spec_of(server)
+            for server in (model.get("servers") or {}).values()
+            if server.get("ready") or server.get("pending") in ("spawn", "stop")
+        ]
+        return Usage.of(active, self.store.unfinished(owner))
+
     # --- acting -------------------------------------------------------------------------
 
     async def create(self, caller: Caller, request: Interactive | JobRequest) -> str:
         session_id = self._unused_id()
         if isinstance(request, JobRequest):
             user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
-            specs = build_job_specs(request, self.platform(), user, self.site(), session_id)
+            usage = await self.usage(caller.name)
+            specs = build_job_specs(
+                request, self.platform(), user, self.site(), session_id, usage=usage
+            )
             self.runner.submit(caller.name, request.name, session_id, specs)
             return session_id
         status, message = await self.hub.start_server(caller.name, session_id, request.options)

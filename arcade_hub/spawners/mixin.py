@@ -17,9 +17,11 @@ from traitlets.config import LoggingConfigurable
 
 from arcade_hub.config import PlatformConfig, load_config
 from arcade_hub.form import FormState, render_form
+from arcade_hub.group_policy import Usage
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
 from arcade_hub.images.launch import discovered, prepare_launch
 from arcade_hub.images.rules import ResolvedImage
+from arcade_hub.jobs.store import unfinished_instances
 from arcade_hub.options import LaunchRefused, LaunchRequest, parse_user_options
 from arcade_hub.policy import (
     Availability,
@@ -82,6 +84,17 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     def site(self) -> Site:
         return Site(data_dir=Path(self.data_dir), availability=self.availability)
+
+    def current_usage(self) -> Usage:
+        """The user's other active sessions (their launch specs) and unfinished batch jobs
+        (from the job store in the data directory), for the group policy's totals."""
+        sessions = [
+            getattr(spawner, "launch_spec", None)
+            for name, spawner in getattr(self.user, "spawners", {}).items()
+            if spawner is not self and name != self.name and getattr(spawner, "active", False)
+        ]
+        jobs = unfinished_instances(Path(self.data_dir), self.user.name) if self.data_dir else []
+        return Usage.of(sessions, jobs)
 
     async def discovered_images(self) -> Snapshot:
         """Catalogue entries found in the configured registries (cached; never raises)."""
@@ -157,6 +170,7 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
                 server_name=self.name,
                 session_id=secrets.token_hex(6),
                 resolved=resolved,
+                usage=self.current_usage(),
             )
         except LaunchRefused as e:
             self._refuse(e)
