@@ -19,6 +19,8 @@ from arcade_hub.secret_files import kept_secret
 from arcade_hub.storage import expand
 
 ADMIN_SERVICE = "arcade-admin"
+PODMAN_ENV = ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "XDG_RUNTIME_DIR", "HOME")
+"""Passed to the arcade service, which runs podman for desktop apps in containers."""
 SERVICE = "arcade"
 SERVICE_SCOPES = ["list:users", "read:users", "servers", "admin:server_state"]
 """What the arcade service needs from the hub: users, their servers and server state (to read
@@ -131,6 +133,8 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
                 "ARCADE_PLATFORM_CONFIG": opts.config_file or "",
                 "ARCADE_DATA_DIR": str(data),
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                # podman, for desktop apps in containers, finds its storage and settings so
+                **{k: os.environ[k] for k in PODMAN_ENV if k in os.environ},
             },
             "display": False,
             "oauth_no_confirm": True,  # our own job list page: no "authorize" prompt

@@ -14,8 +14,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_hub.config.models import Kind, PlatformConfig
-from arcade_hub.local import cgroups
+from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.local import cgroups, podman_apps
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.identity import Identity, IdentityRegistry, hub_identity
 from arcade_hub.local.nss import nss_environment, write_nss_files
@@ -170,8 +170,20 @@ class LocalSession:
 
 
 def desktop_apps(platform: PlatformConfig) -> list[dict[str, str]]:
-    """The desktop-app entries this machine can run, as the desktop menu lists them."""
+    """The desktop-app entries this machine can run, as the desktop menu lists them: those
+    with a runnable `local` block, and those whose image is in local podman storage."""
     availability = LocalAvailability(path=local_search_path())
+    containers = (
+        platform.backend.kind == "local"
+        and platform.backend.local.app_containers == "auto"
+        and podman_apps.podman_unavailable_reason() is None
+    )
+
+    def runnable(e: CatalogueEntry) -> bool:
+        if availability.unavailable_reason(e) is None:
+            return True
+        return containers and podman_apps.image_labels_if_present(e.image) is not None
+
     return [
         {
             "name": e.name,
@@ -180,7 +192,7 @@ def desktop_apps(platform: PlatformConfig) -> list[dict[str, str]]:
             "version": next(iter(e.versions.values()), ""),
         }
         for e in platform.catalogue
-        if e.kind == Kind.desktop_app and availability.unavailable_reason(e) is None
+        if e.kind == Kind.desktop_app and runnable(e)
     ]
 
 

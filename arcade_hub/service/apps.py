@@ -9,6 +9,7 @@ token, which is what `arcade-launch` inside the desktop uses.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from arcade_hub.config.models import CatalogueEntry, Kind
@@ -23,7 +24,8 @@ class AppsHandler(ApiHandler):
     async def get(self, user: str, server: str) -> None:
         self.require_user(user)
         await self._desktop_spec(user, server)
-        self.write_json({"apps": desktop_apps(self.platform)})
+        # may ask podman which app images are stored: off the event loop
+        self.write_json({"apps": await asyncio.to_thread(desktop_apps, self.platform)})
 
     async def post(self, user: str, server: str) -> None:
         self.require_user(user)

@@ -19,7 +19,7 @@ from tornado import web
 from traitlets import Unicode, default
 
 from arcade_hub.config.models import Kind
-from arcade_hub.local import cgroups, processes
+from arcade_hub.local import cgroups, podman_apps, processes
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.sandbox import make_preexec
 from arcade_hub.local.session import BIN_DIR, LocalSession, SessionSetupError
@@ -154,8 +154,12 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
             await self._clean_up(self.launch_spec)
 
     async def _clean_up(self, spec: LaunchSpec) -> None:
-        """Stop every process of the session (desktop, apps) and remove its cgroup, scratch
-        and directory."""
+        """Stop every process of the session (desktop, apps), remove its app containers, its
+        cgroup, scratch and directory."""
+        session_dir = Path(self.data_dir) / "sessions" / spec.session_id
+        removed = await podman_apps.remove_session_containers(session_dir)
+        if removed:
+            self.log.info("Removed app containers %s of %s", removed, spec.session_id)
         cg = self._session.cgroup if self._session else cgroups.find(spec.session_id)
         pids = processes.session_pids(spec.session_id, cg.pids() if cg else None)
         if pids:
@@ -169,4 +173,4 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
         for m in spec.mounts_of(MountKind.scratch):
             shutil.rmtree(m.source, ignore_errors=True)
         with contextlib.suppress(OSError):
-            shutil.rmtree(Path(self.data_dir) / "sessions" / spec.session_id)
+            shutil.rmtree(session_dir)
