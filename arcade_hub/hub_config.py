@@ -19,6 +19,9 @@ from arcade_hub.secret_files import kept_secret
 from arcade_hub.storage import expand
 
 ADMIN_SERVICE = "arcade-admin"
+CULLER = "arcade-idle-culler"
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+"""jupyterhub-idle-culler's documented scopes for culling servers (not users)."""
 PODMAN_ENV = ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "XDG_RUNTIME_DIR", "HOME")
 """Passed to the arcade service, which runs podman for desktop apps in containers."""
 SERVICE = "arcade"
@@ -144,6 +147,22 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
         {"name": "user", "scopes": ["self", f"access:services!service={SERVICE}"]},
         {"name": SERVICE, "scopes": SERVICE_SCOPES, "services": [SERVICE]},
     ]
+    idle = platform.sessions.idle_timeout_minutes
+    if idle > 0:
+        services.append(
+            {
+                "name": CULLER,
+                "command": [
+                    sys.executable,
+                    "-m",
+                    "jupyterhub_idle_culler",
+                    f"--timeout={round(idle * 60)}",
+                    f"--cull-every={platform.sessions.idle_check_seconds}",
+                    "--remove-named-servers=true",  # a culled session frees its session slot
+                ],
+            }
+        )
+        roles.append({"name": CULLER, "scopes": CULLER_SCOPES, "services": [CULLER]})
     if opts.admin_token:
         services.append({"name": ADMIN_SERVICE, "api_token": opts.admin_token})
         roles.append({"name": ADMIN_SERVICE, "scopes": ADMIN_SCOPES, "services": [ADMIN_SERVICE]})

@@ -606,6 +606,21 @@ class SessionsApi(Model):
             "(API `action=renew` or the job list) starts a new lifetime from now."
         ),
     )
+    idle_timeout_minutes: float = Field(
+        60,
+        ge=0,
+        title="Idle timeout (minutes)",
+        description=(
+            "Notebook and desktop sessions with no activity for this long are stopped and "
+            "removed (jupyterhub-idle-culler, run as a hub service); 0 turns culling off."
+        ),
+    )
+    idle_check_seconds: int = Field(
+        60,
+        ge=1,
+        title="Idle check interval (seconds)",
+        description="How often the idle culler looks for idle sessions.",
+    )
 
 
 class Jobs(Model):

@@ -93,7 +93,13 @@ def render_values(document: Values, base: Values | None = None) -> Values:
             "namedServerLimitPerUser": config.policy.max_sessions,
         },
         "prePuller": {"extraImages": prepull_images(config)},
-        "cull": {"maxAge": round(config.sessions.lifetime_hours * 3600)},
+        "cull": {
+            "enabled": config.sessions.idle_timeout_minutes > 0,
+            "timeout": round(config.sessions.idle_timeout_minutes * 60) or 3600,
+            "every": config.sessions.idle_check_seconds,
+            "removeNamedServers": True,
+            "maxAge": round(config.sessions.lifetime_hours * 3600),
+        },
     }
     values = deep_merge(values, derived)
     # the document replaces what the base carried, rather than merging into it
