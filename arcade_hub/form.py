@@ -27,6 +27,8 @@ GROUP_TITLES = {
     Kind.desktop_app: ("Desktop apps", "Each opens on a new desktop of its own."),
 }
 
+BATCH_URL = "/services/arcade/jobs/new"
+
 
 @dataclass
 class FormState:
@@ -51,16 +53,15 @@ def render_form(
     user: UserContext,
     state: FormState | None = None,
     discovery: Snapshot | None = None,
+    batch_url: str = BATCH_URL,
 ) -> str:
-    """The form's HTML. `config` may include discovered entries (`discovery.entries`)."""
+    """The form's HTML. `config` may include discovered entries (`discovery.entries`);
+    `batch_url` is the arcade service's Batch page, linked from the Interactive | Batch switch."""
     state = state or FormState()
     discovery = discovery or Snapshot()
     values = {k: _first(v) for k, v in state.values.items()}
     values.setdefault("image", config.default_entry.name)
-    resources = [
-        _select("cores", "Cores", *resource_max(config, user, "cores"), values, _num),
-        _select("ram", "RAM", *resource_max(config, user, "ram"), values, format_gib),
-    ]
+    resources = resource_fields(config, user, values)
     gpus, gpu_max = resource_max(config, user, "gpus")
     if min(gpus.max, gpu_max.value) > 0:
         resources.append(_select("gpus", "GPUs", gpus, gpu_max.value, values, _num))
@@ -77,6 +78,7 @@ def render_form(
             values=values,
             errors=state.errors,
             custom=CUSTOM,
+            batch_url=batch_url,
         )
     )
 
@@ -109,6 +111,17 @@ def _groups(
         if items:
             groups.append({"kind": kind.value, "title": title, "note": note, "entries": items})
     return groups
+
+
+def resource_fields(
+    config: PlatformConfig, user: UserContext, values: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Cores and RAM selects offering what the platform and the user's groups allow; the
+    launch form and the Batch page both use them."""
+    return [
+        _select("cores", "Cores", *resource_max(config, user, "cores"), values, _num),
+        _select("ram", "RAM", *resource_max(config, user, "ram"), values, format_gib),
+    ]
 
 
 def _select(

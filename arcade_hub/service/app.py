@@ -20,7 +20,7 @@ from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.hub_client import HubClient
-from arcade_hub.service.pages import JobActionPage, JobLogPage, JobsPage
+from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.service.skaha import (
@@ -51,6 +51,7 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
             (route(f"{SKAHA}/context"), ContextHandler),
             (route(f"{SKAHA}/openapi.json"), OpenApiHandler),
             (route("jobs"), JobsPage),
+            (route("jobs/new"), BatchPage),
             (route(r"jobs/([^/]+)/logs"), JobLogPage),
             (route(r"jobs/([^/]+)/([a-z]+)"), JobActionPage),
             (route("oauth_callback"), HubOAuthCallbackHandler),

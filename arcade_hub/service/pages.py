@@ -1,4 +1,5 @@
-"""The job list page: every session and job of the user (everyone's for admins), with actions.
+"""The job list page: every session and job of the user (everyone's for admins), with actions,
+and the Batch page (`jobs/new`) that starts a headless job from the browser.
 
 Browser pages log in through the hub's OAuth; actions are form posts with tornado's XSRF
 token, so they work without JavaScript. The page refreshes itself every 10 seconds.
@@ -14,8 +15,14 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from arcade_hub.form import resource_fields
+from arcade_hub.group_policy import entry_refusal
+from arcade_hub.jobs.build import headless_entries
+from arcade_hub.options import LaunchRefused
+from arcade_hub.policy import UserContext, dataset_allowed
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.sessions import Caller, Sessions
+from arcade_hub.service.skaha_params import parse_create
 
 ACTIONS = ("renew", "terminate")
 
@@ -108,3 +115,111 @@ class JobLogPage(PageHandler):
         found = await self.sessions.find(caller, session_id)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(self.sessions.logs(found))
+
+
+# --- Batch from the web -----------------------------------------------------------------
+
+PARAM_FILE_LIMIT = 1024 * 1024
+BATCH_FIELDS = ("name", "image", "cmd", "instances", "cores", "ram", "dataset", "params")
+# parse_create's and the job builder's keys, as the form's fields are named
+FORM_KEYS = {"replicas": "instances", "param": "params", "type": "image", "args": "cmd"}
+
+
+class BatchPage(PageHandler):
+    """`{prefix}jobs/new`: start a headless job from the browser.
+
+    The form's fields become skaha create parameters and go through `parse_create` and
+    `Sessions.create`, so a job started here obeys exactly the rules of `POST /session`."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        caller = await self.caller()
+        self.finish(self._render(caller, {"name": "batch"}, {}))
+
+    @web.authenticated
+    async def post(self) -> None:
+        caller = await self.caller()
+        values = {k: self.get_body_argument(k, "") for k in BATCH_FIELDS}
+        errors: dict[str, str] = {}
+        params_text = values["params"]
+        uploads = self.request.files.get("params_file") or []
+        if uploads and uploads[0].body:
+            upload = uploads[0]
+            if len(upload.body) > PARAM_FILE_LIMIT:
+                errors["params_file"] = (
+                    f"{upload.filename} is {len(upload.body)} bytes; "
+                    f"the limit is {PARAM_FILE_LIMIT} bytes"
+                )
+            else:
+                try:
+                    params_text = upload.body.decode("utf-8")
+                except UnicodeDecodeError:
+                    errors["params_file"] = f"{upload.filename} is not UTF-8 text"
+        # A refused upload comes back as text in the box, so nothing needs choosing again.
+        values["params"] = params_text
+        if errors:
+            self.set_status(400)
+            self.finish(self._render(caller, values, errors))
+            return
+        params: dict[str, list[str]] = {"type": ["headless"]}
+        for form_key, skaha_key in (
+            ("name", "name"),
+            ("image", "image"),
+            ("cmd", "cmd"),
+            ("instances", "replicas"),
+            ("cores", "cores"),
+            ("ram", "ram"),
+            ("dataset", "dataset"),
+        ):
+            if values[form_key].strip():
+                params[skaha_key] = [values[form_key]]
+        if params_text.strip():
+            params["params"] = [params_text]
+        try:
+            request = parse_create(params, self.sessions.platform())
+            await self.sessions.create(caller, request)
+        except LaunchRefused as e:
+            shown = {FORM_KEYS.get(k, k): v for k, v in e.errors.items()}
+            self.set_status(e.status)
+            self.finish(self._render(caller, values, shown))
+            return
+        self.redirect(url_path_join(self.prefix, "jobs"), status=303)  # see other: GET it
+
+    def _render(self, caller: Caller, values: dict[str, str], errors: dict[str, str]) -> str:
+        config = self.sessions.platform()
+        user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
+        availability = self.sessions.site().availability
+        entries: list[dict[str, str]] = [
+            {
+                "name": e.name,
+                "title": e.title,
+                "reason": entry_refusal(config, user.groups, e)
+                or availability.unavailable_reason(e)
+                or "",
+                "command": " ".join(e.local.cmd or []) if e.local else "",
+            }
+            for e in headless_entries(config)
+        ]
+        usable = [e for e in entries if not e["reason"]]
+        values = {**values}
+        if not values.get("image") and usable:
+            values["image"] = usable[0]["name"]
+        resources = resource_fields(config, user, values)
+        known = {*BATCH_FIELDS, "params_file"}
+        return (
+            _templates()
+            .get_template("batch.html")
+            .render(
+                entries=entries,
+                usable=usable,
+                resources=resources,
+                datasets=[d for d in config.datasets if dataset_allowed(d, user, config)],
+                max_replicas=config.jobs.max_replicas,
+                values=values,
+                errors=errors,
+                general=[m for k, m in errors.items() if k not in known],
+                prefix=self.prefix,
+                hub=url_path_join(self.hub_auth.hub_prefix, ""),
+                xsrf=self.xsrf_form_html(),
+            )
+        )

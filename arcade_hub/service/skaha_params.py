@@ -160,5 +160,10 @@ def _env(values: list[str]) -> dict[str, str]:
 def _params(listed: list[str], text: str | None) -> tuple[str, ...]:
     if listed and text:
         raise LaunchRefused({"params": "give either repeated `param` or one `params` text"})
-    lines = listed or (text or "").splitlines()
-    return tuple(line.strip() for line in lines if line.strip())
+    lines = tuple(line.strip() for line in listed or (text or "").splitlines() if line.strip())
+    for number, line in enumerate(lines, start=1):
+        try:
+            shlex.split(line)  # each line is split into arguments like a shell line
+        except ValueError as e:
+            raise LaunchRefused({"params": f"parameter line {number} ({line!r}): {e}"}) from None
+    return lines

@@ -16,7 +16,7 @@ from traitlets import Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from arcade_hub.config import PlatformConfig, load_config
-from arcade_hub.form import FormState, render_form
+from arcade_hub.form import BATCH_URL, FormState, render_form
 from arcade_hub.group_policy import Usage
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
 from arcade_hub.images.launch import discovered, prepare_launch
@@ -111,8 +111,19 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
         state = _FORM_ATTEMPTS.pop(self.user.name, None)
         config = merge_catalogue(self.platform, snapshot.entries)
         return render_form(
-            config, self.availability, self.user_context(), state, discovery=snapshot
+            config,
+            self.availability,
+            self.user_context(),
+            state,
+            discovery=snapshot,
+            batch_url=self.batch_url(),
         )
+
+    def batch_url(self) -> str:
+        """The arcade service's Batch page under the hub's base URL (`/hub/` → `/`)."""
+        hub_url = getattr(getattr(self, "hub", None), "base_url", "") or "/hub/"
+        base = hub_url.rstrip("/").rsplit("/", 1)[0] + "/"
+        return base + BATCH_URL.lstrip("/")
 
     @default("options_from_form")
     def _default_options_from_form(self) -> Any:

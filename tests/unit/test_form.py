@@ -48,3 +48,15 @@ def test_user_input_is_escaped() -> None:
     )
     html = render_form(load_config(PLATFORM), AllLocal(), UserContext("u"), state)
     assert "<b>bad</b>" not in html and "&lt;b&gt;bad&lt;/b&gt;" in html
+
+
+def test_form_starts_with_an_interactive_batch_switch() -> None:
+    config = load_config(PLATFORM)
+    html = render_form(config, AllLocal(), UserContext("u"))
+    switch = html.split('id="arcade-mode"')[1].split("</p>")[0]
+    assert "Interactive" in switch and 'href="/services/arcade/jobs/new"' in switch
+    assert html.index('id="arcade-mode"') < html.index("<legend>Software</legend>")
+    moved = render_form(
+        config, AllLocal(), UserContext("u"), batch_url="/astro/services/arcade/jobs/new"
+    )
+    assert 'href="/astro/services/arcade/jobs/new"' in moved
