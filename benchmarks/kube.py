@@ -71,8 +71,9 @@ class FakeCluster:
 
     @staticmethod
     def _pending(api: FakeKubeAPI) -> list[dict[str, Any]]:
-        return [p for p in api.list("pods", NAMESPACE)
-                if p.get("status", {}).get("phase") == "Pending"]
+        return [
+            p for p in api.list("pods", NAMESPACE) if p.get("status", {}).get("phase") == "Pending"
+        ]
 
     def requests(self) -> int:
         return sum(self.api.counts.values())
@@ -81,6 +82,7 @@ class FakeCluster:
         async def stop() -> None:
             self._kubelet.cancel()
             await self.api.stop()
+
         self.call(stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
@@ -88,16 +90,24 @@ class FakeCluster:
 
 def plain_spawner(cluster: FakeCluster, name: str) -> KubeSpawner:
     return KubeSpawner(
-        user=MockUser(name=name), hub=MockHub(), orm_spawner=MockOrmSpawner(),
-        namespace=NAMESPACE, k8s_api_host=cluster.api.url, image="quay.io/jupyter/base-notebook",
-        start_timeout=30, events_enabled=True,
+        user=MockUser(name=name),
+        hub=MockHub(),
+        orm_spawner=MockOrmSpawner(),
+        namespace=NAMESPACE,
+        k8s_api_host=cluster.api.url,
+        image="quay.io/jupyter/base-notebook",
+        start_timeout=30,
+        events_enabled=True,
     )
 
 
 def arcade_spawner(cluster: FakeCluster, name: str, entry: str = "notebook") -> KubeSpawner:
     config = platform()
-    return build_spawner(Cluster(cluster.api.url, NAMESPACE, None), config,
-                         launch_spec(config, entry, username=name, session_id=f"s-{name}"))
+    return build_spawner(
+        Cluster(cluster.api.url, NAMESPACE, None),
+        config,
+        launch_spec(config, entry, username=name, session_id=f"s-{name}"),
+    )
 
 
 async def spawn_and_stop(spawner: KubeSpawner) -> None:
@@ -179,6 +189,7 @@ if __name__ == "__main__":
             "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
             "clusters: [{name: fake, cluster: {server: 'http://127.0.0.1:9'}}]\n"
             "users: [{name: fake, user: {token: fake}}]\n"
-            "contexts: [{name: fake, context: {cluster: fake, user: fake}}]\n")
+            "contexts: [{name: fake, context: {cluster: fake, user: fake}}]\n"
+        )
         kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kubeconfig)
         print(json.dumps(asyncio.run(main(args.concurrent)), indent=2))

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arcade_hub.config import load_config
 from arcade_hub.hub_config import free_port, proxy_command
+from tests.hub import processes_mentioning, wait_for
 
 TARGET_RATIO = 1.05
 """Arcade's start median may be at most 5 % above plain JupyterHub's."""
@@ -82,32 +83,6 @@ c.JupyterHub.load_roles = [
 
 def log(message: str) -> None:
     print(f"[spawn-bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = POLL_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(interval)
-    return result
-
-
-def processes_under(root: Path) -> list[int]:
-    """Pids whose command line, environment or working directory mentions `root`."""
-    needle = str(root).encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if (
-                needle in (entry / "cmdline").read_bytes()
-                or needle in (entry / "environ").read_bytes()
-                or os.readlink(entry / "cwd").startswith(str(root))
-            ):
-                found.append(int(entry.name))
-    return found
 
 
 @dataclass
@@ -159,7 +134,7 @@ class Hub:
                 raise RuntimeError(f"{self.name}: {user}/{name} failed to start:\n{self.tail()}")
             return bool(s.get("ready"))
 
-        wait_for(ready, START_DEADLINE_S, f"{self.name} {user}/{name} to be ready")
+        wait_for(ready, START_DEADLINE_S, f"{self.name} {user}/{name} to be ready", POLL_S)
         return time.monotonic() - t0, self.listening_after(user, name, wall0)
 
     def listening_after(self, user: str, name: str, wall0: float) -> float | None:
@@ -184,7 +159,7 @@ class Hub:
             s = self.server(user, name)
             return s is None or not (s.get("pending") or s.get("ready"))
 
-        wait_for(stopped, STOP_DEADLINE_S, f"{self.name} {user}/{name} to stop")
+        wait_for(stopped, STOP_DEADLINE_S, f"{self.name} {user}/{name} to stop", POLL_S)
         return time.monotonic() - t0
 
     def shut_down(self) -> None:
@@ -420,7 +395,7 @@ def temp_root(keep: bool) -> Iterator[Path]:
         yield root
     finally:
         deadline = time.monotonic() + 10
-        while (left := processes_under(root)) and time.monotonic() < deadline:
+        while (left := processes_mentioning(root)) and time.monotonic() < deadline:
             time.sleep(0.2)
         for pid in left:
             with contextlib.suppress(OSError):

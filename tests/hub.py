@@ -34,9 +34,10 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
         time.sleep(interval)
 
 
-def processes_mentioning(text: str) -> list[int]:
-    """Pids whose command line or environment mentions `text` (e.g. a test's data dir)."""
-    needle = text.encode()
+def processes_mentioning(text: str | Path) -> list[int]:
+    """Pids whose command line, environment or working directory mentions `text` (e.g. a
+    test's data dir)."""
+    needle = str(text).encode()
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -45,6 +46,7 @@ def processes_mentioning(text: str) -> list[int]:
             if (
                 needle in (entry / "cmdline").read_bytes()
                 or needle in (entry / "environ").read_bytes()
+                or str(text) in os.readlink(entry / "cwd")
             ):
                 found.append(int(entry.name))
     return found
