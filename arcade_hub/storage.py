@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from arcade_hub.config.models import StorageRoots
+from arcade_hub.spec import LaunchSpec
 
 _SAFE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 
@@ -66,3 +67,21 @@ def arcade_environment(
     if dataset:
         env["ARCADE_DATASET"] = dataset
     return env
+
+
+def session_environment(
+    spec: LaunchSpec, *, home: str, projects: str, datasets: str, scratch: str
+) -> dict[str, str]:
+    """`arcade_environment` for a launch spec, with the paths as the backend lays them out."""
+    return arcade_environment(
+        home=home,
+        projects=projects,
+        datasets=datasets,
+        scratch=scratch,
+        session_id=spec.session_id,
+        kind=spec.kind.value,
+        image=spec.image,
+        cores=spec.cores,
+        ram_gib=spec.ram_gib,
+        dataset=spec.dataset,
+    )

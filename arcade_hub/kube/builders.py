@@ -25,7 +25,7 @@ from arcade_hub.kube.volumes import (
     build_storage,
 )
 from arcade_hub.spec import LaunchSpec
-from arcade_hub.storage import arcade_environment
+from arcade_hub.storage import session_environment
 
 X11_VOLUME = "x11"
 X11_DIR = "/tmp/.X11-unix"
@@ -164,17 +164,8 @@ def environment(spec: LaunchSpec, storage: StoragePieces) -> dict[str, str]:
     return {
         **spec.env,
         "HOME": p.home,
-        **arcade_environment(
-            home=p.home,
-            projects=p.projects,
-            datasets=p.datasets,
-            scratch=p.scratch,
-            session_id=spec.session_id,
-            kind=spec.kind.value,
-            image=spec.image,
-            cores=spec.cores,
-            ram_gib=spec.ram_gib,
-            dataset=spec.dataset,
+        **session_environment(
+            spec, home=p.home, projects=p.projects, datasets=p.datasets, scratch=p.scratch
         ),
     }
 

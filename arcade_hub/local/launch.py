@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,18 +68,8 @@ async def launch_app(session: LocalSession, entry: CatalogueEntry) -> dict[str, 
         "XAUTHORITY": str(desktop["xauthority"]),
         "ARCADE_APP": entry.name,
     }
-    with open(log_path, "wb") as out:
-        if os.geteuid() == 0:
-            os.fchown(out.fileno(), session.identity.uid, session.identity.gid)
-        proc = await asyncio.create_subprocess_exec(
-            *entry.local.cmd,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            preexec_fn=make_preexec(session.sandbox()),
-            start_new_session=True,
-        )
+    preexec = make_preexec(session.sandbox())
+    proc = await _spawn(session, entry, entry.local.cmd, env, log_path, preexec)
     log.info(
         "Launched %s (pid %d) into %s for %s",
         entry.name,
@@ -86,7 +77,44 @@ async def launch_app(session: LocalSession, entry: CatalogueEntry) -> dict[str, 
         session.spec.session_id,
         session.spec.username,
     )
+    return _launched(session, entry, desktop, proc, log_path, "process")
+
+
+async def _spawn(
+    session: LocalSession,
+    entry: CatalogueEntry,
+    argv: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    preexec: Callable[[], None] | None = None,
+) -> asyncio.subprocess.Process:
+    """Start an app's process with its output in a log the user owns; reap it when it ends."""
+    with open(log_path, "wb") as out:
+        if os.geteuid() == 0:
+            os.fchown(out.fileno(), session.identity.uid, session.identity.gid)
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            preexec_fn=preexec,
+            start_new_session=True,
+        )
     asyncio.get_running_loop().create_task(_reap(proc, entry.name))
+    return proc
+
+
+def _launched(
+    session: LocalSession,
+    entry: CatalogueEntry,
+    desktop: dict[str, str],
+    proc: asyncio.subprocess.Process,
+    log_path: Path,
+    runs_as: str,
+    **extra: str,
+) -> dict[str, Any]:
+    """What the apps API answers about a started app."""
     return {
         "app": entry.name,
         "title": entry.title,
@@ -94,7 +122,8 @@ async def launch_app(session: LocalSession, entry: CatalogueEntry) -> dict[str, 
         "display": desktop["display"],
         "session_id": session.spec.session_id,
         "log": str(log_path),
-        "runs_as": "process",
+        "runs_as": runs_as,
+        **extra,
     }
 
 
@@ -126,17 +155,13 @@ async def _launch_container(
     )
     # Recorded before it starts, so the session's clean-up removes it whatever happens.
     podman_apps.record_container(session.tree.session, name)
-    with open(log_path, "wb") as out:
-        if os.geteuid() == 0:
-            os.fchown(out.fileno(), session.identity.uid, session.identity.gid)
-        proc = await asyncio.create_subprocess_exec(
-            *podman_apps.podman_run_command(container),
-            env=podman_apps.launch_environment(spec.session_id),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
+    proc = await _spawn(
+        session,
+        entry,
+        podman_apps.podman_run_command(container),
+        podman_apps.launch_environment(spec.session_id),
+        log_path,
+    )
     log.info(
         "Launched %s as container %s (podman pid %d) into %s for %s",
         entry.name,
@@ -145,18 +170,9 @@ async def _launch_container(
         spec.session_id,
         spec.username,
     )
-    asyncio.get_running_loop().create_task(_reap(proc, entry.name))
-    return {
-        "app": entry.name,
-        "title": entry.title,
-        "pid": proc.pid,
-        "display": desktop["display"],
-        "session_id": spec.session_id,
-        "log": str(log_path),
-        "runs_as": "container",
-        "container": name,
-        "image": entry.image,
-    }
+    return _launched(
+        session, entry, desktop, proc, log_path, "container", container=name, image=entry.image
+    )
 
 
 async def _reap(proc: asyncio.subprocess.Process, name: str) -> None:

@@ -30,7 +30,7 @@ from arcade_hub.local.paths import (
 from arcade_hub.local.sandbox import Sandbox, read_only_binds_supported
 from arcade_hub.sizes import gib_to_bytes
 from arcade_hub.spec import LaunchSpec, MountKind
-from arcade_hub.storage import arcade_environment, expand
+from arcade_hub.storage import expand, session_environment
 
 BIN_DIR = Path(sys.executable).parent
 APPS_FILE = "desktop-apps.json"
@@ -130,17 +130,12 @@ class LocalSession:
             local = self.platform.entry(name).local if name else None
             if local is not None:
                 env.update(local.env)
-        env |= arcade_environment(
+        env |= session_environment(
+            spec,
             home=str(tree.home),
             projects=str(tree.projects),
             datasets=str(tree.datasets),
             scratch=str(tree.scratch),
-            session_id=spec.session_id,
-            kind=spec.kind.value,
-            image=spec.image,
-            cores=spec.cores,
-            ram_gib=spec.ram_gib,
-            dataset=spec.dataset,
         )
         env.update(
             ARCADE_SESSION_DIR=str(tree.session),

@@ -27,6 +27,7 @@ from arcade_hub.images.conformance.podman import Podman, PodmanError
 from arcade_hub.images.conformance.results import CheckResult
 from arcade_hub.images.conformance.static import app_command
 from arcade_hub.images.models import ImageInfo
+from arcade_hub.storage import arcade_environment
 
 RUN_AS = (54321, 100)
 """An arbitrary unprivileged uid:gid, like the per-user uids the platform hands out."""
@@ -86,19 +87,19 @@ class Sandbox:
 
 def platform_env(kind: str, image: str) -> dict[str, str]:
     """The container contract's environment, as a container backend sets it."""
-    return {
-        "ARCADE_HOME": HOME,
-        "ARCADE_PROJECTS": "/arcade/projects",
-        "ARCADE_DATASETS": "/arcade/datasets",
-        "ARCADE_SCRATCH": "/arcade/scratch",
-        "ARCADE_SESSION_ID": secrets.token_hex(6),
-        "ARCADE_KIND": kind,
-        "ARCADE_IMAGE": image,
-        "ARCADE_CORES": "1",
-        "ARCADE_RAM_GIB": "2",
-        "HOME": HOME,
-        "USER": USER,
-    }
+    env = arcade_environment(
+        home=HOME,
+        projects="/arcade/projects",
+        datasets="/arcade/datasets",
+        scratch="/arcade/scratch",
+        session_id=secrets.token_hex(6),
+        kind=kind,
+        image=image,
+        cores=1,
+        ram_gib=2,
+        dataset=None,
+    )
+    return {**env, "HOME": HOME, "USER": USER}
 
 
 def hub_env() -> dict[str, str]:
