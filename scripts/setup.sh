@@ -30,6 +30,11 @@ fi
 # Debian's Python, so that sessions running under unprivileged uids can execute it.
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+if [ -f "$VENV/pyvenv.cfg" ] && [ "$PY" = /usr/bin/python3 ] \
+   && ! grep -qx 'home = /usr/bin' "$VENV/pyvenv.cfg"; then
+  say "Recreating $VENV with Debian's Python (it was made with another one)"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   say "Creating the virtual environment $VENV"
   "$PY" -m venv "$VENV"
