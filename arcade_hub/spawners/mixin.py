@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,6 +34,36 @@ from arcade_hub.policy import (
 from arcade_hub.spec import LaunchSpec
 
 _CONFIGS: dict[str, tuple[float, PlatformConfig]] = {}
+
+
+class LaunchRefusedError(web.HTTPError):
+    """A launch the policy refused: the user's mistake, answered with a 4xx and its reason."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, "%s", message)
+        self.reason_text = message
+        self.jupyterhub_message = f"Cannot start this session: {message}"
+
+
+class _RefusalLogFilter(logging.Filter):
+    """JupyterHub logs every exception from `apply_user_options` with its traceback ("this may
+    not be the users' fault"). A policy refusal is the user's input, answered with a 4xx: log it
+    as one warning line with its reason instead of a traceback that looks like a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, LaunchRefusedError):
+            what = record.getMessage()
+            record.msg, record.args = "%s: %d %s", (what, exc.status_code, exc.reason_text)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_refusals(log: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
+    logger = log.logger if isinstance(log, logging.LoggerAdapter) else log
+    if not any(isinstance(f, _RefusalLogFilter) for f in logger.filters):
+        logger.addFilter(_RefusalLogFilter())
 _FORM_ATTEMPTS: dict[str, FormState] = {}
 """Last failed form submission per user, shown once when the form is rendered again.
 Keyed by user because JupyterHub re-renders the form through the user's default spawner."""
@@ -195,9 +226,8 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
         attempt = _FORM_ATTEMPTS.get(self.user.name)
         if attempt is not None:
             attempt.errors = e.errors
-        err = web.HTTPError(e.status, "%s", str(e))
-        err.jupyterhub_message = f"Cannot start this session: {e}"  # type: ignore[attr-defined]
-        raise err from None
+        _quiet_refusals(self.log)
+        raise LaunchRefusedError(e.status, str(e)) from None
 
     # --- state --------------------------------------------------------------------------
 

@@ -40,9 +40,14 @@ def test_rest_refuses_bad_options_clearly_and_starts_nothing(
     hub: RunningHub, options: dict[str, Any], status: int, message: str
 ) -> None:
     hub.api("POST", "/users/bob")
+    logged = hub.log.stat().st_size
     r = hub.api("POST", "/users/bob/servers/bad", json=options)
     assert r.status_code == status, r.text
     assert message in r.json()["message"]
+    # the refusal is logged as one warning with its reason, not as a crash with a traceback
+    log = hub.log.read_bytes()[logged:].decode(errors="replace")
+    assert "Traceback" not in log
+    assert f"Exception applying user_options for bob:bad: {status} " in log
     server = hub.server("bob", "bad")
     assert server is None or (not server["ready"] and server["pending"] is None)
     assert not processes_mentioning(str(hub.data_dir / "home" / "bob"))
