@@ -5,6 +5,8 @@ on the session's desktop through the display's X unix socket and the session's F
 cookie, both mounted read-only. The container runs as the session's uid, with no network, no
 capabilities, a read-only root filesystem, and the session's home, projects, datasets
 (read-only) and scratch at the same paths as in the desktop, so `ARCADE_*` mean the same.
+It is held to the session's cores and RAM by its own limits (podman puts it in a cgroup of its
+own, outside the session's).
 
 Stopping: every container is named in `<data_dir>/sessions/<session id>.containers` (beside
 the session directory, so not writable by the session's user) and labelled with the session id;
@@ -87,6 +89,9 @@ class AppContainer:
     groups: tuple[int, ...] = ()
     rootless: bool = False
     runtime: str | None = None
+    cores: float | None = None
+    """At most the session's cores and RAM (the container is outside the session's cgroup)."""
+    ram_bytes: int | None = None
 
 
 def podman_run_command(c: AppContainer, podman: str = PODMAN) -> list[str]:
@@ -109,6 +114,10 @@ def podman_run_command(c: AppContainer, podman: str = PODMAN) -> list[str]:
         "-v", Bind(c.x_socket, c.x_socket, read_only=True).volume(),
         "-v", Bind(c.xauthority, CONTAINER_XAUTHORITY, read_only=True).volume(),
     ]  # fmt: skip
+    if c.cores is not None:
+        cmd.append(f"--cpus={c.cores:g}")
+    if c.ram_bytes is not None:
+        cmd += [f"--memory={c.ram_bytes}", f"--memory-swap={c.ram_bytes}"]
     if c.rootless:
         cmd.append("--userns=keep-id")
     else:
@@ -199,6 +208,8 @@ def container_for(
         env=container_env(session.environment()),
         rootless=rootless,
         runtime=runtime,
+        cores=session.spec.cores,
+        ram_bytes=int(session.spec.ram_gib * 2**30),
     )
 
 

@@ -153,6 +153,18 @@ def podman_ps(env: dict[str, str], session_id: str) -> list[str]:
     return out.split()
 
 
+SESSION_CORES = 0.5
+SESSION_RAM = 2**30
+LIMITS = "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}}"
+
+
+def podman_inspect(env: dict[str, str], container: str, template: str) -> str:
+    return subprocess.run(
+        ["podman", "inspect", "--format", template, container],
+        env={**os.environ, **env}, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+
+
 def start_desktop(hub: RunningHub, user: str, server: str) -> None:
     """Open the desktop's websocket once, as the browser does, so Xvnc starts."""
     headers = {
@@ -171,7 +183,11 @@ def test_app_with_a_local_image_runs_as_a_container_on_the_desktop(
     hub: RunningHub, podman_env: dict[str, str]
 ) -> None:
     hub.api("POST", "/users/carol")
-    r = hub.api("POST", "/users/carol/servers/desk", json={"image": "desktop"})
+    r = hub.api(
+        "POST",
+        "/users/carol/servers/desk",
+        json={"image": "desktop", "cores": SESSION_CORES, "ram": SESSION_RAM // 2**30},
+    )
     assert r.status_code in (201, 202), r.text
     hub.wait_ready("carol", "desk")
     env = env_of(hub, "carol", "desk")
@@ -209,6 +225,9 @@ def test_app_with_a_local_image_runs_as_a_container_on_the_desktop(
     assert int(uid) == home.stat().st_uid != 0
     assert (shown_display, app) == (display["display"], "xcheck")
     assert podman_ps(podman_env, session_id) == [launched["container"]]
+    # held to the session's size: the container is outside the session's cgroup
+    limits = podman_inspect(podman_env, launched["container"], LIMITS)
+    assert limits.split() == [str(SESSION_RAM), str(SESSION_RAM), str(int(SESSION_CORES * 1e9))]
     record = hub.data_dir / "sessions" / f"{session_id}.containers"
     assert record.read_text().split() == [launched["container"]]
     assert record.stat().st_uid == os.geteuid()  # not the session user's to edit

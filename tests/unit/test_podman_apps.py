@@ -95,6 +95,13 @@ def test_run_command_is_locked_down_and_shares_only_the_display() -> None:
     assert "-p" not in cmd and "--publish" not in cmd and "--privileged" not in cmd
 
 
+def test_app_container_is_held_to_the_sessions_cores_and_ram() -> None:
+    cmd = podman_run_command(container(cores=1.5, ram_bytes=2 * 2**30))
+    assert "--cpus=1.5" in cmd
+    assert f"--memory={2 * 2**30}" in cmd and f"--memory-swap={2 * 2**30}" in cmd
+    assert cmd.index("--cpus=1.5") < cmd.index("localhost/casa:6.7")
+
+
 def test_rootless_keeps_the_id_and_adds_no_groups() -> None:
     cmd = podman_run_command(container(rootless=True, runtime="runc"), podman="/usr/bin/podman")
     assert cmd[:4] == ["/usr/bin/podman", "--runtime", "runc", "run"]
