@@ -193,12 +193,18 @@ def _create_managed_datasets(config: PlatformConfig, data_dir: Path) -> None:
 def _banner(config: PlatformConfig, opts: RunOptions, password: str) -> None:
     host = "localhost" if opts.ip in ("127.0.0.1", "0.0.0.0", "") else opts.ip
     method = config.auth.method
-    login = (
-        f"  Log in with any username and the password: {password}\n"
-        f"  (kept in {expand(method.password_file, opts.data_dir)})\n"
-        if method.type == "shared-password"
-        else f"  Log in through the identity provider {method.issuer}\n"
-    )
+    if method.type != "shared-password":
+        login = f"  Log in through the identity provider {method.issuer}\n"
+    elif sys.stdout.isatty():
+        login = (
+            f"  Log in with any username and the password: {password}\n"
+            f"  (kept in {expand(method.password_file, opts.data_dir)})\n"
+        )
+    else:  # a log (the systemd journal, a file): no secrets in logs
+        login = (
+            "  Log in with any username and the password kept in "
+            f"{expand(method.password_file, opts.data_dir)}\n"
+        )
     print(
         f"\n  {config.title} is starting at http://{host}:{opts.port}/\n"
         + login
