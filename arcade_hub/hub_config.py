@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -10,11 +11,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from jupyterhub.utils import subdomain_hook_idna
 from traitlets.config import Config
 
 from arcade_hub.config import PlatformConfig
-from arcade_hub.config.models import SharedPasswordAuth
+from arcade_hub.config.models import OidcAuth, SharedPasswordAuth
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.storage import expand
 
@@ -25,6 +28,9 @@ CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:se
 PODMAN_ENV = ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "XDG_RUNTIME_DIR", "HOME")
 """Passed to the arcade service, which runs podman for desktop apps in containers."""
 SERVICE = "arcade"
+SERVICE_PREFIX = f"/services/{SERVICE}/"
+SUBDOMAINS_ENV = "ARCADE_SUBDOMAIN_HOST"
+"""Tells the arcade service that sessions live on users' subdomains (their URLs are absolute)."""
 SERVICE_SCOPES = ["list:users", "read:users", "servers", "admin:server_state"]
 """What the arcade service needs from the hub: users, their servers and server state (to read
 launch specs), and `servers` to start and delete the named servers the sessions API creates.
@@ -117,6 +123,7 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     )
     c.Spawner.server_token_scopes = SESSION_TOKEN_SCOPES
 
+    _web(c, platform)
     _authenticator(c, platform, data)
     if (
         isinstance(platform.auth.method, SharedPasswordAuth)
@@ -138,6 +145,7 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 # podman, for desktop apps in containers, finds its storage and settings so
                 **{k: os.environ[k] for k in PODMAN_ENV if k in os.environ},
+                **_service_web_environment(platform),
             },
             "display": False,
             "oauth_no_confirm": True,  # our own job list page: no "authorize" prompt
@@ -171,6 +179,66 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     return c
 
 
+def served_over_https(platform: PlatformConfig) -> bool:
+    """Whether browsers reach the platform over https (`web.*`, or the OIDC callback URL)."""
+    method = platform.auth.method
+    callback = method.callback_url if isinstance(method, OidcAuth) else None
+    return platform.web.https or (callback or "").startswith("https://")
+
+
+def service_url(platform: PlatformConfig) -> str:
+    """Where browsers reach the arcade service: its own subdomain with `web.subdomain_host`
+    (JupyterHub puts every service there), else its prefix under the hub's host."""
+    host = platform.web.subdomain_host
+    if not host:
+        return SERVICE_PREFIX
+    parts = urlsplit(host)
+    domain = subdomain_hook_idna(SERVICE, parts.hostname, kind="service")
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{domain}{port}{SERVICE_PREFIX}"
+
+
+def _web(c: Config, platform: PlatformConfig) -> None:
+    """The public URL, per-user subdomains and cookie flags
+    (docs/how-to/secure-the-deployment.md).
+
+    Cookies stay host-only (JupyterHub sets no Domain on login cookies, also with subdomains;
+    only the non-secret `jupyterhub-session-id` is shared with subdomains) and, over https,
+    `Secure`: `cookie_options` reaches the hub's cookies and XSRF cookie, and every session's
+    cookies through `JUPYTERHUB_COOKIE_OPTIONS`. The `__Host-` prefix only with subdomains:
+    without them it would widen the hub cookie's path to `/`, sending it to every user's
+    server on the hub's host.
+    """
+    web = platform.web
+    if web.public_url:
+        c.JupyterHub.public_url = web.public_url.rstrip("/") + "/"
+    if web.subdomain_host:
+        c.JupyterHub.subdomain_host = web.subdomain_host
+        # `<user>.<host>`, services at `<name>--service.<host>` (JupyterHub 5's default)
+        c.JupyterHub.subdomain_hook = subdomain_hook_idna
+    if served_over_https(platform):
+        c.JupyterHub.cookie_options = {"secure": True}
+        if web.subdomain_host:
+            # Users' servers control subdomains of the hub's host: `__Host-` cookies cannot be
+            # set for the hub's host from there (cookie tossing). Their path `/` is harmless
+            # here, as no user's server is served on the hub's host.
+            c.JupyterHub.cookie_host_prefix_enabled = True
+    # Links from the hub's pages and the launch form to the arcade service.
+    c.JupyterHub.template_vars = {"arcade_url": service_url(platform)}
+    c.ArcadeLocalSpawner.arcade_url = service_url(platform)
+
+
+def _service_web_environment(platform: PlatformConfig) -> dict[str, str]:
+    """What the arcade service needs to know of `web`: secure cookies (its OAuth login cookie
+    reads `JUPYTERHUB_COOKIE_OPTIONS`) and whether session URLs are on users' subdomains."""
+    env: dict[str, str] = {}
+    if served_over_https(platform):
+        env["JUPYTERHUB_COOKIE_OPTIONS"] = json.dumps({"secure": True})
+    if platform.web.subdomain_host:
+        env[SUBDOMAINS_ENV] = platform.web.subdomain_host
+    return env
+
+
 def _authenticator(c: Config, platform: PlatformConfig, data: Path) -> None:
     """The login of the document's `auth.method`; XSRF checks stay on (JupyterHub's default)."""
     method = platform.auth.method
@@ -201,15 +269,14 @@ def _authenticator(c: Config, platform: PlatformConfig, data: Path) -> None:
     a.login_service = method.login_service
     a.auth_refresh_age = method.refresh_age_seconds
     a.refresh_pre_spawn = method.refresh_age_seconds > 0
-    if method.callback_url:
-        a.oauth_callback_url = method.callback_url
+    callback = method.callback_url
+    if not callback and platform.web.origin:
+        callback = f"{platform.web.origin}/hub/oauth_callback"
+    if callback:
+        a.oauth_callback_url = callback
     if method.logout_url is not None:
         a.logout_redirect_url = method.logout_url
     c.CryptKeeper["keys"] = [_secret_file(data / "auth-state-key", 32)]  # .keys is dict.keys
-    if (method.callback_url or "").startswith("https://"):
-        # Secure, host-only (no Domain). Not the `__Host-` prefix: it would widen the hub
-        # cookie's path to `/`, sending it to every user's server.
-        c.JupyterHub.cookie_options = {"secure": True}
 
 
 def _secret_file(path: Path, nbytes: int) -> bytes:

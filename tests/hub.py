@@ -118,10 +118,14 @@ class RunningHub:
 
 @contextlib.contextmanager
 def running_hub(
-    tmp: Path, config: Path | None = PLATFORM, extra_env: dict[str, str] | None = None
+    tmp: Path,
+    config: Path | None = PLATFORM,
+    extra_env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> Iterator[RunningHub]:
+    """`port`: when the platform document must name it (e.g. `web.subdomain_host`)."""
     data_dir = tmp / "data"
-    port = free_port()
+    port = port or free_port()
     token = secrets.token_hex(16)
     log = tmp / "hub.log"
     args = [

@@ -22,6 +22,7 @@ from arcade_hub.options import LaunchRefused
 from arcade_hub.policy import UserContext, dataset_allowed
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.sessions import Caller, Sessions
+from arcade_hub.service.skaha import browser_base
 from arcade_hub.service.skaha_params import parse_create
 
 ACTIONS = ("renew", "terminate")
@@ -74,7 +75,7 @@ class JobsPage(PageHandler):
         if everyone:
             owners = {u["name"] for u in await self.sessions.hub.users()}
             owners |= {i.owner for i in self.sessions.store.all()}
-        base = f"{self.request.protocol}://{self.request.host}"
+        base = browser_base(self)
         rows: list[dict[str, Any]] = []
         for owner in sorted(owners):
             rows += await self.sessions.all_views(owner, base)
@@ -88,7 +89,7 @@ class JobsPage(PageHandler):
                 admin=caller.admin,
                 everyone=everyone,
                 prefix=self.prefix,
-                hub=url_path_join(self.hub_auth.hub_prefix, ""),
+                hub=self.hub_auth.hub_host + url_path_join(self.hub_auth.hub_prefix, ""),
                 xsrf=self.xsrf_form_html(),
             )
         )
@@ -219,7 +220,7 @@ class BatchPage(PageHandler):
                 errors=errors,
                 general=[m for k, m in errors.items() if k not in known],
                 prefix=self.prefix,
-                hub=url_path_join(self.hub_auth.hub_prefix, ""),
+                hub=self.hub_auth.hub_host + url_path_join(self.hub_auth.hub_prefix, ""),
                 xsrf=self.xsrf_form_html(),
             )
         )

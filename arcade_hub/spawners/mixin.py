@@ -88,6 +88,12 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
     data_dir = Unicode(
         "", help="Arcade data directory (homes, sessions, state). Set by `arcade-hub run`."
     ).tag(config=True)
+    arcade_url = Unicode(
+        "",
+        help="Where browsers reach the arcade service, e.g. `https://arcade--service.hub.example"
+        ".org/services/arcade/` with per-user subdomains; empty: `/services/arcade/` under the "
+        "hub's host.",
+    ).tag(config=True)
 
     launch_spec: LaunchSpec | None = None
     # Provided by the JupyterHub Spawner this is mixed into:
@@ -152,6 +158,8 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     def batch_url(self) -> str:
         """The arcade service's Batch page under the hub's base URL (`/hub/` → `/`)."""
+        if self.arcade_url:
+            return self.arcade_url.rstrip("/") + "/jobs/new"
         hub_url = getattr(getattr(self, "hub", None), "base_url", "") or "/hub/"
         base = hub_url.rstrip("/").rsplit("/", 1)[0] + "/"
         return base + BATCH_URL.lstrip("/")
