@@ -94,6 +94,8 @@ class Limit:
 
     @property
     def source(self) -> str:
+        if self.rules == (PLATFORM,):
+            return "platform limit"
         names = ", ".join(self.rules)
         return f"group policy: {names}" if len(self.rules) == 1 else f"group policies: {names}"
 
@@ -120,6 +122,45 @@ def limit(config: PlatformConfig, groups: Iterable[str], field: MaxField) -> Lim
         elif value == best:
             names.append(name)
     return Limit(best, tuple(names))
+
+
+PLATFORM = "platform"
+"""Names the platform-wide limits (`resources`, `policy.max_sessions`) as a limit's source."""
+
+
+@dataclass(frozen=True)
+class UserLimits:
+    """Everything a user's groups allow at most, capped by the platform's own limits: per
+    session (cores, RAM in GiB, GPUs) and at once (cores, RAM, sessions, batch jobs).
+    An unbounded limit has the value `inf`."""
+
+    cores: Limit
+    ram: Limit
+    gpus: Limit
+    total_cores: Limit
+    total_ram: Limit
+    sessions: Limit
+    jobs: Limit
+
+
+def user_limits(config: PlatformConfig, groups: Iterable[str]) -> UserLimits:
+    """What the group policy (and, above it, the platform) lets a user with `groups` hold."""
+    groups = frozenset(groups)
+    r = config.resources
+
+    def capped(field: MaxField, platform_max: float) -> Limit:
+        mine = limit(config, groups, field)
+        return mine if mine.value <= platform_max else Limit(platform_max, (PLATFORM,))
+
+    return UserLimits(
+        cores=capped("max_cores", r.cores.max),
+        ram=capped("max_ram", r.ram.max),
+        gpus=capped("max_gpus", r.gpus.max),
+        total_cores=limit(config, groups, "max_total_cores"),
+        total_ram=limit(config, groups, "max_total_ram"),
+        sessions=capped("max_sessions", config.policy.max_sessions),
+        jobs=limit(config, groups, "max_jobs"),
+    )
 
 
 def _rule_allows(name: str, rule: GroupRule, entry: CatalogueEntry) -> bool:
@@ -231,6 +272,7 @@ __all__ = [
     "Held",
     "Limit",
     "Usage",
+    "UserLimits",
     "check_totals",
     "custom_images_granted",
     "dataset_granted",
@@ -239,4 +281,5 @@ __all__ = [
     "limit",
     "project_spaces",
     "rules_for",
+    "user_limits",
 ]

@@ -64,7 +64,8 @@ def document(server: str = "/") -> dict[str, Any]:
                         ),
                         _q(
                             "view",
-                            "`stats`: platform load; `all`: every user's sessions (admins)",
+                            "`stats`: platform load and your limits; `all`: every user's "
+                            "sessions (admins)",
                             {"type": "string", "enum": ["stats", "all"]},
                         ),
                     ],

@@ -1,6 +1,7 @@
 """The skaha-compatible sessions API, at `{prefix}skaha/v1/` (what users set as CANFAR_URL).
 
-GET    session[?type=&status=&view=stats|all]   list the caller's sessions (JSON array)
+GET    session[?type=&status=&view=stats|all]   list the caller's sessions (JSON array);
+                                                  stats: platform load and the caller's limits
 POST   session?name=&image=&cores=&ram=&...       create; answers the new id as text
 GET    session/{id}[?view=logs|events]            one session (JSON) or its logs/events (text)
 POST   session/{id}?action=renew                  start a new lifetime
@@ -12,9 +13,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
-from arcade_hub.config.models import Kind
+from tornado.web import RequestHandler
+
+from arcade_hub.config.models import Kind, PlatformConfig
+from arcade_hub.group_policy import Limit, Usage, user_limits
+from arcade_hub.hub_config import SUBDOMAINS_ENV
 from arcade_hub.jobs.model import Status, parse_status
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.options import LaunchRefused
@@ -68,7 +74,7 @@ class SkahaHandler(ApiHandler):
         return value
 
     def base(self) -> str:
-        return f"{self.request.protocol}://{self.request.host}"
+        return browser_base(self)
 
     def write_text(self, text: str, status: int = 200) -> None:
         self.set_status(status)
@@ -81,7 +87,7 @@ class SessionListHandler(SkahaHandler):
         caller = await self.current_caller()
         view = self.one("view", ("stats", "all"))
         if view == "stats":
-            self.write_json(await platform_stats(self.sessions))
+            self.write_json(await platform_stats(self.sessions, caller))
             return
         kind = self.one("type", tuple(TYPES))
         status_arg = self.one("status", ())
@@ -198,12 +204,75 @@ class OpenApiHandler(ApiHandler):
         self.write_json(document(self.request.path.rsplit("/", 1)[0] + "/"))
 
 
+def browser_base(handler: RequestHandler) -> str:
+    """What the hub's URL of a session is joined to for the link a user opens (`connectURL`,
+    the job list's "open"): nothing when sessions are on users' subdomains (the hub's session
+    URLs are absolute then), else the hub's public origin (`web.public_url`, which JupyterHub
+    passes as `JUPYTERHUB_HOST`; behind TLS-terminating proxies the request's own protocol
+    may be `http`), else the origin the request came to."""
+    if os.environ.get(SUBDOMAINS_ENV):
+        return ""
+    return os.environ.get("JUPYTERHUB_HOST") or (
+        f"{handler.request.protocol}://{handler.request.host}"
+    )
+
+
 def _n(value: float) -> float | int:
     return int(value) if value == int(value) else value
 
 
-async def platform_stats(sessions: Sessions) -> dict[str, Any]:
-    """Requested cores and RAM of everything running, and what the machine has."""
+def _gib(value: float) -> str:
+    return f"{_n(round(value, 3))}G"
+
+
+def _bounded(limit: Limit, fmt: Callable[[float], Any] = _n) -> Any:
+    """A limit's value for JSON; None when there is none."""
+    return fmt(limit.value) if limit.bounded else None
+
+
+def caller_limits(config: PlatformConfig, caller: Caller, usage: Usage) -> dict[str, Any]:
+    """The caller's limits under the group policy (capped by the platform's) and what the
+    caller holds now: the arcade part of `view=stats`."""
+    mine = user_limits(config, caller.groups)
+    return {
+        "user": caller.name,
+        "groups": sorted(caller.groups),
+        "perSession": {
+            "cores": _n(mine.cores.value),
+            "ram": _gib(mine.ram.value),
+            "gpus": _n(mine.gpus.value),
+        },
+        "total": {
+            "cores": _bounded(mine.total_cores),
+            "ram": _bounded(mine.total_ram, _gib),
+            "sessions": _n(mine.sessions.value),
+            "jobs": _bounded(mine.jobs),
+        },
+        "inUse": {
+            "cores": _n(round(usage.cores, 3)),
+            "ram": _gib(usage.ram_gib),
+            "sessions": len(usage.sessions),
+            "jobs": len(usage.jobs),
+        },
+        "source": {
+            key: limit.source if limit.bounded else "no limit"
+            for key, limit in (
+                ("perSession.cores", mine.cores),
+                ("perSession.ram", mine.ram),
+                ("perSession.gpus", mine.gpus),
+                ("total.cores", mine.total_cores),
+                ("total.ram", mine.total_ram),
+                ("total.sessions", mine.sessions),
+                ("total.jobs", mine.jobs),
+            )
+        },
+    }
+
+
+async def platform_stats(sessions: Sessions, caller: Caller) -> dict[str, Any]:
+    """What runs on the platform and what the machine has, like skaha's; `maxCores` and
+    `maxRAM` are the largest session the caller may start (the caller's group policy), and
+    `limits` adds the caller's totals and what the caller holds now."""
     cores = ram = 0.0
     counts = {"session": 0, "desktopApp": 0, "headless": 0}
     for user in await sessions.hub.users():
@@ -220,17 +289,20 @@ async def platform_stats(sessions: Sessions) -> dict[str, Any]:
         ram += spec.ram_gib
         counts["headless"] += 1
     total_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    r = sessions.platform().resources
+    config = sessions.platform()
+    limits = caller_limits(config, caller, await sessions.usage(caller.name))
+    per_session = limits["perSession"]
     return {
         "instances": {**counts, "total": sum(counts.values())},
         "cores": {
             "requestedCPUCores": cores,
             "cpuCoresAvailable": os.cpu_count() or 1,
-            "maxCores": {"cores": _n(r.cores.max), "withRam": f"{_n(r.ram.max)}G"},
+            "maxCores": {"cores": per_session["cores"], "withRam": per_session["ram"]},
         },
         "ram": {
             "requestedRAM": f"{ram:g}G",
             "ramAvailable": f"{total_ram:.1f}G",
-            "maxRAM": {"ram": f"{_n(r.ram.max)}G", "withCores": _n(r.cores.max)},
+            "maxRAM": {"ram": per_session["ram"], "withCores": per_session["cores"]},
         },
+        "limits": limits,
     }

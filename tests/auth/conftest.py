@@ -100,9 +100,12 @@ def oidc_provider(tmp: Path) -> Iterator[Provider]:
             proc.wait()
 
 
-def oidc_platform(path: Path, issuer: str) -> Path:
-    """tests/platform.yaml with OpenID Connect login; groups come only from the provider."""
+def oidc_platform(path: Path, issuer: str, groups: dict[str, Any] | None = None) -> Path:
+    """tests/platform.yaml with OpenID Connect login; groups come only from the provider.
+    `groups`: a group policy (the document's `groups`)."""
     doc = yaml.safe_load(PLATFORM.read_text())
+    if groups is not None:
+        doc["groups"] = groups
     doc["auth"] = {
         "method": {
             "type": "oidc",
@@ -125,14 +128,21 @@ class OidcPlatform:
     provider: Provider
 
 
-@pytest.fixture(scope="module")
-def oidc() -> Iterator[OidcPlatform]:
+@contextlib.contextmanager
+def oidc_running(groups: dict[str, Any] | None = None) -> Iterator[OidcPlatform]:
+    """The provider and the embedded platform logging in through it (with a group policy)."""
     tmp = shared_tmp()
     try:
         with oidc_provider(tmp) as provider:
-            config = oidc_platform(tmp / "platform.yaml", provider.url)
+            config = oidc_platform(tmp / "platform.yaml", provider.url, groups)
             env = {"ARCADE_OIDC_CLIENT_SECRET": provider.client_secret}
             with running_hub(tmp, config=config, extra_env=env) as hub:
                 yield OidcPlatform(hub, provider)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def oidc() -> Iterator[OidcPlatform]:
+    with oidc_running() as platform:
+        yield platform

@@ -4,47 +4,14 @@ ends the provider session; a user the provider drops must log in again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
+from tests.auth.browser import dataset_options, hub_user, login, logout
 from tests.auth.conftest import USERS, OidcPlatform
 from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.e2e
-
-
-def hub_user(oidc: OidcPlatform, name: str) -> dict[str, Any]:
-    r = oidc.hub.api("GET", f"/users/{name}")
-    assert r.status_code == 200, r.text
-    user: dict[str, Any] = r.json()
-    return user
-
-
-async def login(page: Any, oidc: OidcPlatform, user: str) -> None:
-    """From the hub's login page through the provider's own login form, back into the hub."""
-    await page.goto(f"{oidc.hub.url}/hub/home")
-    await page.click("text=Sign in with Arcade Test IdP")
-    await page.wait_for_url(f"{oidc.provider.url}/**")
-    await page.fill("input[name=login]", user)
-    await page.fill("input[name=password]", "any password")
-    await page.click("button[type=submit]")
-    try:
-        await page.wait_for_url(f"{oidc.hub.url}/hub/**", timeout=20_000)
-    except playwright_api.TimeoutError as e:
-        body = (await page.inner_text("body"))[:500]
-        raise AssertionError(
-            f"login of {user} ended at {page.url}: {body}\n{oidc.hub.tail()}"
-        ) from e
-
-
-async def dataset_options(page: Any, oidc: OidcPlatform, user: str) -> list[str]:
-    await page.goto(f"{oidc.hub.url}/hub/spawn/{user}/look")
-    values: list[str] = await page.eval_on_selector_all(
-        "#dataset option", "els => els.map(e => e.value).filter(v => v)"
-    )
-    return values
 
 
 async def test_login_groups_and_datasets(oidc: OidcPlatform) -> None:
@@ -108,12 +75,7 @@ async def test_group_changes_at_the_provider_apply_at_next_login_and_logout(
             oidc.provider.set_user("erin", groups=["astro", "survey-team"])
             # Logout ends the hub session and, at the provider's end-session page, the
             # provider's session: the next login asks for credentials again.
-            await page.goto(f"{oidc.hub.url}/hub/logout")
-            await page.wait_for_url(f"{oidc.provider.url}/session/end**")
-            await page.click("text=Yes, sign me out")
-            await page.wait_for_load_state()
-            await page.goto(f"{oidc.hub.url}/hub/home")
-            assert "/hub/login" in page.url
+            await logout(page, oidc)
             await login(page, oidc, "erin")
             assert sorted(hub_user(oidc, "erin")["groups"]) == ["astro", "survey-team"]
             assert "secret-survey" in await dataset_options(page, oidc, "erin")

@@ -1,11 +1,15 @@
 """Group policy through the real hub: REST spawns beyond a group's limits are refused with the
-rule named; within them they start."""
+rule named; within them they start. The sessions API's statistics report each caller's limits."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -15,8 +19,24 @@ from tests.hub import PLATFORM, RunningHub, running_hub
 pytestmark = pytest.mark.integration
 
 GROUPS = {
-    "default": {"kinds": ["notebook"], "max_cores": 1, "max_sessions": 1},
-    "survey-team": {"kinds": ["notebook", "desktop"], "max_cores": 2, "max_sessions": 2},
+    "default": {
+        "kinds": ["notebook"],
+        "max_cores": 1,
+        "max_ram": 2,
+        "max_total_cores": 2,
+        "max_total_ram": 4,
+        "max_sessions": 1,
+        "max_jobs": 1,
+    },
+    "survey-team": {
+        "kinds": ["notebook", "desktop"],
+        "max_cores": 2,
+        "max_ram": "8G",  # above the platform's 4 GiB: the platform's limit counts
+        "max_total_cores": 3,
+        "max_total_ram": 6,
+        "max_sessions": 2,
+        "max_jobs": 5,
+    },
 }
 
 
@@ -76,3 +96,67 @@ def test_rest_spawn_follows_the_group_policy(group_hub: RunningHub) -> None:
     assert r.status_code in (201, 202), r.text
     hub.wait_ready("carol", "wide")
     hub.stop_server("carol", "wide")
+
+
+def stats(hub: RunningHub, token: str) -> dict[str, Any]:
+    r = httpx.get(
+        f"{hub.url}/services/arcade/skaha/v1/session",
+        params={"view": "stats"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_stats_report_the_callers_limits(
+    group_hub: RunningHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    hub = group_hub
+    bob, carol = hub.user_token("bob"), hub.user_token("carol")
+
+    mine = stats(hub, bob)
+    # the released `canfar` client passes it on unchanged
+    if importlib.util.find_spec("canfar") is not None:
+        from canfar.sessions import Session
+
+        monkeypatch.setenv("HOME", str(tmp_path))
+        monkeypatch.setenv("CANFAR_URL", f"{hub.url}/services/arcade/skaha/v1")
+        monkeypatch.setenv("CANFAR_TOKEN", bob)
+        with Session(errors="raise") as session:
+            assert session.stats()["limits"] == mine["limits"]
+    # skaha's fields: the largest session this caller may start
+    assert mine["cores"]["maxCores"] == {"cores": 1, "withRam": "2G"}
+    assert mine["ram"]["maxRAM"] == {"ram": "2G", "withCores": 1}
+    limits = mine["limits"]
+    assert limits["user"] == "bob" and limits["groups"] == []
+    assert limits["perSession"] == {"cores": 1, "ram": "2G", "gpus": 0}
+    assert limits["total"] == {"cores": 2, "ram": "4G", "sessions": 1, "jobs": 1}
+    assert limits["source"]["perSession.cores"] == "group policy: default"
+    assert limits["source"]["perSession.gpus"] == "platform limit"
+    assert limits["inUse"] == {"cores": 0, "ram": "0G", "sessions": 0, "jobs": 0}
+
+    r = hub.api("POST", "/users/carol/servers/stats", json={"cores": 2, "ram": 1})
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready("carol", "stats")
+    try:
+        theirs = stats(hub, carol)
+        assert theirs["cores"]["maxCores"] == {"cores": 2, "withRam": "4G"}
+        assert theirs["ram"]["maxRAM"] == {"ram": "4G", "withCores": 2}
+        limits = theirs["limits"]
+        assert limits["groups"] == ["survey-team"]
+        assert limits["perSession"] == {"cores": 2, "ram": "4G", "gpus": 0}
+        assert limits["total"] == {"cores": 3, "ram": "6G", "sessions": 2, "jobs": 5}
+        assert limits["source"]["perSession.cores"] == "group policy: survey-team"
+        assert limits["source"]["perSession.ram"] == "platform limit"
+        assert limits["inUse"] == {"cores": 2, "ram": "1G", "sessions": 1, "jobs": 0}
+        # the platform's load is everyone's: carol's session counts for bob too
+        assert (
+            stats(hub, bob)["cores"]["requestedCPUCores"]
+            == theirs["cores"]["requestedCPUCores"]
+            >= 2
+        )
+        assert stats(hub, bob)["limits"]["inUse"]["cores"] == 0
+    finally:
+        hub.stop_server("carol", "stats")
