@@ -20,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub.config.models import PlatformConfig
+from arcade_hub.jobs.base import new_instances
 from arcade_hub.jobs.files import Unreadable, read_beneath
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.local import cgroups, processes
+from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.paths import session_layout
 from arcade_hub.local.sandbox import make_preexec, read_only_binds_supported
 from arcade_hub.local.session import LocalSession, SessionSetupError
+from arcade_hub.policy import Site
 from arcade_hub.spec import LaunchSpec, MountKind
 
 log = logging.getLogger("arcade_hub.jobs")
@@ -52,6 +55,8 @@ def read_log(instance: Instance) -> str:
 
 
 class JobRunner:
+    """The embedded backend's `arcade_hub.jobs.base.Runner`."""
+
     def __init__(
         self, store: JobStore, platform: Callable[[], PlatformConfig], data_dir: Path
     ) -> None:
@@ -62,27 +67,16 @@ class JobRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._expired: set[str] = set()
 
+    def site(self) -> Site:
+        return Site(data_dir=self.data_dir, availability=LocalAvailability(local_search_path()))
+
     # --- submitting and deleting --------------------------------------------------------
 
-    def submit(self, owner: str, name: str, job_id: str, specs: list[LaunchSpec]) -> None:
-        now = time.time()
+    async def submit(self, owner: str, name: str, job_id: str, specs: list[LaunchSpec]) -> None:
         log_dir = self.platform().jobs.log_dir
-        instances = [
-            Instance(
-                id=spec.server_name,
-                job_id=job_id,
-                owner=owner,
-                name=name if len(specs) == 1 else f"{name}-{spec.env.get('REPLICA_ID', '')}",
-                replica=index,
-                replicas=len(specs),
-                status=Status.pending,
-                created=now,
-                spec=spec.model_dump_json(),
-                log=str(log_path(spec, log_dir, job_id)),
-                command=[*spec.cmd, *spec.args],
-            )
-            for index, spec in enumerate(specs, start=1)
-        ]
+        instances = new_instances(
+            owner, name, job_id, specs, lambda spec, _: str(log_path(spec, log_dir, job_id))
+        )
         self.store.add(instances)
         for instance in instances:
             self._start_task(instance.id, self._run(instance.id))
@@ -118,9 +112,18 @@ class JobRunner:
                 self._expired.add(instance.id)
                 await self._kill(instance)
 
+    async def read_log(self, instance: Instance) -> str:
+        return read_log(instance)
+
+    def saved_log(self, instance: Instance) -> str:
+        return read_log(instance)
+
+    def describe(self, instance: Instance) -> str:
+        return f"pid {instance.pid}"
+
     # --- lifecycle ----------------------------------------------------------------------
 
-    def recover(self) -> None:
+    async def recover(self) -> None:
         """After a restart: re-attach to running instances, requeue pending ones."""
         for instance in self.store.with_status(Status.pending, Status.running, Status.terminating):
             if instance.status == Status.pending:

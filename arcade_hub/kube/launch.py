@@ -18,7 +18,7 @@ from kubernetes_asyncio.client.rest import ApiException
 
 from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.desktop.xauth import new_cookie
-from arcade_hub.kube.builders import X_DISPLAY
+from arcade_hub.kube.builders import X_DISPLAY, x11_secret_name
 from arcade_hub.kube.names import label_value, object_name
 from arcade_hub.kube.restricted import PodSecurityViolation, check
 from arcade_hub.kube.volumes import KubeLaunchError, Manifest
@@ -113,13 +113,15 @@ async def launch_app(
         raise AppNotRunnable(
             "the desktop of this session is not running yet: open it in your browser first"
         )
+    owner = Owner(session.pod_name, meta.uid)
+    await _check_desktop_x11(api, session, owner)
     config = session.platform
     kube = config.backend.kubernetes
     name = object_name("arcade-app-", f"{session.spec.session_id}-{entry.name}-"
                        f"{secrets.token_hex(3)}")
     try:
         pod: Any = build_app_pod(session.spec, entry, kube, config.storage, name=name,
-                            owner=Owner(session.pod_name, meta.uid), desktop_ip=status.pod_ip)
+                                 owner=owner, desktop_ip=status.pod_ip)
         check(pod, kube.security.pod_security)
     except (KubeLaunchError, PodSecurityViolation) as e:
         raise AppNotRunnable(f"{entry.title} cannot run here: {e}", 400) from None
@@ -133,6 +135,36 @@ async def launch_app(
         "display": f"{status.pod_ip}:{X_DISPLAY}",
         "session_id": session.spec.session_id,
     }
+
+
+async def _check_desktop_x11(api: CoreV1Api, session: KubeDesktopSession, owner: Owner) -> None:
+    """App pods mount the session's X cookie Secret (made with the desktop pod): without it
+    they would never start, so refuse. The NetworkPolicy that admits only the user's app pods
+    to the desktop's X port is made again if it went missing."""
+    secret = x11_secret_name(session.spec.session_id)
+    try:
+        await api.read_namespaced_secret(secret, session.namespace)
+    except ApiException as e:
+        if e.status == 404:
+            raise AppNotRunnable(
+                f"the X cookie of this desktop (Secret {secret}) is missing, so apps cannot "
+                "draw on it: stop the session and start it again"
+            ) from None
+        raise
+    networking = NetworkingV1Api(api.api_client)  # type: ignore[attr-defined]
+    try:
+        await networking.read_namespaced_network_policy(secret, session.namespace)
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        policy: Any = build_x11_network_policy(session.spec, owner)
+        try:
+            await networking.create_namespaced_network_policy(session.namespace, policy)
+        except ApiException as again:
+            if again.status != 409:
+                raise
+        log.warning("Made the missing NetworkPolicy %s of %s's desktop again", secret,
+                    session.spec.username)
 
 
 def app_pods_selector(session: KubeDesktopSession) -> str:

@@ -9,6 +9,8 @@ No I/O; every function returns the JSON the API server receives.
 from __future__ import annotations
 
 import base64
+import re
+import shlex
 from dataclasses import dataclass
 
 from arcade_hub.config.models import CatalogueEntry, Kind, StorageRoots
@@ -26,13 +28,14 @@ from arcade_hub.kube.builders import (
     x11_secret_name,
 )
 from arcade_hub.kube.config import KubeBackend
-from arcade_hub.kube.names import LABEL_PREFIX, label_value
-from arcade_hub.kube.volumes import KubeLaunchError, Manifest, build_storage
+from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
+from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, Manifest, build_storage
 from arcade_hub.spec import LaunchSpec
 
 ROLE = f"{LABEL_PREFIX}role"
 USER = f"{LABEL_PREFIX}user"
 SESSION = f"{LABEL_PREFIX}session"
+JOB = f"{LABEL_PREFIX}job"
 APP_ROLE = "desktop-app"
 JOB_ROLE = "job"
 SESSION_SELECTOR = {"component": "singleuser-server"}
@@ -61,8 +64,14 @@ def _resources(spec: LaunchSpec, kube: KubeBackend) -> Manifest:
     return {"limits": limits, "requests": requests}
 
 
+def literal(value: str) -> str:
+    """`value` as written: the kubelet expands `$(VAR)` in a container's command, args and
+    env values (and turns `$$` into `$`), so every `$` is doubled."""
+    return value.replace("$", "$$")
+
+
 def _env(values: dict[str, str]) -> list[Manifest]:
-    return [{"name": k, "value": v} for k, v in sorted(values.items())]
+    return [{"name": k, "value": literal(v)} for k, v in sorted(values.items())]
 
 
 def workload_pod_spec(
@@ -89,7 +98,7 @@ def workload_pod_spec(
         "resources": _resources(spec, kube),
     }
     if command:
-        container["command"] = command
+        container["command"] = [literal(c) for c in command]
     if kube.image_pull_policy:
         container["imagePullPolicy"] = kube.image_pull_policy
     pod: Manifest = {
@@ -221,6 +230,9 @@ class JobSettings:
     ttl_seconds_after_finished: int = 86400
     active_deadline_seconds: int | None = None
     parallelism: int | None = None
+    backoff_limit_per_index: int | None = None
+    """Retries per index: instances fail on their own and the others run on (then the Job's
+    `backoffLimit` is left to Kubernetes' default, which no longer counts)."""
 
 
 def build_job(
@@ -248,11 +260,14 @@ def build_job(
         "completionMode": "Indexed",
         "completions": spec.replicas,
         "parallelism": s.parallelism or spec.replicas,
-        "backoffLimit": s.backoff_limit,
         "ttlSecondsAfterFinished": s.ttl_seconds_after_finished,
         "template": {"metadata": {"labels": labels, "annotations": annotations},
                      "spec": pod},
     }
+    if s.backoff_limit_per_index is None:
+        job["backoffLimit"] = s.backoff_limit
+    else:
+        job["backoffLimitPerIndex"] = s.backoff_limit_per_index
     if s.active_deadline_seconds is not None:
         job["activeDeadlineSeconds"] = s.active_deadline_seconds
     return {
@@ -260,4 +275,118 @@ def build_job(
         "kind": "Job",
         "metadata": {"name": name, "labels": labels, "annotations": annotations},
         "spec": job,
+    }
+
+
+def job_name(job_id: str) -> str:
+    """The Kubernetes Job of batch job `job_id`."""
+    return object_name("arcade-job-", job_id)
+
+
+INSTANCE_VAR = "ARCADE_JOB_INSTANCE_"
+PER_INSTANCE_LIMIT = 256 * 1024
+INDEX_SCRIPT = (
+    'i=$((JOB_COMPLETION_INDEX + 1)); '
+    'eval "instance=\\${' + INSTANCE_VAR + '$i-}"; '
+    'if [ -z "$instance" ]; then echo "arcade-job: this job has no instance $i" >&2; exit 127; fi; '
+    'n=1; while [ "$n" -le "${REPLICA_COUNT:-0}" ]; do unset "' + INSTANCE_VAR + '$n"; '
+    'n=$((n + 1)); done; '
+    'eval "$instance"; unset i n instance; exec "$@"'
+)
+"""Run by `/bin/sh` in every pod of a multi-instance Job: from the pod's completion index
+(0-based), export that instance's own variables and append its own arguments, then `exec` the
+command. The per-instance shell code is made by `build_batch_job` with every value quoted."""
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def build_batch_job(
+    specs: list[LaunchSpec],
+    kube: KubeBackend,
+    roots: StorageRoots,
+    *,
+    name: str,
+    job_id: str,
+    entry: CatalogueEntry | None = None,
+    settings: JobSettings | None = None,
+) -> Manifest:
+    """One Indexed Job for the instances of batch job `job_id` (one spec per instance, as
+    `arcade_hub.jobs.build.build_job_specs` makes them; index i runs `specs[i]`).
+
+    Instances differ in a few variables (`REPLICA_ID`, `ARCADE_JOB_PARAM`, `ARCADE_SESSION_ID`)
+    and in their arguments (a parameter line each), but a Job has one pod template: with
+    several instances the container starts `/bin/sh -c INDEX_SCRIPT`, which picks the
+    instance's values by `JOB_COMPLETION_INDEX`. A single instance runs its command directly.
+    """
+    if not specs:
+        raise KubeLaunchError("a job needs at least one instance")
+    first = specs[0]
+    for spec in specs[1:]:
+        same = (spec.image, spec.kind, spec.cmd, spec.cores, spec.ram_gib, spec.gpus,
+                spec.dataset, spec.username)
+        if same != (first.image, first.kind, first.cmd, first.cores, first.ram_gib,
+                    first.gpus, first.dataset, first.username):
+            raise KubeLaunchError("the instances of one Kubernetes Job must share image, "
+                                  "command, resources and dataset")
+    if first.replicas != len(specs):
+        raise KubeLaunchError(f"{len(specs)} instance specs for {first.replicas} replicas")
+    job = build_job(first, kube, roots, name=name, entry=entry, settings=settings)
+    for meta in (job["metadata"], job["spec"]["template"]["metadata"]):
+        meta["labels"][JOB] = label_value(job_id)
+        meta["annotations"][JOB] = job_id
+        if len(specs) > 1:  # instances have sessions of their own (ARCADE_SESSION_ID)
+            meta["labels"].pop(SESSION, None)
+            meta["annotations"].pop(SESSION, None)
+    if len(specs) == 1:
+        return job
+
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    envs = []
+    for spec in specs:
+        storage = build_storage(spec, kube, roots)
+        envs.append(environment(spec, storage))
+    common = {k: v for k, v in envs[0].items() if all(e.get(k) == v for e in envs)}
+    own = sorted({k for e in envs for k in e} - set(common))
+    bad = [k for k in own if not _NAME.match(k)]
+    if bad:
+        raise KubeLaunchError(f"per-instance variables must be shell names: {', '.join(bad)}")
+    code: dict[str, str] = {}
+    for index, (spec, env) in enumerate(zip(specs, envs, strict=True), start=1):
+        lines = ["export " + " ".join(shlex.quote(f"{k}={env[k]}") for k in own if k in env)]
+        if spec.args:
+            lines.append('set -- "$@" ' + " ".join(shlex.quote(a) for a in spec.args))
+        code[f"{INSTANCE_VAR}{index}"] = "\n".join(lines)
+    size = sum(len(v.encode()) for v in code.values())
+    if size > PER_INSTANCE_LIMIT:
+        raise KubeLaunchError(
+            f"the instances' own parameters take {size // 1024} KiB, more than the "
+            f"{PER_INSTANCE_LIMIT // 1024} KiB one Kubernetes Job can carry: use fewer or "
+            "shorter parameter lines, or read them from a file in your home"
+        )
+    prefix = [*kube.commands.get("headless", []), *first.cmd]
+    if not prefix:
+        raise KubeLaunchError(
+            f"{first.title} is a batch image and needs a command to run with several instances"
+        )
+    container["command"] = [literal(c) for c in ["/bin/sh", "-c", INDEX_SCRIPT, "arcade-job",
+                                                 *prefix]]
+    container["env"] = [*_env(common),
+                        *({"name": k, "value": literal(v)} for k, v in code.items())]
+    return job
+
+
+def build_home_claim(claim: ClaimRequest, username: str) -> Manifest:
+    """The claim of a user's home (`home.mode: claim-per-user`), for pods the spawner does
+    not start (batch Jobs): KubeSpawner makes the same claim for sessions."""
+    spec: Manifest = {
+        "accessModes": list(claim.access_modes),
+        "resources": {"requests": {"storage": claim.capacity}},
+    }
+    if claim.storage_class:
+        spec["storageClassName"] = claim.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": claim.name, "labels": {
+            "app.kubernetes.io/part-of": "arcade-hub", USER: label_value(username)}},
+        "spec": spec,
     }

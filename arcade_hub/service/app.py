@@ -8,29 +8,35 @@ import logging
 import secrets
 import signal
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
-from tornado import web
+from tornado import httpserver, web
 
 from arcade_hub.config import PlatformConfig
+from arcade_hub.jobs.base import Runner
 from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
+from arcade_hub.service import pages, skaha
 from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.hub_client import HubClient
-from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
+from arcade_hub.service.pages import BatchPage, JobActionPage, JobsPage
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.service.skaha import (
     ContextHandler,
     ImageHandler,
     OpenApiHandler,
-    SessionHandler,
     SessionListHandler,
 )
 from arcade_hub.spawners.mixin import platform_config
+
+if TYPE_CHECKING:
+    from arcade_hub.kube.client import KubeClient
 
 SESSION = r"/api/v1/users/([^/]+)/sessions/([^/]*)"
 SKAHA = "skaha/v1"
@@ -38,7 +44,38 @@ REAP_INTERVAL = 60.0
 log = logging.getLogger("arcade_hub.service")
 
 
-def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
+class SessionHandler(skaha.SessionHandler):
+    """skaha's `GET session/{id}?view=logs` reads logs from the backend (pod logs on
+    Kubernetes), which takes awaiting; every other view is skaha's own handler's.
+    (Once `skaha.SessionHandler` and `pages.JobLogPage` await `Sessions.read_logs`
+    themselves, these two subclasses can go.)"""
+
+    async def get(self, session_id: str) -> None:
+        if self.get_arguments("view")[-1:] != ["logs"]:
+            await super().get(session_id)
+            return
+        caller = await self.current_caller()
+        found = await self.sessions.find(caller, session_id)
+        self.write_text(await self.sessions.read_logs(found))
+
+
+class JobLogPage(pages.JobLogPage):
+    """The job list's log link, read from the backend like the API's `view=logs`."""
+
+    @web.authenticated
+    async def get(self, session_id: str) -> None:
+        caller = await self.caller()
+        found = await self.sessions.find(caller, session_id)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(await self.sessions.read_logs(found))
+
+
+def make_app(
+    settings: ServiceSettings, sessions: Sessions, kube: KubeClient | None = None
+) -> web.Application:
+    """The service's routes. `kube` is the service's Kubernetes client (None on the
+    embedded backend), for app launches into desktops on Kubernetes."""
+
     def route(pattern: str) -> str:
         return url_path_join(settings.prefix, pattern)
 
@@ -64,6 +101,7 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
         hub_auth=HubOAuth.instance(api_token=settings.api_token, api_url=settings.hub_api_url),
         hub_client=sessions.hub,
         sessions=sessions,
+        kube=kube,
     )
 
 
@@ -72,36 +110,86 @@ def _cookie_secret(path: Path) -> bytes:
     return bytes.fromhex(kept_secret(path, lambda: secrets.token_hex(32), 64))
 
 
-def make_sessions(settings: ServiceSettings) -> Sessions:
+def make_sessions(settings: ServiceSettings, kube: KubeClient | None = None) -> Sessions:
+    """The sessions API's state; batch jobs run as Kubernetes Jobs when `kube` is given,
+    else as local processes."""
+
     def platform() -> PlatformConfig:
         return platform_config(settings.config_file)
 
     store = JobStore(store_path(settings.data_dir))
-    runner = JobRunner(store, platform, settings.data_dir)
+    runner: Runner
+    if kube is not None:
+        from arcade_hub.jobs.kube_runner import KubeJobRunner
+
+        runner = KubeJobRunner(store, platform, settings.data_dir, kube)
+    else:
+        runner = JobRunner(store, platform, settings.data_dir)
     hub = HubClient(settings.hub_api_url, settings.api_token)
     return Sessions(hub, store, runner, platform, settings.data_dir)
 
 
+@dataclass
+class Service:
+    """The running service: its sessions, HTTP server, reaper and Kubernetes client."""
+
+    settings: ServiceSettings
+    sessions: Sessions
+    app: web.Application
+    server: httpserver.HTTPServer
+    kube: KubeClient | None
+    reaper: asyncio.Task[None]
+
+    @classmethod
+    async def start(cls, settings: ServiceSettings, kubeconfig: str | None = None) -> Service:
+        """Connect to Kubernetes when the platform runs there (one client for the service's
+        life; see `arcade_hub.kube.client.connect` for `kubeconfig`), pick up the jobs of
+        the store, and listen."""
+        kube = None
+        if platform_config(settings.config_file).backend.kind == "kubernetes":
+            from arcade_hub.kube.client import connect
+
+            kube = await connect(kubeconfig)
+        sessions = make_sessions(settings, kube)
+        try:
+            await sessions.runner.recover()
+            app = make_app(settings, sessions, kube)
+            server = app.listen(settings.port, address=settings.bind, xheaders=True)
+        except BaseException:
+            await _close(sessions, kube)
+            raise
+        log.info("arcade service listening on %s:%d%s", settings.bind, settings.port,
+                 settings.prefix)
+        reaper = asyncio.ensure_future(_every(REAP_INTERVAL, sessions.reap_expired))
+        return cls(settings, sessions, app, server, kube, reaper)
+
+    async def stop(self) -> None:
+        """Stop serving and watching; job instances keep running."""
+        self.server.stop()
+        self.reaper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.reaper
+        await self.server.close_all_connections()
+        await _close(self.sessions, self.kube)
+
+
+async def _close(sessions: Sessions, kube: KubeClient | None) -> None:
+    await sessions.runner.close()
+    await sessions.hub.aclose()
+    sessions.store.close()
+    if kube is not None:
+        await kube.close()
+
+
 async def serve(settings: ServiceSettings) -> None:
-    sessions = make_sessions(settings)
-    sessions.runner.recover()
-    app = make_app(settings, sessions)
-    server = app.listen(settings.port, address=settings.bind, xheaders=True)
-    log.info("arcade service listening on %s:%d%s", settings.bind, settings.port, settings.prefix)
+    service = await Service.start(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    reaper = asyncio.ensure_future(_every(REAP_INTERVAL, sessions.reap_expired))
     await stop.wait()
     log.info("arcade service stopping; running job instances keep running")
-    server.stop()
-    reaper.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reaper
-    await sessions.runner.close()
-    await sessions.hub.aclose()
-    sessions.store.close()
+    await service.stop()
 
 
 async def _every(seconds: float, action: Callable[[], object]) -> None:

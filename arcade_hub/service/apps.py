@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from arcade_hub.config.models import CatalogueEntry, Kind
+from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.local.launch import AppNotRunnable, launch_app
 from arcade_hub.local.session import LocalSession, desktop_apps
 from arcade_hub.service.handlers import ApiError, ApiHandler
@@ -20,12 +20,29 @@ from arcade_hub.service.hub_client import spec_of
 from arcade_hub.spec import LaunchSpec
 
 
+def launchable_apps(platform: PlatformConfig) -> list[dict[str, str]]:
+    """The desktop apps a desktop of this platform can open: on Kubernetes every desktop-app
+    entry (each is an image), on the embedded backend those this machine can run."""
+    if platform.backend.kind != "kubernetes":
+        return desktop_apps(platform)
+    return [
+        {"name": e.name, "title": e.title, "group": e.group,
+         "version": next(iter(e.versions.values()), "")}
+        for e in platform.catalogue
+        if e.kind == Kind.desktop_app
+    ]
+
+
+LAUNCH_TIMEOUT = 60.0
+"""The Kubernetes API calls of one app launch give up after this long (503)."""
+
+
 class AppsHandler(ApiHandler):
     async def get(self, user: str, server: str) -> None:
         self.require_user(user)
         await self._desktop_spec(user, server)
         # may ask podman which app images are stored: off the event loop
-        self.write_json({"apps": await asyncio.to_thread(desktop_apps, self.platform)})
+        self.write_json({"apps": await asyncio.to_thread(launchable_apps, self.platform)})
 
     async def post(self, user: str, server: str) -> None:
         self.require_user(user)
@@ -35,7 +52,7 @@ class AppsHandler(ApiHandler):
         try:
             entry = self.platform.entry(name)
         except KeyError:
-            known = ", ".join(a["name"] for a in desktop_apps(self.platform))
+            known = ", ".join(a["name"] for a in launchable_apps(self.platform))
             raise ApiError(404, f"no app {name!r} in the catalogue (available: {known})") from None
         if entry.kind != Kind.desktop_app:
             raise ApiError(400, f"{entry.title} is a {entry.kind.value}, not a desktop app")
@@ -53,17 +70,29 @@ class AppsHandler(ApiHandler):
     async def _launch_on_kubernetes(
         self, spec: LaunchSpec, model: dict[str, Any], entry: CatalogueEntry
     ) -> dict[str, Any]:
-        """The same interface on Kubernetes: the app runs as a pod drawing on the desktop pod."""
-        from kubernetes_asyncio import client, config
+        """The same interface on Kubernetes: the app runs as a pod drawing on the desktop pod,
+        created with the service's one Kubernetes client."""
+        from kubernetes_asyncio.client import CoreV1Api
 
         from arcade_hub.kube import launch as kube_launch
+        from arcade_hub.kube.client import API_ERRORS, KubeClient, api_error
 
-        config.load_incluster_config()
+        kube: KubeClient | None = self.settings.get("kube")
+        if kube is None:
+            raise ApiError(
+                503,
+                "the arcade service started without a Kubernetes client (the platform's "
+                "backend was not `kubernetes` then): restart the service",
+            )
         session = kube_launch.KubeDesktopSession.from_state(
-            spec, self.platform, model.get("state") or {}
+            spec, self.platform, model.get("state") or {}, default_namespace=kube.namespace
         )
-        async with client.ApiClient() as api_client:
-            return await kube_launch.launch_app(session, entry, client.CoreV1Api(api_client))
+        try:
+            return await asyncio.wait_for(
+                kube_launch.launch_app(session, entry, CoreV1Api(kube.api)), LAUNCH_TIMEOUT)
+        except API_ERRORS as e:
+            status, message = api_error(e, f"start {entry.title}")
+            raise ApiError(status, message) from None
 
     async def _desktop_spec(self, user: str, server: str) -> LaunchSpec:
         return (await self._desktop(user, server))[1]

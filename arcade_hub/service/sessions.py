@@ -14,11 +14,10 @@ from typing import Any
 
 from arcade_hub.config.models import Kind, PlatformConfig
 from arcade_hub.group_policy import Usage
+from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
 from arcade_hub.jobs.build import JobRequest, build_job_specs
 from arcade_hub.jobs.model import Instance, Status, overall
-from arcade_hub.jobs.runner import JobRunner, read_log
 from arcade_hub.jobs.store import JobStore, SessionMeta
-from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.options import LaunchRefused
 from arcade_hub.policy import Site, UserContext, user_groups
 from arcade_hub.service.handlers import ApiError
@@ -28,6 +27,8 @@ from arcade_hub.spec import LaunchSpec
 
 NONE = "<none>"
 ID_CHARS = string.ascii_lowercase + string.digits
+ID_ATTEMPTS = 3
+"""New job ids tried when the backend already has something with the id (a leftover)."""
 
 
 def new_id() -> str:
@@ -88,7 +89,7 @@ class Sessions:
         self,
         hub: HubClient,
         store: JobStore,
-        runner: JobRunner,
+        runner: Runner,
         platform: Callable[[], PlatformConfig],
         data_dir: Path,
     ) -> None:
@@ -110,7 +111,8 @@ class Sessions:
         )
 
     def site(self) -> Site:
-        return Site(data_dir=self.data_dir, availability=LocalAvailability(local_search_path()))
+        """Where batch jobs run (the runner's backend), for the policy and the Batch page."""
+        return self.runner.site()
 
     # --- reading ------------------------------------------------------------------------
 
@@ -246,15 +248,9 @@ class Sessions:
     # --- acting -------------------------------------------------------------------------
 
     async def create(self, caller: Caller, request: Interactive | JobRequest) -> str:
-        session_id = self._unused_id()
         if isinstance(request, JobRequest):
-            user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
-            usage = await self.usage(caller.name)
-            specs = build_job_specs(
-                request, self.platform(), user, self.site(), session_id, usage=usage
-            )
-            self.runner.submit(caller.name, request.name, session_id, specs)
-            return session_id
+            return await self._submit(caller, request)
+        session_id = self._unused_id()
         status, message = await self.hub.start_server(caller.name, session_id, request.options)
         if status >= 400:
             raise ApiError(status if status < 500 else 502, message)
@@ -265,6 +261,25 @@ class Sessions:
         )
         return session_id
 
+    async def _submit(self, caller: Caller, request: JobRequest) -> str:
+        user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
+        usage = await self.usage(caller.name)
+        for attempt in range(1, ID_ATTEMPTS + 1):
+            job_id = self._unused_id()
+            specs = build_job_specs(
+                request, self.platform(), user, self.site(), job_id, usage=usage
+            )
+            try:
+                await self.runner.submit(caller.name, request.name, job_id, specs)
+            except JobIdTaken as e:
+                if attempt == ID_ATTEMPTS:
+                    raise ApiError(e.status, f"no free job id after {attempt} tries: {e}") from None
+                continue
+            except JobBackendError as e:
+                raise ApiError(e.status, e.message) from None
+            return job_id
+        raise AssertionError("unreachable")
+
     async def delete(self, found: Server | list[Instance]) -> None:
         if isinstance(found, Server):
             status, message = await self.hub.delete_server(found.owner, found.name)
@@ -272,7 +287,10 @@ class Sessions:
                 raise ApiError(status if status < 500 else 502, message)
             self.store.remove_session(found.owner, found.name)
         else:
-            await self.runner.delete(found)
+            try:
+                await self.runner.delete(found)
+            except JobBackendError as e:
+                raise ApiError(e.status, e.message) from None
 
     def renew(self, found: Server | list[Instance]) -> None:
         if isinstance(found, Server):
@@ -285,18 +303,20 @@ class Sessions:
             self.runner.renew(found)
 
     def logs(self, found: Server | list[Instance]) -> str:
+        """What can be read without waiting on the backend (see `read_logs`)."""
         if isinstance(found, Server):
-            return (
-                "Interactive sessions log to the hub's log on this platform; "
-                "see ?view=events for what happened to this session.\n"
-            )
-        parts = []
-        for instance in found:
-            text = read_log(instance)
-            if len(found) > 1:
-                parts.append(f"==> {instance.id} <==\n")
-            parts.append(text)
-        return "".join(parts)
+            return SERVER_LOG
+        return _joined(found, [self.runner.saved_log(i) for i in found])
+
+    async def read_logs(self, found: Server | list[Instance]) -> str:
+        """The output of a job's instances so far, from wherever the backend keeps it."""
+        if isinstance(found, Server):
+            return SERVER_LOG
+        try:
+            texts = [await self.runner.read_log(i) for i in found]
+        except JobBackendError as e:
+            raise ApiError(e.status, e.message) from None
+        return _joined(found, texts)
 
     def events(self, found: Server | list[Instance], base: str) -> str:
         if isinstance(found, Server):
@@ -308,7 +328,7 @@ class Sessions:
         for i in found:
             lines.append(f"{iso(i.created)}  {i.id}  Pending     queued")
             if i.started:
-                lines.append(f"{iso(i.started)}  {i.id}  Running     pid {i.pid}")
+                lines.append(f"{iso(i.started)}  {i.id}  Running     {self.runner.describe(i)}")
             if i.finished:
                 lines.append(f"{iso(i.finished)}  {i.id}  {i.status.value:<11} {i.message}")
             elif i.status == Status.terminating:
@@ -337,6 +357,18 @@ class Sessions:
             candidate = new_id()
             if not self.store.exists(candidate):
                 return candidate
+
+
+SERVER_LOG = (
+    "Interactive sessions log to the hub's log on this platform; "
+    "see ?view=events for what happened to this session.\n"
+)
+
+
+def _joined(found: list[Instance], texts: list[str]) -> str:
+    if len(found) == 1:
+        return texts[0]
+    return "".join(f"==> {i.id} <==\n{text}" for i, text in zip(found, texts, strict=True))
 
 
 __all__ = ["Caller", "LaunchRefused", "Server", "Sessions", "new_id"]

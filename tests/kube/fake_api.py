@@ -1,11 +1,16 @@
 """A test-only fake of the Kubernetes API: enough for KubeSpawner, on 127.0.0.1.
 
 - list + watch (with resourceVersion, label and field selectors, timeoutSeconds) for pods,
-  events, PVCs, secrets, services, configmaps and networkpolicies;
+  events, PVCs, secrets, services, configmaps, networkpolicies and batch/v1 Jobs;
 - create (validated strictly with kubernetes-validate, 422 when invalid, 409 on conflict),
-  get, merge-patch, delete (with the garbage collector's cascade to ownerReferences);
-- helpers to mark a pod Running, emit events, inject failures and slow responses, and wait on
-  a condition; a request counter per verb and resource (and per method and path).
+  get, merge-patch (Jobs are validated again after a patch), delete with `propagationPolicy`
+  (the garbage collector's cascade to ownerReferences: Foreground deletes the dependents
+  first, Background after, Orphan not at all; Jobs default to Orphan, as on a real server);
+- `pods/{name}/log` (what `write_log` wrote; 400 while the container waits to start);
+- helpers to mark a pod Running or terminated, emit events, play the Job controller (`run_job`
+  makes a pod per completion index, terminating pods updates the Job's status,
+  `expire_job` stops it at its deadline), inject failures and slow responses, and wait on a
+  condition; a request counter per verb and resource (and per method and path).
 """
 
 from __future__ import annotations
@@ -36,8 +41,13 @@ CORE = {
     "configmaps": "ConfigMap",
 }
 NETWORKING = {"networkpolicies": "NetworkPolicy"}
-KINDS = {**CORE, **NETWORKING}
-API_VERSION = {**dict.fromkeys(CORE, "v1"), **dict.fromkeys(NETWORKING, "networking.k8s.io/v1")}
+BATCH = {"jobs": "Job"}
+KINDS = {**CORE, **NETWORKING, **BATCH}
+API_VERSION = {**dict.fromkeys(CORE, "v1"), **dict.fromkeys(NETWORKING, "networking.k8s.io/v1"),
+               **dict.fromkeys(BATCH, "batch/v1")}
+INDEX = "batch.kubernetes.io/job-completion-index"
+DEFAULT_PROPAGATION = {"jobs": "Orphan"}
+"""batch/v1 Jobs keep their pods when deleted without a propagationPolicy."""
 
 
 def _now() -> str:
@@ -75,6 +85,33 @@ def _matches(obj: Obj, label_selector: str, field_selector: str) -> bool:
     return True
 
 
+def kubelet_expand(value: str, env: dict[str, str]) -> str:
+    """What the kubelet does to a container's command, args and env values: `$(NAME)` of a
+    variable defined before becomes its value (others stay as written), `$$` becomes `$`."""
+    out = []
+    i = 0
+    while i < len(value):
+        if value[i] != "$" or i + 1 == len(value):
+            out.append(value[i])
+            i += 1
+        elif value[i + 1] == "$":
+            out.append("$")
+            i += 2
+        elif value[i + 1] == "(":
+            end = value.find(")", i + 2)
+            if end < 0:
+                out.append("$(")
+                i += 2
+            else:
+                name = value[i + 2:end]
+                out.append(env[name] if name in env else value[i:end + 1])
+                i = end + 1
+        else:
+            out.append("$" + value[i + 1])
+            i += 2
+    return "".join(out)
+
+
 def _merge_patch(target: Any, patch: Any) -> Any:
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
@@ -108,6 +145,8 @@ class FakeKubeAPI:
         self.paths: Counter[tuple[str, str]] = Counter()
         self.faults: list[Fault] = []
         self.rejected: list[tuple[str, str]] = []  # (resource, validation message)
+        self.deletions: list[tuple[str, str, str]] = []  # (resource, name, propagationPolicy)
+        self.logs: dict[tuple[str, str], str] = {}  # (namespace, pod) -> its log
         self.changed = asyncio.Condition()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -120,7 +159,8 @@ class FakeKubeAPI:
 
     async def start(self) -> FakeKubeAPI:
         app = web.Application()
-        for prefix in ("/api/v1", "/apis/networking.k8s.io/v1"):
+        app.router.add_route("GET", "/api/v1/namespaces/{ns}/pods/{name}/log", self._log)
+        for prefix in ("/api/v1", "/apis/networking.k8s.io/v1", "/apis/batch/v1"):
             app.router.add_route("GET", prefix + "/{resource}", self._list)
             app.router.add_route("GET", prefix + "/namespaces/{ns}/{resource}", self._list)
             app.router.add_route("POST", prefix + "/namespaces/{ns}/{resource}", self._create)
@@ -209,16 +249,149 @@ class FakeKubeAPI:
         pod["status"] = {"phase": "Running", "podIP": pod_ip, "containerStatuses": statuses}
         await self.put("pods", namespace, pod, "MODIFIED")
 
-    async def mark_terminated(self, namespace: str, name: str, exit_code: int = 0) -> None:
+    async def mark_terminated(self, namespace: str, name: str, exit_code: int = 0,
+                              reason: str | None = None) -> None:
+        """The pod's containers ended with `exit_code` (and the Job owning it, if any, is
+        brought up to date as the Job controller would)."""
         pod = copy.deepcopy(self.objects[("pods", namespace, name)])
+        now = _now()
+        terminated: Obj = {"exitCode": exit_code, "finishedAt": now, "startedAt": now,
+                           "reason": reason or ("Error" if exit_code else "Completed")}
         statuses = [
             {"name": c["name"], "ready": False, "restartCount": 0, "image": c["image"],
-             "imageID": "", "state": {"terminated": {"exitCode": exit_code}}}
+             "imageID": "", "state": {"terminated": terminated}}
             for c in pod["spec"]["containers"]
         ]
         pod["status"] = {"phase": "Failed" if exit_code else "Succeeded",
                          "containerStatuses": statuses}
         await self.put("pods", namespace, pod, "MODIFIED")
+        await self._sync_owner_job(namespace, pod)
+
+    async def mark_waiting(self, namespace: str, name: str, reason: str, message: str) -> None:
+        """The pod's containers wait, e.g. `ImagePullBackOff`."""
+        pod = copy.deepcopy(self.objects[("pods", namespace, name)])
+        statuses = [
+            {"name": c["name"], "ready": False, "restartCount": 0, "image": c["image"],
+             "imageID": "", "state": {"waiting": {"reason": reason, "message": message}}}
+            for c in pod["spec"]["containers"]
+        ]
+        pod["status"] = {"phase": "Pending", "containerStatuses": statuses}
+        await self.put("pods", namespace, pod, "MODIFIED")
+
+    async def write_log(self, namespace: str, pod: str, text: str) -> None:
+        """Append `text` to the pod's log (what its containers printed)."""
+        self.logs[(namespace, pod)] = self.logs.get((namespace, pod), "") + text
+        async with self.changed:
+            self.changed.notify_all()
+
+    # -- the Job controller, played by tests ---------------------------------------------
+    async def run_job(self, namespace: str, name: str) -> list[str]:
+        """Create the Job's pods, one per completion index, from its template (each checked
+        as strictly as any created object); their names in index order."""
+        job = self.objects[("jobs", namespace, name)]
+        spec, template = job["spec"], job["spec"]["template"]
+        uid = job["metadata"]["uid"]
+        names = []
+        for index in range(spec.get("completions", 1)):
+            pod_name = f"{name}-{index}-{uuid.uuid4().hex[:5]}"
+            meta = copy.deepcopy(template.get("metadata") or {})
+            meta["name"] = pod_name
+            meta["labels"] = {**meta.get("labels", {}), "batch.kubernetes.io/job-name": name,
+                              "job-name": name, "batch.kubernetes.io/controller-uid": uid,
+                              "controller-uid": uid, INDEX: str(index)}
+            meta["annotations"] = {**meta.get("annotations", {}), INDEX: str(index)}
+            meta["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": name,
+                                        "uid": uid, "controller": True,
+                                        "blockOwnerDeletion": True}]
+            pod_spec = copy.deepcopy(template["spec"])
+            for c in pod_spec["containers"]:
+                c["env"] = [*c.get("env", []), {"name": "JOB_COMPLETION_INDEX", "valueFrom": {
+                    "fieldRef": {"fieldPath": f"metadata.annotations['{INDEX}']"}}}]
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod_spec}
+            try:
+                kubernetes_validate.validate(pod, self.validate_version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                raise AssertionError(f"the Job's pod template is invalid: {e.message}") from e
+            pod["status"] = {"phase": "Pending"}
+            await self.put("pods", namespace, pod)
+            names.append(pod_name)
+        job = copy.deepcopy(job)
+        job["status"] = {**job.get("status", {}), "startTime": _now(), "active": len(names)}
+        await self.put("jobs", namespace, job, "MODIFIED")
+        return names
+
+    def job_pods(self, namespace: str, name: str) -> list[Obj]:
+        """The Job's pods, by completion index."""
+        pods = [p for p in self.list("pods", namespace)
+                if (p["metadata"].get("labels") or {}).get("job-name") == name]
+        return sorted(pods, key=lambda p: int(p["metadata"]["annotations"][INDEX]))
+
+    async def expire_job(self, namespace: str, name: str) -> list[str]:
+        """What the Job controller does at `activeDeadlineSeconds`: delete the pods that
+        still run (they terminate gracefully: `finish_deletion` removes them) and fail the
+        Job with reason DeadlineExceeded. The names of those pods."""
+        stopping = []
+        for pod in self.job_pods(namespace, name):
+            if pod.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
+                pod = copy.deepcopy(pod)
+                pod["metadata"]["deletionTimestamp"] = _now()
+                pod["metadata"]["deletionGracePeriodSeconds"] = 30
+                await self.put("pods", namespace, pod, "MODIFIED")
+                stopping.append(pod["metadata"]["name"])
+        job = copy.deepcopy(self.objects[("jobs", namespace, name)])
+        status = job.setdefault("status", {})
+        status["active"] = 0
+        status["conditions"] = [{"type": "Failed", "status": "True", "reason":
+                                 "DeadlineExceeded", "lastTransitionTime": _now(),
+                                 "message": "Job was active longer than specified deadline"}]
+        await self.put("jobs", namespace, job, "MODIFIED")
+        return stopping
+
+    async def finish_deletion(self, namespace: str, pod: str) -> None:
+        """A pod being deleted has stopped: it goes."""
+        await self.remove("pods", namespace, pod)
+
+    def log_reads(self, namespace: str, pod: str) -> int:
+        """How often the pod's log was asked for."""
+        return self.paths[("GET", f"/api/v1/namespaces/{namespace}/pods/{pod}/log")]
+
+    async def _sync_owner_job(self, namespace: str, pod: Obj) -> None:
+        for ref in pod["metadata"].get("ownerReferences") or []:
+            if ref.get("kind") == "Job" and ("jobs", namespace, ref["name"]) in self.objects:
+                await self._sync_job(namespace, ref["name"])
+
+    async def _sync_job(self, namespace: str, name: str) -> None:
+        job = copy.deepcopy(self.objects[("jobs", namespace, name)])
+        done: dict[int, bool] = {}
+        active = 0
+        for pod in self.job_pods(namespace, name):
+            phase = pod.get("status", {}).get("phase")
+            index = int(pod["metadata"]["annotations"][INDEX])
+            if phase in ("Succeeded", "Failed"):
+                done[index] = phase == "Succeeded"
+            else:
+                active += 1
+
+        def ranges(indexes: list[int]) -> str:
+            return ",".join(str(i) for i in sorted(indexes))
+
+        status = job.setdefault("status", {})
+        status.update(active=active, succeeded=sum(done.values()),
+                      failed=len(done) - sum(done.values()),
+                      completedIndexes=ranges([i for i, ok in done.items() if ok]))
+        if "backoffLimitPerIndex" in job["spec"]:
+            status["failedIndexes"] = ranges([i for i, ok in done.items() if not ok])
+        if len(done) == job["spec"].get("completions", 1):
+            now = _now()
+            if all(done.values()):
+                status["completionTime"] = now
+                status["conditions"] = [{"type": "Complete", "status": "True",
+                                         "lastTransitionTime": now}]
+            else:
+                status["conditions"] = [{"type": "Failed", "status": "True",
+                                         "reason": "FailedIndexes", "lastTransitionTime": now,
+                                         "message": "Job has failed indexes"}]
+        await self.put("jobs", namespace, job, "MODIFIED")
 
     async def emit_event(self, namespace: str, pod_name: str, message: str,
                          reason: str = "Scheduled", type_: str = "Normal") -> Obj:
@@ -295,7 +468,10 @@ class FakeKubeAPI:
                     continue
                 if _matches(obj, labels, fields):
                     line = json.dumps({"type": kind, "object": obj}) + "\n"
-                    await response.write(line.encode())
+                    try:
+                        await response.write(line.encode())
+                    except ConnectionResetError:  # the client went away
+                        return response
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -318,11 +494,11 @@ class FakeKubeAPI:
         return data
 
     async def _create(self, request: web.Request) -> web.Response:
+        obj = await self._body(request)  # received in full, even if answered slowly
         failed = await self._fault("create", request)
         if failed:
             return failed
         resource, ns = request.match_info["resource"], request.match_info["ns"]
-        obj = await self._body(request)
         obj.setdefault("kind", KINDS[resource])
         obj.setdefault("apiVersion", API_VERSION[resource])
         try:
@@ -366,6 +542,13 @@ class FakeKubeAPI:
             return self._status(415, "only merge patches are supported", "UnsupportedMediaType")
         patched = _merge_patch(obj, patch)
         patched["metadata"]["name"] = name
+        if resource == "jobs":
+            try:
+                kubernetes_validate.validate(patched, self.validate_version, strict=True)
+            except kubernetes_validate.ValidationError as e:
+                message = f"Job is invalid: {'.'.join(map(str, e.path))}: {e.message}"
+                self.rejected.append((resource, message))
+                return self._status(422, message, "Invalid")
         stored = await self.put(resource, ns, patched, "MODIFIED")
         return web.json_response(stored)
 
@@ -378,17 +561,73 @@ class FakeKubeAPI:
         obj = self.objects.get((resource, ns, name))
         if obj is None:
             return self._status(404, f'{resource} "{name}" not found', "NotFound")
-        stored = await self.remove(resource, ns, name)
+        policy = request.query.get("propagationPolicy")
+        if request.can_read_body:
+            with contextlib.suppress(ValueError):
+                body = await request.json()
+                if isinstance(body, dict):
+                    policy = body.get("propagationPolicy") or policy
+        policy = policy or DEFAULT_PROPAGATION.get(resource, "Background")
+        if policy not in ("Foreground", "Background", "Orphan"):
+            return self._status(400, f"unknown propagationPolicy {policy}", "BadRequest")
+        self.deletions.append((resource, name, policy))
+        stored = await self.remove(resource, ns, name, policy)
         return web.json_response(stored)
 
-    async def remove(self, resource: str, namespace: str, name: str) -> Obj:
-        """Delete an object, then (as the garbage collector does) everything it owns."""
+    async def remove(self, resource: str, namespace: str, name: str,
+                     propagation: str = "Background") -> Obj:
+        """Delete an object and (as the garbage collector does) everything it owns: after it
+        (Background), before it (Foreground, which first marks it as being deleted), or not
+        at all (Orphan)."""
         gone = copy.deepcopy(self.objects[(resource, namespace, name)])
         gone["metadata"]["deletionTimestamp"] = _now()
-        stored = await self.put(resource, namespace, gone, "DELETED")
         uid = gone["metadata"]["uid"]
-        for (r, ns, n), obj in list(self.objects.items()):
-            refs = obj["metadata"].get("ownerReferences") or []
-            if ns == namespace and any(ref.get("uid") == uid for ref in refs):
-                await self.remove(r, ns, n)
+        dependents = [
+            (r, n) for (r, ns, n), obj in list(self.objects.items())
+            if ns == namespace
+            and any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
+        ]
+        if propagation == "Foreground":
+            gone["metadata"]["finalizers"] = ["foregroundDeletion"]
+            await self.put(resource, namespace, copy.deepcopy(gone), "MODIFIED")
+            for r, n in dependents:
+                if (r, namespace, n) in self.objects:
+                    await self.remove(r, namespace, n)
+            gone["metadata"].pop("finalizers")
+        stored = await self.put(resource, namespace, gone, "DELETED")
+        if propagation == "Background":
+            for r, n in dependents:
+                if (r, namespace, n) in self.objects:
+                    await self.remove(r, namespace, n)
+        if resource == "pods":
+            self.logs.pop((namespace, name), None)
         return stored
+
+    async def _log(self, request: web.Request) -> web.Response:
+        self.counts[("log", "pods")] += 1
+        self.paths[(request.method, request.path)] += 1
+        for fault in list(self.faults):
+            if fault.verb == "log" and fault.resource == "pods":
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self.faults.remove(fault)
+                return self._status(fault.status, "injected failure for log pods",
+                                    "InternalError")
+        ns, name = request.match_info["ns"], request.match_info["name"]
+        pod = self.objects.get(("pods", ns, name))
+        if pod is None:
+            return self._status(404, f'pods "{name}" not found', "NotFound")
+        container = request.query.get("container") or pod["spec"]["containers"][0]["name"]
+        if container not in [c["name"] for c in pod["spec"]["containers"]]:
+            return self._status(400, f"container {container} is not valid for pod {name}",
+                                "BadRequest")
+        states = [s.get("state", {}) for s in pod.get("status", {}).get("containerStatuses", [])
+                  if s["name"] == container]
+        if not any("running" in s or "terminated" in s for s in states):
+            return self._status(400, f'container "{container}" in pod "{name}" is waiting to '
+                                "start: ContainerCreating", "BadRequest")
+        text = self.logs.get((ns, name), "")
+        if "limitBytes" in request.query:
+            text = text.encode()[:int(request.query["limitBytes"])].decode(errors="ignore")
+        return web.Response(text=text, content_type="text/plain")

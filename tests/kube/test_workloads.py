@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,17 +17,21 @@ import pytest
 
 from arcade_hub.desktop.xauth import parse_xauthority
 from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.volumes import KubeLaunchError
+from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError
 from arcade_hub.kube.workloads import (
     JobSettings,
     Owner,
     build_app_pod,
+    build_batch_job,
+    build_home_claim,
     build_job,
     build_x11_network_policy,
     build_x11_secret,
 )
+from arcade_hub.spec import LaunchSpec
 
 from .conftest import launch_spec, platform
+from .fake_api import kubelet_expand
 
 GOLDEN = Path(__file__).parent / "golden"
 VERSIONS = [f"1.{minor}" for minor in range(29, 35)]
@@ -60,6 +66,32 @@ def job(**settings: Any) -> dict[str, Any]:
                      entry=config.entry("batch"), settings=JobSettings(**settings))
 
 
+PARAMS = ["--file 'a b.fits'", 'x $HOME `id` "q" $(HOME) $$', ""]
+
+
+def instance_specs(params: list[str] = PARAMS, **kube: Any) -> list[LaunchSpec]:
+    """The specs of a 3-instance job, as `build_job_specs` makes them."""
+    config = platform(**kube)
+    base = launch_spec(config, "batch", cmd=("python", "-m", "reduce"), dataset="alma-2019")
+    return [
+        base.model_copy(update={
+            "server_name": f"j4f2a-{n}", "session_id": f"s{n}", "replicas": len(params),
+            "env": {"REPLICA_ID": str(n), "REPLICA_COUNT": str(len(params)),
+                    "ARCADE_JOB_ID": "j4f2a", "ARCADE_JOB_PARAM": line, "MINE": "same"},
+            "args": ("--all", *shlex.split(line))})
+        for n, line in enumerate(params, start=1)
+    ]
+
+
+def batch_job(**kube: Any) -> dict[str, Any]:
+    config = platform(**kube)
+    return build_batch_job(instance_specs(**kube), config.backend.kubernetes, config.storage,
+                           name="arcade-job-j4f2a", job_id="j4f2a",
+                           entry=config.entry("batch"),
+                           settings=JobSettings(backoff_limit_per_index=0,
+                                                active_deadline_seconds=86400))
+
+
 CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "app-pod": app_pod,
     "app-pod-per-user-uid": lambda: app_pod(security={
@@ -69,6 +101,7 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
     "job": job,
     "job-limited": lambda: job(backoff_limit=3, ttl_seconds_after_finished=600,
                                active_deadline_seconds=7200, parallelism=2),
+    "batch-job": batch_job,
 }
 
 
@@ -157,3 +190,81 @@ def test_wrong_kinds_are_refused() -> None:
     with pytest.raises(KubeLaunchError, match="needs a command"):
         build_job(launch_spec(config, "batch"), config.backend.kubernetes, config.storage,
                   name="x")
+
+
+def run_instance(job: dict[str, Any], index: int, program: str) -> subprocess.CompletedProcess[str]:
+    """Run pod `index` of `job` here with /bin/sh, as its container would start, but with
+    `program` (a shell script printing what it got) in place of the job's own command."""
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    env = {"PATH": os.environ["PATH"], "JOB_COMPLETION_INDEX": str(index)}
+    for e in container["env"]:  # expanded in order, as the kubelet does
+        env[e["name"]] = kubelet_expand(e["value"], env)
+    sh, dash_c, script, zero, *_ = (kubelet_expand(c, env) for c in container["command"])
+    return subprocess.run([sh, dash_c, script, zero, "sh", "-c", program, "prog"], env=env,
+                          capture_output=True, text=True, timeout=30, check=False)
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_batch_job_pods_get_their_instances_values(index: int) -> None:
+    """Each pod of the Indexed Job runs with its own instance's variables and parameter
+    arguments (quoted as given: no expansion), and none of the other instances'."""
+    job = batch_job()
+    spec = instance_specs()[index]
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"][4:] == ["python", "-m", "reduce"]
+    shown = run_instance(job, index, 'env | sort; printf "<%s>\\n" "$@"')
+    assert shown.returncode == 0, shown.stderr
+    env = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line
+               and not line.startswith("<"))
+    assert env["REPLICA_ID"] == str(index + 1) and env["REPLICA_COUNT"] == "3"
+    assert env["ARCADE_JOB_PARAM"] == PARAMS[index]
+    assert env["ARCADE_SESSION_ID"] == spec.session_id
+    assert env["MINE"] == "same" and env["ARCADE_JOB_ID"] == "j4f2a"
+    assert not [k for k in env if k.startswith("ARCADE_JOB_INSTANCE_")]
+    args = [line[1:-1] for line in shown.stdout.splitlines() if line.startswith("<")]
+    assert args == list(spec.args)
+
+
+def test_batch_job_exit_code_is_the_commands() -> None:
+    job = batch_job()
+    assert run_instance(job, 1, "exit 7").returncode == 7
+    assert run_instance(job, 5, "exit 0").returncode == 127  # no such instance
+
+
+def test_batch_job_labels_and_single_instance() -> None:
+    job = batch_job()
+    for meta in (job["metadata"], job["spec"]["template"]["metadata"]):
+        assert meta["labels"]["arcade-hub.org/job"] == "j4f2a"
+        assert "arcade-hub.org/session" not in meta["labels"]  # instances have their own
+    spec = job["spec"]
+    assert spec["backoffLimitPerIndex"] == 0 and "backoffLimit" not in spec
+    config = platform()
+    (one,) = instance_specs([""])
+    single = build_batch_job([one], config.backend.kubernetes, config.storage,
+                             name="arcade-job-j4f2a", job_id="j4f2a")
+    (container,) = single["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "reduce", "--all"]  # no wrapper
+    assert single["metadata"]["labels"]["arcade-hub.org/session"] == "s1"
+
+
+def test_batch_job_refusals() -> None:
+    config = platform()
+    kube, roots = config.backend.kubernetes, config.storage
+    specs = instance_specs()
+    mixed = [specs[0], specs[1].model_copy(update={"image": "other"}), specs[2]]
+    with pytest.raises(KubeLaunchError, match="must share image"):
+        build_batch_job(mixed, kube, roots, name="x", job_id="x")
+    with pytest.raises(KubeLaunchError, match="3 replicas"):
+        build_batch_job(specs[:2], kube, roots, name="x", job_id="x")
+    huge = instance_specs(["y" * 100_000] * 3)
+    with pytest.raises(KubeLaunchError, match="KiB"):
+        build_batch_job(huge, kube, roots, name="x", job_id="x")
+
+
+def test_home_claim_is_valid() -> None:
+    claim = build_home_claim(ClaimRequest("arcade-home-alice", "10Gi", "cephfs",
+                                          ("ReadWriteMany",)), "alice")
+    for version in VERSIONS:
+        kubernetes_validate.validate(claim, version, strict=True)
+    assert claim["spec"]["storageClassName"] == "cephfs"
+    assert claim["metadata"]["labels"]["arcade-hub.org/user"] == "alice"
