@@ -244,14 +244,15 @@ def check_totals(
     exceed the user's concurrency or totals."""
     groups = frozenset(groups)
     errors: dict[str, str] = {}
-    count = limit(config, groups, "max_sessions" if what == "session" else "max_jobs")
+    limits = user_limits(config, groups)
+    count = limits.sessions if what == "session" else limits.jobs
     running = usage.sessions if what == "session" else usage.jobs
     noun = "session" if what == "session" else "batch job"
     if count.bounded and len(running) + 1 > count.value:
+        who = "this platform allows" if count.rules == (PLATFORM,) else "your groups allow"
         errors[""] = (
             f"you already have {len(running)} {noun}{'' if len(running) == 1 else 's'} "
-            f"running and your groups allow "
-            f"{count.value:g} at once ({count.source}); stop one first"
+            f"running and {who} {count.value:g} at once ({count.source}); stop one first"
         )
     for key, asked, held, field, unit in (
         ("cores", cores, usage.cores, "max_total_cores", "cores"),

@@ -107,7 +107,9 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
     c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates" / "hub")]
     c.JupyterHub.allow_named_servers = True
-    c.JupyterHub.named_server_limit_per_user = platform.policy.max_sessions
+    # No limit from JupyterHub: it counts stopped servers too (a refused launch leaves one).
+    # The policy counts running sessions against `policy.max_sessions` and the group policy.
+    c.JupyterHub.named_server_limit_per_user = 0
     c.ConfigurableHTTPProxy.command = [proxy_command()]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{free_port()}"
     c.ConfigurableHTTPProxy.pid_file = str(data / "proxy.pid")

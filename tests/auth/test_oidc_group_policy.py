@@ -151,8 +151,6 @@ async def test_each_user_launches_what_their_groups_allow(policy: OidcPlatform) 
             await logout(nina, oidc)
             await login(nina, oidc, "nina")
             assert hub_user(oidc, "nina")["groups"] == ["astro", "survey-team"]
-            # (the refused "second" is reused: refused attempts stay as stopped named servers,
-            # which count toward policy.max_sessions named servers per user)
             seen = await form(nina, oidc, "nina", "second")
             assert "group policy" not in seen["greyed"].get("desktop", "")
             assert "secret-survey" in seen["datasets"]

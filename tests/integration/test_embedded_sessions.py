@@ -248,7 +248,17 @@ def test_session_limit_per_user(hub: RunningHub) -> None:
         r = hub.api("POST", f"/users/hank/servers/{n}", json={"cores": 0.25, "ram": 0.25})
         assert r.status_code in (201, 202), r.text
     r = hub.api("POST", "/users/hank/servers/d", json={})
-    assert r.status_code == 400 and "maximum of 3 named servers" in r.json()["message"]
+    assert r.status_code == 400, r.text
+    assert (
+        "you already have 3 sessions running and this platform allows 3 at once "
+        "(platform limit); stop one first" in r.json()["message"]
+    )
     for n in names:
         hub.wait_ready("hank", n)
+    # stopped sessions do not count: neither the refused one nor one stopped by its user
+    hub.stop_server("hank", "a")
+    r = hub.api("POST", "/users/hank/servers/e", json={"cores": 0.25, "ram": 0.25})
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready("hank", "e")
+    for n in ["b", "c", "e"]:
         hub.stop_server("hank", n)

@@ -264,6 +264,21 @@ def test_totals_and_concurrency(
     assert fragment is not None and fragment in e.errors[field]
 
 
+def test_platform_session_limit_caps_every_group(config: PlatformConfig, site: Site) -> None:
+    """`policy.max_sessions` bounds running sessions even where a group allows more."""
+    capped = config.model_copy(
+        update={"policy": config.policy.model_copy(update={"max_sessions": 2})}
+    )
+    running = Usage(sessions=(Held(0.25, 0.25), Held(0.25, 0.25)))
+    options = {"cores": 0.25, "ram": 0.25}
+    e = refusal(capped, site, options, {"desktops"}, running)  # desktops allow 3
+    assert e.errors[""] == (
+        "you already have 2 sessions running and this platform allows 2 at once "
+        "(platform limit); stop one first"
+    )
+    spec(capped, site, options, {"desktops"}, Usage(sessions=running.sessions[:1]))
+
+
 def test_usage_counts_jobs_once_with_all_their_instances(
     config: PlatformConfig, site: Site
 ) -> None:
