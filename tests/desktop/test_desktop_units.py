@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
+import httpx
 import pytest
 from traitlets.config import Config
 
+from arcade_hub.desktop import secure_xsrf_cookie
 from arcade_hub.desktop.menu import DesktopApp, parse_apps, render_menu, render_rc
 from arcade_hub.desktop.proxy import PROXY_NAME, install_proxy_config, server_process_spec
 from arcade_hub.desktop.session import (
@@ -19,6 +25,8 @@ from arcade_hub.desktop.session import (
     xvnc_command,
 )
 from arcade_hub.desktop.xauth import FAMILY_WILD, parse_xauthority, write_xauthority
+from arcade_hub.hub_config import free_port
+from tests.hub import wait_for
 
 MENU_NS = "{http://openbox.org/3.4/menu}"
 RC_NS = "{http://openbox.org/3.4/rc}"
@@ -160,3 +168,53 @@ def test_proxy_config_added_once_and_never_overrides() -> None:
     other.ServerProxy.servers = {"other": {"command": ["x"]}}
     assert install_proxy_config(other)
     assert set(other.ServerProxy.servers) == {"other", PROXY_NAME}
+
+
+def _xsrf_set_cookie(tmp_path: Path, cookie_options: str | None) -> str:
+    """The `_xsrf` Set-Cookie header of a real Jupyter server with the session extension."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER")}
+    env |= {"HOME": str(tmp_path), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
+    if cookie_options is not None:
+        env["JUPYTERHUB_COOKIE_OPTIONS"] = cookie_options
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}",
+         "--ip=127.0.0.1", "--IdentityProvider.token=not-used-here", "--allow-root",
+         "--ServerApp.jpserver_extensions=arcade_hub.desktop=True", f"--notebook-dir={tmp_path}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+
+        def login_page() -> httpx.Response | None:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/login", timeout=5)
+            except httpx.TransportError:
+                return None
+
+        r = wait_for(login_page, 60, "the Jupyter server to answer")
+        cookies = [c for c in r.headers.get_list("set-cookie") if c.startswith("_xsrf=")]
+        assert cookies, r.headers
+        return cookies[0]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_session_xsrf_cookie_is_secure_when_the_hubs_cookies_are(tmp_path: Path) -> None:
+    secure = _xsrf_set_cookie(tmp_path, json.dumps({"secure": True}))
+    assert "; Secure" in secure, secure
+    plain = _xsrf_set_cookie(tmp_path, None)  # http: a Secure cookie would never come back
+    assert "Secure" not in plain, plain
+
+
+@pytest.mark.parametrize(
+    ("options", "secure"),
+    [('{"secure": true}', True), ('{"secure": false}', False), ("not json", False), ("[]", False)],
+)
+def test_secure_xsrf_cookie_reads_the_hubs_cookie_options(options: str, secure: bool) -> None:
+    settings: dict[str, Any] = {"xsrf_cookie_kwargs": {"path": "/user/a/"}}
+    assert secure_xsrf_cookie(settings, {"JUPYTERHUB_COOKIE_OPTIONS": options}) is secure
+    assert settings["xsrf_cookie_kwargs"] == {
+        "path": "/user/a/",
+        **({"secure": True} if secure else {}),
+    }
