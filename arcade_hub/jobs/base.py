@@ -8,13 +8,17 @@ and both keep the job store as the record of every instance.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
 
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.policy import Site
 from arcade_hub.spec import LaunchSpec
+
+BackendKind = Literal["local", "kubernetes"]
+"""Where a runner runs instances (`backend.kind`): it decides how a job's command starts
+(`arcade_hub.jobs.build.command_prefix`)."""
 
 
 class JobBackendError(Exception):
@@ -38,6 +42,7 @@ class Runner(Protocol):
     """Runs the instances of batch jobs and keeps their records in `store` up to date."""
 
     store: JobStore
+    backend: BackendKind
 
     def site(self) -> Site:
         """Where jobs run, for the policy: which catalogue entries can run, where datasets are."""
@@ -64,10 +69,6 @@ class Runner(Protocol):
         """The instance's output so far ("" before it starts)."""
         ...
 
-    def saved_log(self, instance: Instance) -> str:
-        """What can be read without waiting (a file; no network)."""
-        ...
-
     def describe(self, instance: Instance) -> str:
         """Where a started instance runs, for the events view (a pid, a pod)."""
         ...
@@ -88,8 +89,11 @@ def new_instances(
     specs: list[LaunchSpec],
     log_of: Callable[[LaunchSpec, int], str],
     expires: float | None = None,
+    command_prefix: Sequence[str] = (),
 ) -> list[Instance]:
-    """The records of a new job's instances (Pending), one per spec, numbered from 1."""
+    """The records of a new job's instances (Pending), one per spec, numbered from 1;
+    `command_prefix` is what the backend runs before `cmd args` that the spec does not
+    carry (Kubernetes' `commands.headless`), for the record's `command`."""
     now = time.time()
     return [
         Instance(
@@ -103,7 +107,7 @@ def new_instances(
             created=now,
             spec=spec.model_dump_json(),
             log=log_of(spec, index),
-            command=[*spec.cmd, *spec.args],
+            command=[*command_prefix, *spec.cmd, *spec.args],
             expires=expires,
         )
         for index, spec in enumerate(specs, start=1)

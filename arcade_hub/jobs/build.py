@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.group_policy import Usage, check_totals, entry_refusal
+from arcade_hub.jobs.base import BackendKind
 from arcade_hub.options import LaunchRefused, LaunchRequest
 from arcade_hub.policy import (
     Site,
@@ -43,6 +44,34 @@ def headless_entries(config: PlatformConfig) -> list[CatalogueEntry]:
     return [e for e in config.catalogue if e.kind == Kind.headless]
 
 
+def command_prefix(
+    entry: CatalogueEntry, config: PlatformConfig, backend: BackendKind
+) -> list[str]:
+    """What an instance of batch image `entry` runs before the job's own `cmd args`.
+
+    - `local` (the embedded backend runs no image): the entry's `local.cmd`;
+    - `kubernetes`: the image's own entrypoint starts `backend.kubernetes.commands.headless`
+      (the same for every batch image; the pod builders add it, so specs do not carry it).
+    """
+    if backend == "kubernetes":
+        return list(config.backend.kubernetes.commands.get("headless", []))
+    return list(entry.local.cmd or []) if entry.local else []
+
+
+def missing_command(entry: CatalogueEntry, backend: BackendKind) -> str:
+    """Why a job of `entry` without `cmd` cannot run, for the 400."""
+    if backend == "kubernetes":
+        return (
+            f"{entry.title} has no command of its own: give one with `cmd` (on Kubernetes a "
+            "batch image's entrypoint starts `backend.kubernetes.commands.headless` followed "
+            "by `cmd`, and this platform configures no such command)"
+        )
+    return (
+        f"{entry.title} has no command of its own: give one with `cmd` (its catalogue entry "
+        "has no `local.cmd`)"
+    )
+
+
 def instance_ids(job_id: str, replicas: int) -> list[str]:
     """A single instance carries the job's id; several are `<job id>-<replica>`."""
     if replicas == 1:
@@ -57,11 +86,15 @@ def build_job_specs(
     site: Site,
     job_id: str,
     usage: Usage | None = None,
+    backend: BackendKind | None = None,
 ) -> list[LaunchSpec]:
     """Check the request against the platform; return one frozen spec per instance.
 
     `usage` is what the user already runs, for the group policy's totals and concurrency
-    (every instance of the job counts); None checks neither."""
+    (every instance of the job counts); None checks neither. `backend` is where the job
+    runs (the runner's; default `backend.kind`): it decides what comes before `cmd`
+    (`command_prefix`) and so whether a job needs a `cmd` of its own."""
+    backend = backend or config.backend.kind
     errors: dict[str, str] = {}
     status = 400
     entry = _headless_entry(request.launch.image, config, site, errors)
@@ -79,9 +112,11 @@ def build_job_specs(
             errors.setdefault(key, message)
     dataset, dataset_status = _dataset(request.launch.dataset, config, user, site, errors)
     status = max(status, dataset_status)
-    base_cmd = list(entry.local.cmd or []) if entry and entry.local else []
-    if entry is not None and not base_cmd and not request.cmd:
-        errors["cmd"] = f"{entry.title} has no command of its own: give one with `cmd`"
+    # the embedded backend's prefix goes into the spec; Kubernetes' is the pod builders'
+    prefix = command_prefix(entry, config, backend) if entry is not None else []
+    base_cmd = prefix if backend == "local" else []
+    if entry is not None and not prefix and not request.cmd:
+        errors["cmd"] = missing_command(entry, backend)
     for key in request.env:
         if key.startswith(RESERVED_ENV):
             errors["env"] = f"{key} is set by the platform and cannot be overridden"

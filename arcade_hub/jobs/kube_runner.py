@@ -37,7 +37,7 @@ from kubernetes_asyncio.client import BatchV1Api, CoreV1Api
 from kubernetes_asyncio.client.rest import ApiException
 
 from arcade_hub.config.models import CatalogueEntry, PlatformConfig
-from arcade_hub.jobs.base import JobBackendError, JobIdTaken, new_instances
+from arcade_hub.jobs.base import BackendKind, JobBackendError, JobIdTaken, new_instances
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.kube.client import API_ERRORS, KubeClient, api_error
@@ -92,6 +92,8 @@ class _Expired(Exception):
 
 class KubeJobRunner:
     """The Kubernetes backend's `arcade_hub.jobs.base.Runner`."""
+
+    backend: BackendKind = "kubernetes"
 
     def __init__(
         self,
@@ -163,6 +165,7 @@ class KubeJobRunner:
             owner, name, job_id, specs,
             lambda _, index: f"pod log of Job {job_name(job_id)}, index {index - 1}",
             expires=time.time() + lifetime,
+            command_prefix=kube.commands.get("headless", []),
         )
         try:
             self.store.add(instances)
@@ -302,14 +305,15 @@ class KubeJobRunner:
             raise _backend_error(e, "read the log") from None
         return text
 
-    def saved_log(self, instance: Instance) -> str:
+    def _kept_log(self, instance: Instance) -> str:
+        """The end of the instance's log kept in the data directory ("" when none is)."""
         try:
             return self._log_file(instance).read_text(errors="replace")
         except OSError:
             return ""
 
     def _kept_or_gone(self, instance: Instance) -> str:
-        kept = self.saved_log(instance)
+        kept = self._kept_log(instance)
         if kept or not instance.status.final:
             return kept
         return "(the pod of this instance is gone, and with it its log)\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub.config.models import PlatformConfig
-from arcade_hub.jobs.base import new_instances
+from arcade_hub.jobs.base import BackendKind, new_instances
 from arcade_hub.jobs.files import Unreadable, read_beneath
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
@@ -56,6 +56,8 @@ def read_log(instance: Instance) -> str:
 
 class JobRunner:
     """The embedded backend's `arcade_hub.jobs.base.Runner`."""
+
+    backend: BackendKind = "local"
 
     def __init__(
         self, store: JobStore, platform: Callable[[], PlatformConfig], data_dir: Path
@@ -113,9 +115,6 @@ class JobRunner:
                 await self._kill(instance)
 
     async def read_log(self, instance: Instance) -> str:
-        return read_log(instance)
-
-    def saved_log(self, instance: Instance) -> str:
         return read_log(instance)
 
     def describe(self, instance: Instance) -> str:

@@ -50,7 +50,11 @@ class PosixIds:
 
 @dataclass(frozen=True)
 class PodPieces:
-    """Everything KubeSpawner needs to render the session pod, as trait values."""
+    """Everything KubeSpawner needs to render the session pod, as trait values.
+
+    `cmd`, `environment` and the extra containers' command and env are as the pod carries
+    them: every `$` doubled (`literal`), so that the kubelet's `$(VAR)` expansion gives the
+    container the values of the launch spec unchanged."""
 
     image: str
     image_pull_policy: str | None
@@ -76,6 +80,17 @@ class PodPieces:
     extra_containers: list[Manifest] = field(default_factory=list)
     extra_pod_config: Manifest = field(default_factory=dict)
     home_claim: ClaimRequest | None = None
+
+
+def literal(value: str) -> str:
+    """`value` as written, for a container's command, args and env values: the kubelet
+    expands `$(VAR)` there (and turns `$$` into `$`), so every `$` is doubled. Every pod
+    builder (session pods, app pods, Jobs) passes what it puts there through this."""
+    return value.replace("$", "$$")
+
+
+def literal_env(values: dict[str, str]) -> dict[str, str]:
+    return {k: literal(v) for k, v in values.items()}
 
 
 def posix_ids(security: Security, username: str) -> PosixIds:
@@ -217,7 +232,7 @@ def build_pod_pieces(
         app: Manifest = {
             "name": "app",
             "image": spec.image,
-            "env": [{"name": k, "value": v} for k, v in sorted(env.items())]
+            "env": [{"name": k, "value": literal(v)} for k, v in sorted(env.items())]
             + [{"name": "DISPLAY", "value": APP_DISPLAY}],
             "volumeMounts": list(mounts),
             "workingDir": storage.paths.home,
@@ -228,7 +243,7 @@ def build_pod_pieces(
                           "requests": {"cpu": "10m", "memory": "32Mi"}},
         }
         if spec.cmd or spec.args:
-            app["command"] = [*spec.cmd, *spec.args]
+            app["command"] = [literal(c) for c in (*spec.cmd, *spec.args)]
         if kube.image_pull_policy:
             app["imagePullPolicy"] = kube.image_pull_policy
         extra_containers.append(app)
@@ -244,7 +259,7 @@ def build_pod_pieces(
         image=image,
         image_pull_policy=kube.image_pull_policy,
         image_pull_secrets=list(kube.image_pull_secrets),
-        cmd=cmd,
+        cmd=[literal(c) for c in cmd],
         default_url=default_url,
         working_dir=storage.paths.home,
         cpu_limit=spec.cores,
@@ -257,7 +272,7 @@ def build_pod_pieces(
         tolerations=tolerations,
         labels=labels,
         annotations=annotations,
-        environment=env,
+        environment=literal_env(env),
         volumes=volumes,
         volume_mounts=mounts,
         pod_security_context=pod_sc,

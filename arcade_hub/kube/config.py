@@ -186,7 +186,10 @@ class ScratchStorage(KubeModel):
     host_path: str = Field(
         "/var/lib/arcade/scratch",
         title="Node directory",
-        description="With `hostPath`: scratch is `<node directory>/<session id>`.",
+        description=(
+            "With `hostPath`: scratch is `<node directory>/<session id>`; each instance of a "
+            "multi-instance batch job gets `<node directory>/<pod name>`."
+        ),
     )
 
 

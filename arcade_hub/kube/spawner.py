@@ -16,7 +16,7 @@ from kubernetes_asyncio.client import V1Pod
 from kubespawner import KubeSpawner
 
 from arcade_hub.config.models import CatalogueEntry, PlatformConfig
-from arcade_hub.kube.builders import PodPieces, build_pod_pieces, serialize
+from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal, serialize
 from arcade_hub.kube.config import KubeBackend
 from arcade_hub.kube.launch import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.restricted import check
@@ -179,6 +179,15 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         operator_hook = self.__dict__.get("_operator_after_pod_created")
         if operator_hook is not None:
             await maybe_future(operator_hook(spawner, pod))
+
+    def get_env(self) -> dict[str, Any]:
+        """JupyterHub's variables, made literal for the kubelet like the session's own
+        (which `build_pod_pieces` made literal already): `$` in a username, a server name or
+        an operator's value reaches the session as written."""
+        env: dict[str, Any] = super().get_env()
+        ours = set(self.environment)
+        return {k: literal(v) if isinstance(v, str) and k not in ours else v
+                for k, v in env.items()}
 
     async def get_pod_manifest(self) -> V1Pod:
         """KubeSpawner's pod, refused when it misses the configured Pod Security level."""

@@ -22,6 +22,7 @@ from arcade_hub.kube.builders import (
     X_PORT,
     environment,
     labels_and_annotations,
+    literal,
     posix_ids,
     scheduling,
     security_contexts,
@@ -64,12 +65,6 @@ def _resources(spec: LaunchSpec, kube: KubeBackend) -> Manifest:
     return {"limits": limits, "requests": requests}
 
 
-def literal(value: str) -> str:
-    """`value` as written: the kubelet expands `$(VAR)` in a container's command, args and
-    env values (and turns `$$` into `$`), so every `$` is doubled."""
-    return value.replace("$", "$$")
-
-
 def _env(values: dict[str, str]) -> list[Manifest]:
     return [{"name": k, "value": literal(v)} for k, v in sorted(values.items())]
 
@@ -79,12 +74,15 @@ def workload_pod_spec(
     kube: KubeBackend,
     roots: StorageRoots,
     *,
-    command: list[str] | None,
+    args: list[str] | None,
     extra_env: dict[str, str] | None = None,
     extra_volumes: list[Manifest] | None = None,
     extra_mounts: list[Manifest] | None = None,
 ) -> Manifest:
-    """A hardened pod spec with one container running `spec.image` and the user's storage."""
+    """A hardened pod spec with one container running `spec.image` and the user's storage.
+
+    The container starts the image's own entrypoint with `args` (as KubeSpawner starts
+    session pods: `args`, never `command`), or the image's `CMD` when `args` is None."""
     storage = build_storage(spec, kube, roots)
     pod_sc, container_sc = security_contexts(posix_ids(kube.security, spec.username))
     selector, tolerations = scheduling(kube, spec)
@@ -97,8 +95,8 @@ def workload_pod_spec(
         "securityContext": container_sc,
         "resources": _resources(spec, kube),
     }
-    if command:
-        container["command"] = [literal(c) for c in command]
+    if args:
+        container["args"] = [literal(a) for a in args]
     if kube.image_pull_policy:
         container["imagePullPolicy"] = kube.image_pull_policy
     pod: Manifest = {
@@ -161,7 +159,7 @@ def build_app_pod(
         "defaultMode": 0o440 if kube.security.fs_group is not None else 0o444,
     }}
     pod = workload_pod_spec(
-        spec, kube, roots, command=None,
+        spec, kube, roots, args=None,
         extra_env={"DISPLAY": f"{desktop_ip}:{X_DISPLAY}",
                    "XAUTHORITY": f"{X11_SECRET_DIR}/xauthority", "ARCADE_APP": entry.name},
         extra_volumes=[secret_volume],
@@ -245,7 +243,8 @@ def build_job(
     settings: JobSettings | None = None,
 ) -> Manifest:
     """An Indexed Job running `spec.replicas` instances of `cmd args` (JOB_COMPLETION_INDEX
-    tells an instance which one it is)."""
+    tells an instance which one it is): the image's own entrypoint starts
+    `commands.headless cmd args`."""
     if spec.kind != Kind.headless:
         raise KubeLaunchError(f"{spec.title} is a {spec.kind.value}, not a batch image")
     command = [*kube.commands.get("headless", []), *spec.cmd, *spec.args]
@@ -255,7 +254,7 @@ def build_job(
     labels, annotations = labels_and_annotations(kube, spec, entry)
     labels[ROLE] = JOB_ROLE
     labels[USER] = label_value(spec.username)
-    pod = workload_pod_spec(spec, kube, roots, command=command)
+    pod = workload_pod_spec(spec, kube, roots, args=command)
     job: Manifest = {
         "completionMode": "Indexed",
         "completions": spec.replicas,
@@ -314,8 +313,10 @@ def build_batch_job(
 
     Instances differ in a few variables (`REPLICA_ID`, `ARCADE_JOB_PARAM`, `ARCADE_SESSION_ID`)
     and in their arguments (a parameter line each), but a Job has one pod template: with
-    several instances the container starts `/bin/sh -c INDEX_SCRIPT`, which picks the
-    instance's values by `JOB_COMPLETION_INDEX`. A single instance runs its command directly.
+    several instances the image's entrypoint starts `/bin/sh -c INDEX_SCRIPT`, which picks
+    the instance's values by `JOB_COMPLETION_INDEX`. A single instance runs its command
+    directly. With `scratch.mode: hostPath` every pod gets a scratch directory of its own,
+    named after the pod (`SCRATCH_PER_POD`).
     """
     if not specs:
         raise KubeLaunchError("a job needs at least one instance")
@@ -367,11 +368,36 @@ def build_batch_job(
         raise KubeLaunchError(
             f"{first.title} is a batch image and needs a command to run with several instances"
         )
-    container["command"] = [literal(c) for c in ["/bin/sh", "-c", INDEX_SCRIPT, "arcade-job",
-                                                 *prefix]]
+    container["args"] = [literal(c) for c in ["/bin/sh", "-c", INDEX_SCRIPT, "arcade-job",
+                                              *prefix]]
     container["env"] = [*_env(common),
                         *({"name": k, "value": literal(v)} for k, v in code.items())]
+    _scratch_per_pod(job["spec"]["template"]["spec"], kube)
     return job
+
+
+POD_NAME_VAR = "ARCADE_POD_NAME"
+SCRATCH_PER_POD = f"$({POD_NAME_VAR})"
+"""The `subPathExpr` of a multi-instance Job's hostPath scratch: the pod's name (the kubelet
+expands it), so each instance writes to `<host_path>/<pod name>`."""
+
+
+def _scratch_per_pod(pod: Manifest, kube: KubeBackend) -> None:
+    """The pod template's hostPath scratch (`<host_path>/<session id>` of the first instance)
+    becomes `<host_path>/<pod name>`: a directory per pod, made by the kubelet. Other scratch
+    modes are per pod already."""
+    if kube.scratch.mode != "hostPath":
+        return
+    (container,) = pod["containers"]
+    for volume in pod["volumes"]:
+        if volume["name"] == "scratch":
+            volume["hostPath"] = {"path": kube.scratch.host_path.rstrip("/") or "/",
+                                  "type": "DirectoryOrCreate"}
+    for mount in container["volumeMounts"]:
+        if mount["name"] == "scratch":
+            mount["subPathExpr"] = SCRATCH_PER_POD
+            container["env"].append({"name": POD_NAME_VAR, "valueFrom": {
+                "fieldRef": {"fieldPath": "metadata.name"}}})
 
 
 def build_home_claim(claim: ClaimRequest, username: str) -> Manifest:

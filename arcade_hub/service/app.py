@@ -21,16 +21,16 @@ from arcade_hub.jobs.base import Runner
 from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
-from arcade_hub.service import pages, skaha
 from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.hub_client import HubClient
-from arcade_hub.service.pages import BatchPage, JobActionPage, JobsPage
+from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.service.skaha import (
     ContextHandler,
     ImageHandler,
     OpenApiHandler,
+    SessionHandler,
     SessionListHandler,
 )
 from arcade_hub.spawners.mixin import platform_config
@@ -42,32 +42,6 @@ SESSION = r"/api/v1/users/([^/]+)/sessions/([^/]*)"
 SKAHA = "skaha/v1"
 REAP_INTERVAL = 60.0
 log = logging.getLogger("arcade_hub.service")
-
-
-class SessionHandler(skaha.SessionHandler):
-    """skaha's `GET session/{id}?view=logs` reads logs from the backend (pod logs on
-    Kubernetes), which takes awaiting; every other view is skaha's own handler's.
-    (Once `skaha.SessionHandler` and `pages.JobLogPage` await `Sessions.read_logs`
-    themselves, these two subclasses can go.)"""
-
-    async def get(self, session_id: str) -> None:
-        if self.get_arguments("view")[-1:] != ["logs"]:
-            await super().get(session_id)
-            return
-        caller = await self.current_caller()
-        found = await self.sessions.find(caller, session_id)
-        self.write_text(await self.sessions.read_logs(found))
-
-
-class JobLogPage(pages.JobLogPage):
-    """The job list's log link, read from the backend like the API's `view=logs`."""
-
-    @web.authenticated
-    async def get(self, session_id: str) -> None:
-        caller = await self.caller()
-        found = await self.sessions.find(caller, session_id)
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(await self.sessions.read_logs(found))
 
 
 def make_app(

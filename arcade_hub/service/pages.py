@@ -17,7 +17,7 @@ from tornado import web
 
 from arcade_hub.form import resource_fields
 from arcade_hub.group_policy import entry_refusal
-from arcade_hub.jobs.build import headless_entries
+from arcade_hub.jobs.build import command_prefix, headless_entries
 from arcade_hub.options import LaunchRefused
 from arcade_hub.policy import UserContext, dataset_allowed
 from arcade_hub.service.handlers import ApiError
@@ -110,12 +110,16 @@ class JobActionPage(PageHandler):
 
 
 class JobLogPage(PageHandler):
+    """The job list's log link: the same text as the API's `view=logs`, read from wherever
+    the backend keeps it (the log file in the home, or the pods' logs on Kubernetes)."""
+
     @web.authenticated
     async def get(self, session_id: str) -> None:
         caller = await self.caller()
         found = await self.sessions.find(caller, session_id)
+        text = await self.sessions.read_logs(found)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(self.sessions.logs(found))
+        self.finish(text)
 
 
 # --- Batch from the web -----------------------------------------------------------------
@@ -197,7 +201,7 @@ class BatchPage(PageHandler):
                 "reason": entry_refusal(config, user.groups, e)
                 or availability.unavailable_reason(e)
                 or "",
-                "command": " ".join(e.local.cmd or []) if e.local else "",
+                "command": " ".join(command_prefix(e, config, self.sessions.runner.backend)),
             }
             for e in headless_entries(config)
         ]

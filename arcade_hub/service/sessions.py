@@ -111,7 +111,8 @@ class Sessions:
         )
 
     def site(self) -> Site:
-        """Where batch jobs run (the runner's backend), for the policy and the Batch page."""
+        """Where batch jobs run (the runner's backend), for the policy, the Batch page and
+        the image list (which catalogue entries can run there)."""
         return self.runner.site()
 
     # --- reading ------------------------------------------------------------------------
@@ -267,7 +268,8 @@ class Sessions:
         for attempt in range(1, ID_ATTEMPTS + 1):
             job_id = self._unused_id()
             specs = build_job_specs(
-                request, self.platform(), user, self.site(), job_id, usage=usage
+                request, self.platform(), user, self.site(), job_id, usage=usage,
+                backend=self.runner.backend,
             )
             try:
                 await self.runner.submit(caller.name, request.name, job_id, specs)
@@ -301,12 +303,6 @@ class Sessions:
             self.store.put_session(SessionMeta(found.owner, found.name, name, created, expires))
         else:
             self.runner.renew(found)
-
-    def logs(self, found: Server | list[Instance]) -> str:
-        """What can be read without waiting on the backend (see `read_logs`)."""
-        if isinstance(found, Server):
-            return SERVER_LOG
-        return _joined(found, [self.runner.saved_log(i) for i in found])
 
     async def read_logs(self, found: Server | list[Instance]) -> str:
         """The output of a job's instances so far, from wherever the backend keeps it."""

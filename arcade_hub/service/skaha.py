@@ -22,7 +22,6 @@ from arcade_hub.config.models import Kind, PlatformConfig
 from arcade_hub.group_policy import Limit, Usage, user_limits
 from arcade_hub.hub_config import SUBDOMAINS_ENV
 from arcade_hub.jobs.model import Status, parse_status
-from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.options import LaunchRefused
 from arcade_hub.service.handlers import ApiError, ApiHandler
 from arcade_hub.service.openapi import document
@@ -128,7 +127,7 @@ class SessionHandler(SkahaHandler):
         view = self.one("view", ("logs", "events"))
         found = await self.sessions.find(caller, session_id)
         if view == "logs":
-            self.write_text(self.sessions.logs(found))
+            self.write_text(await self.sessions.read_logs(found))
         elif view == "events":
             self.write_text(self.sessions.events(found, self.base()))
         elif isinstance(found, Server):
@@ -156,7 +155,9 @@ class ImageHandler(SkahaHandler):
     async def get(self) -> None:
         await self.current_caller()
         kind = self.one("type", tuple(TYPES))
-        availability = LocalAvailability(path=local_search_path())
+        # where sessions and jobs run decides what is listed: local programs on this
+        # machine (embedded), any image reference (Kubernetes)
+        availability = self.sessions.site().availability
         images = [
             {
                 "id": e.image,

@@ -211,24 +211,39 @@ async def eventually(check: Callable[[], Awaitable[T | None]], what: str,
         await asyncio.sleep(0.05)  # polling an HTTP API: there is nothing to wait on
 
 
-async def kubelet(fake: FakeKubeAPI, namespace: str, pod_name: str, workdir: Path) -> int:
-    """Play the kubelet for a pod of the fake: mark it running, run its container's command
-    here (with its environment, JOB_COMPLETION_INDEX from its annotation), keep the output
-    as the pod's log and end the pod with the exit code."""
-    pod = fake.get("pods", namespace, pod_name)
-    assert pod is not None
-    (container,) = pod["spec"]["containers"]
+def field(pod: dict[str, Any], path: str) -> str:
+    """A downward-API `fieldRef` of `pod`: its name or one of its annotations."""
+    if path == "metadata.name":
+        return str(pod["metadata"]["name"])
+    key = re.fullmatch(r"metadata\.annotations\['(.+)'\]", path)
+    assert key is not None, path
+    return str(pod["metadata"]["annotations"][key[1]])
+
+
+def container_env(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment as the kubelet makes it: values expanded in order."""
     env = {"PATH": os.environ["PATH"]}
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = kubelet_expand(item["value"], env)
         else:
-            path = item["valueFrom"]["fieldRef"]["fieldPath"]
-            key = re.fullmatch(r"metadata\.annotations\['(.+)'\]", path)
-            assert key is not None, path
-            env[item["name"]] = pod["metadata"]["annotations"][key[1]]
+            env[item["name"]] = field(pod, item["valueFrom"]["fieldRef"]["fieldPath"])
+    return env
+
+
+async def kubelet(fake: FakeKubeAPI, namespace: str, pod_name: str, workdir: Path) -> int:
+    """Play the kubelet for a pod of the fake: mark it running, run its container here (with
+    its environment, JOB_COMPLETION_INDEX from its annotation), keep the output as the pod's
+    log and end the pod with the exit code. The image's entrypoint is taken to pass its
+    arguments on (as tini in Arcade's images): `command` (if any), then `args`, run here."""
+    pod = fake.get("pods", namespace, pod_name)
+    assert pod is not None
+    (container,) = pod["spec"]["containers"]
+    env = container_env(pod, container)
     await fake.mark_running(namespace, pod_name)
-    command = [kubelet_expand(c, env) for c in container["command"]]
+    command = [kubelet_expand(c, env)
+               for c in [*container.get("command", []), *container.get("args", [])]]
+    assert command, "the fake kubelet has no image whose CMD it could run"
     proc = await asyncio.create_subprocess_exec(
         *command, env=env, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)

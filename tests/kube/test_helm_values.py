@@ -15,8 +15,11 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from jupyterhub.app import JupyterHub
 from jupyterhub.spawner import Spawner
+from jupyterhub.utils import subdomain_hook_idna
 from traitlets import HasTraits
+from traitlets.config import Config
 
 from arcade_hub.config.models import PlatformConfig
 from arcade_hub.kube import render
@@ -151,3 +154,123 @@ def test_manifests_are_valid_kubernetes(path: Path) -> None:
     for doc in docs:
         for version in ("1.29", "1.34"):
             kubernetes_validate.validate(doc, version, strict=True)
+
+
+# --- the document's `web` section ----------------------------------------------------------
+
+def with_web(**web: Any) -> dict[str, Any]:
+    document: dict[str, Any] = values_stack(None)["hub"]["extraFiles"]["arcade-platform"][
+        "data"]
+    document = {**document, "web": web}
+    if not web:
+        del document["web"]
+    return document
+
+
+def test_web_becomes_the_hubs_public_url_subdomains_cookies_and_ingress(
+    z2jh: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """With per-user subdomains over https, the values carry what the embedded hub sets from
+    `web` (arcade_hub.hub_config._web), and the ingress answers the hub's host and its
+    subdomains (users' sessions, the service's `arcade--service.` host)."""
+    document = with_web(public_url="https://hub.example.org/",
+                        subdomain_host="https://hub.example.org")
+    values = render.render_values(document, values_stack(None))
+    hub = values["hub"]["config"]["JupyterHub"]
+    assert hub["public_url"] == "https://hub.example.org/"
+    assert hub["subdomain_host"] == "https://hub.example.org"
+    assert hub["tornado_settings"] == {"cookie_options": {"secure": True}}
+    assert hub["cookie_host_prefix_enabled"] is True
+    assert hub["spawner_class"] == render.SPAWNER  # the rest stays
+    assert values["hub"]["config"]["ArcadeKubeSpawner"]["arcade_url"] == (
+        "https://arcade--service.hub.example.org/services/arcade/")
+    env = values["hub"]["services"]["arcade"]["environment"]
+    assert json.loads(env["JUPYTERHUB_COOKIE_OPTIONS"]) == {"secure": True}
+    assert env["ARCADE_SUBDOMAIN_HOST"] == "https://hub.example.org"
+    assert env["ARCADE_PLATFORM_CONFIG"] == "/usr/local/etc/arcade/platform.yaml"
+    assert values["ingress"]["hosts"] == ["hub.example.org", "*.hub.example.org"]
+
+    defaults, schema = z2jh
+    jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, values))
+    # JupyterHub knows every one of them (z2jh passes hub.config on as traitlets config,
+    # and JupyterHub only warns about names it does not know)
+    web = {k: v for k, v in hub.items() if k in (*render.WEB_HUB_CONFIG, "tornado_settings")}
+    assert set(web) <= config_traits(JupyterHub)
+    app = JupyterHub(config=Config({"JupyterHub": web}))
+    assert app.subdomain_host == "https://hub.example.org"
+    assert app.public_url == "https://hub.example.org/" and app.cookie_host_prefix_enabled
+    assert app.tornado_settings["cookie_options"] == {"secure": True}
+    assert app.subdomain_hook is subdomain_hook_idna  # JupyterHub 5's default
+    assert "arcade_url" in config_traits(ArcadeKubeSpawner)
+    # an Ingress with these hosts, as z2jh's template makes it, is valid Kubernetes
+    rules = [{"host": h, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+        "service": {"name": "proxy-public", "port": {"name": "http"}}}}]}}
+        for h in values["ingress"]["hosts"]]
+    kubernetes_validate.validate({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                                  "metadata": {"name": "jupyterhub"}, "spec": {"rules": rules}},
+                                 "1.34", strict=True)
+
+
+@pytest.mark.parametrize(("web", "hub", "env", "hosts"), [
+    ({}, {}, {}, None),
+    ({"public_url": "http://hub.example.org:8080/"},
+     {"public_url": "http://hub.example.org:8080/"}, {}, ["hub.example.org"]),
+    ({"public_url": "https://10.1.2.3/"},
+     {"public_url": "https://10.1.2.3/", "tornado_settings": {"cookie_options": {
+         "secure": True}}},
+     {"JUPYTERHUB_COOKIE_OPTIONS": '{"secure": true}'}, None),
+    ({"subdomain_host": "http://hub.example.org"},
+     {"subdomain_host": "http://hub.example.org"},
+     {"ARCADE_SUBDOMAIN_HOST": "http://hub.example.org"},
+     ["hub.example.org", "*.hub.example.org"]),
+])
+def test_web_settings_follow_the_document(
+    z2jh: tuple[dict[str, Any], dict[str, Any]], web: dict[str, str], hub: dict[str, Any],
+    env: dict[str, str], hosts: list[str] | None
+) -> None:
+    """Rendering onto values that carry another document's `web` settings (here the example
+    file's https `public_url`) leaves only this document's: nothing stale; plain http gives
+    no `Secure` cookies; an IP address is no Ingress host (the base's hosts then stay)."""
+    values = render.render_values(with_web(**web), values_stack(None))
+    config = values["hub"]["config"]["JupyterHub"]
+    assert {k: config[k] for k in (*render.WEB_HUB_CONFIG, "tornado_settings")
+            if k in config} == hub
+    service_env = values["hub"]["services"]["arcade"]["environment"]
+    assert {k: service_env[k] for k in render.WEB_SERVICE_ENV if k in service_env} == env
+    assert ("arcade_url" in values["hub"]["config"]["ArcadeKubeSpawner"]) == (
+        "subdomain_host" in web)
+    base_hosts = values_stack(None)["ingress"]["hosts"]
+    assert values["ingress"]["hosts"] == (hosts if hosts is not None else base_hosts)
+    defaults, schema = z2jh
+    jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, values))
+    bare = render.render_values(with_web(**web))  # no base: only what the document says
+    assert ("ingress" in bare) == (hosts is not None)
+    assert "services" not in bare["hub"]  # no arcade service to give an environment to
+    jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, bare))
+
+
+def test_web_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "platform.yaml"
+    config.write_text(yaml.safe_dump(with_web(subdomain_host="https://sky.example.org")))
+    parser = argparse.ArgumentParser()
+    render.add_parser(parser.add_subparsers(dest="command"))
+    args = ["render-values", "--config", str(config), "--base", str(VALUES / "values.yaml")]
+    assert render.run(parser.parse_args(args)) == 0
+    out = yaml.safe_load(capsys.readouterr().out)
+    assert out["hub"]["config"]["JupyterHub"]["subdomain_host"] == "https://sky.example.org"
+    assert "public_url" not in out["hub"]["config"]["JupyterHub"]  # the base's is gone
+    assert out["ingress"]["hosts"] == ["sky.example.org", "*.sky.example.org"]
+    config.write_text(yaml.safe_dump(with_web(subdomain_host="https://10.0.0.1")))
+    assert render.run(parser.parse_args(args)) == 1
+    assert "IP address" in capsys.readouterr().err
+
+
+def test_web_leaves_the_operators_other_tornado_settings() -> None:
+    base = values_stack(None)
+    headers = {"Content-Security-Policy": "frame-ancestors 'self'"}
+    base["hub"]["config"]["JupyterHub"]["tornado_settings"]["headers"] = headers
+    for web, cookies in (({}, None), ({"public_url": "https://hub.example.org/"},
+                                      {"secure": True})):
+        tornado = render.render_values(with_web(**web), base)["hub"]["config"][
+            "JupyterHub"]["tornado_settings"]
+        assert tornado["headers"] == headers and tornado.get("cookie_options") == cookies

@@ -16,7 +16,8 @@ from arcade_hub.kube.spawner import ArcadeKubeSpawner
 from arcade_hub.spec import LaunchSpec
 
 from .conftest import PLATFORM, Cluster, build_spawner, launch_spec, platform
-from .fake_api import FakeKubeAPI
+from .fake_api import FakeKubeAPI, kubelet_expand
+from .service import container_env
 
 
 def lifecycle_platform(cluster: Cluster, **kube: Any) -> PlatformConfig:
@@ -256,3 +257,44 @@ async def test_missing_launch_spec_is_refused(fake_api: FakeKubeAPI) -> None:
     spawner.launch_spec = None
     with pytest.raises(ValueError, match="no launch spec"):
         spawner.start()
+
+
+DOLLARS = "a $(HOME) b $$ c $(ARCADE_SESSION_ID) ${HOME} $"
+"""Written as the kubelet would expand it, were `$` not escaped: `$(VAR)` of an earlier
+variable becomes its value, `$$` becomes `$`."""
+
+
+@pytest.mark.parametrize("entry", ["notebook", "batch", "casa-6-7"])
+async def test_dollar_signs_reach_the_session_as_written(fake_api: FakeKubeAPI,
+                                                        entry: str) -> None:
+    """The session pod the spawner creates gives its containers the launch's env values and
+    command as written, and JupyterHub's own values (here a username with `$`) too: the
+    kubelet's expansion of `$(VAR)` and `$$` in env values, command and args changes
+    nothing."""
+    cluster = Cluster(fake_api.url, "arcade-test", fake_api)
+    config = platform()
+    username = "cash$(HOME)$$user"
+    cmd = () if entry == "notebook" else ("echo", DOLLARS)
+    spec = launch_spec(config, entry, username=username, env={"LITERAL": DOLLARS}, cmd=cmd)
+    spawner = build_spawner(cluster, config, spec)
+    start = asyncio.ensure_future(spawner.start())
+    pod = await wait_pod(spawner, fake_api)
+    assert fake_api.rejected == []
+    containers = {c["name"]: c for c in pod["spec"]["containers"]}
+    main = containers["notebook"]
+    env = container_env(pod, main)
+    assert env["LITERAL"] == DOLLARS
+    assert env["JUPYTERHUB_USER"] == username
+    assert env["HOME"] == env["ARCADE_HOME"] and "$" not in env["HOME"]
+    args = [kubelet_expand(a, env) for a in main.get("args", [])]
+    if entry == "batch":
+        assert args[:2] == ["echo", DOLLARS]
+    if entry == "casa-6-7":  # the app's own container, next to the desktop
+        app = containers["app"]
+        app_env = container_env(pod, app)
+        assert app_env["LITERAL"] == DOLLARS
+        assert [kubelet_expand(c, app_env) for c in app["command"]] == ["echo", DOLLARS]
+    await fake_api.mark_running("arcade-test", spawner.pod_name)
+    await start
+    await spawner.stop()
+    assert fake_api.list("pods") == []

@@ -14,17 +14,21 @@ import httpx
 import pytest
 from kubernetes_asyncio.client import BatchV1Api, CoreV1Api
 from kubernetes_asyncio.client.rest import ApiException
+from markupsafe import escape
 
 from arcade_hub.jobs import kube_runner
 from arcade_hub.jobs.kube_runner import DELETED_OUTSIDE, KubeJobRunner
+from arcade_hub.kube.builders import literal
 from arcade_hub.kube.client import connect
 from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.workloads import INDEX_SCRIPT, job_name, literal
+from arcade_hub.kube.workloads import INDEX_SCRIPT, job_name
+from arcade_hub.service import pages, skaha
 from arcade_hub.service import sessions as sessions_module
 
 from .conftest import NAMESPACE, Cluster
 from .fake_api import FakeKubeAPI
 from .service import (
+    PREFIX,
     FakeHub,
     Running,
     eventually,
@@ -146,8 +150,10 @@ async def test_instances_run_as_one_indexed_job(
             assert labels["arcade-hub.org/user"] == "alice"
             assert labels["arcade-hub.org/job"] == job_id
             (container,) = spec["template"]["spec"]["containers"]
-            assert container["command"][:4] == ["/bin/sh", "-c", literal(INDEX_SCRIPT),
-                                                "arcade-job"]
+            # the image's own entrypoint starts the per-index script
+            assert "command" not in container
+            assert container["args"][:4] == ["/bin/sh", "-c", literal(INDEX_SCRIPT),
+                                             "arcade-job"]
             pods = await fake.run_job(NAMESPACE, name)
             for pod in pods:
                 await fake.mark_running(NAMESPACE, pod)
@@ -506,3 +512,132 @@ async def test_fake_treats_jobs_like_a_real_server(fake_api: FakeKubeAPI,
         await kube.close()
     fake_api.counts[("create", "configmaps")] += 1
     assert not_allowed(fake_api) == [("create", "configmaps")]
+
+
+# --- the service's views of Kubernetes jobs ------------------------------------------------
+
+def routed(svc: Running, path: str) -> type:
+    """The handler class the service's app routes `path` (under its prefix) to."""
+    for rule in svc.service.app.wildcard_router.rules:
+        if rule.matcher.match(type("Request", (), {"path": PREFIX + path})()) is not None:
+            target: type = rule.target
+            return target
+    raise AssertionError(f"nothing routes {path}")
+
+
+async def test_logs_of_a_running_instance_come_from_its_pod(fake_api: FakeKubeAPI, hub: FakeHub,
+                                                          tmp_path: Path) -> None:
+    """`?view=logs` and the job list's log link are skaha's and the job list's own handlers,
+    and both read the pod's log from Kubernetes while the instance runs (nothing has been
+    kept yet: a copy is only kept once the pod ends)."""
+    cluster = fake_cluster(fake_api)
+    token = hub.add_user("alice")
+    async with running_service(tmp_path, hub, service_document(cluster),
+                               kubeconfig_for(cluster, tmp_path)) as svc, \
+            svc.client(token) as api:
+        assert routed(svc, "skaha/v1/session/abc") is skaha.SessionHandler
+        assert routed(svc, "jobs/abc/logs") is pages.JobLogPage
+        job_id = (await submit(api, cmd="sh", args="-c 'echo step 1; sleep 600'")).text.strip()
+        (pod,) = await fake_api.run_job(NAMESPACE, job_name(job_id))
+        await fake_api.mark_running(NAMESPACE, pod)
+        await fake_api.write_log(NAMESPACE, pod, "step 1\n")
+        await wait_statuses(api, job_id, ["Running"])
+        r = await api.get(f"skaha/v1/session/{job_id}", params={"view": "logs"})
+        assert r.status_code == 200 and r.text == "step 1\n"
+        page = await api.get(f"jobs/{job_id}/logs")
+        assert page.status_code == 200 and page.text == "step 1\n"
+        assert page.headers["Content-Type"].startswith("text/plain")
+        assert fake_api.log_reads(NAMESPACE, pod) == 2
+        # the API failing: both say so (502), neither answers an empty log
+        for path, params in ((f"skaha/v1/session/{job_id}", {"view": "logs"}),
+                             (f"jobs/{job_id}/logs", {})):
+            fake_api.fail("log", "pods", 500)
+            r = await api.get(path, params=params)
+            assert r.status_code == 502 and "could not read the log" in r.text, (path, r.text)
+        assert not list((tmp_path / "data" / "jobs" / "logs").glob("*/*"))  # nothing kept
+        assert (await api.delete(f"skaha/v1/session/{job_id}")).status_code == 200
+        await wait_gone(api, job_id)
+
+
+async def test_image_list_shows_the_catalogue_kubernetes_runs(
+    fake_api: FakeKubeAPI, hub: FakeHub, tmp_path: Path
+) -> None:
+    """On Kubernetes every catalogue entry is an image the cluster pulls: `GET image` lists
+    them all (none of them has a `local` block, which only the embedded backend needs)."""
+    cluster = fake_cluster(fake_api)
+    token = hub.add_user("alice")
+    doc = service_document(cluster)
+    async with running_service(tmp_path, hub, doc, kubeconfig_for(cluster, tmp_path)) as svc, \
+            svc.client(token) as api:
+        r = await api.get("skaha/v1/image")
+        assert r.status_code == 200, r.text
+        listed = {i["name"]: i for i in r.json()}
+        assert set(listed) == {e["name"] for e in doc["catalogue"]}
+        assert listed["casa-6-7"] == {
+            "id": "registry.example.org/arcade/casa:6.7", "types": ["desktop-app"],
+            "digest": "", "name": "casa-6-7", "title": "CASA 6.7", "versions": {"casa": "6.7"}}
+        r = await api.get("skaha/v1/image", params={"type": "headless"})
+        assert [i["id"] for i in r.json()] == ["registry.example.org/arcade/headless:2026.11"]
+        r = await api.get("skaha/v1/image", params={"type": "carta"})
+        assert r.status_code == 400 and "unknown type 'carta'" in r.json()["message"]
+
+
+async def test_job_command_follows_the_kubernetes_rule(fake_api: FakeKubeAPI, hub: FakeHub,
+                                                      tmp_path: Path) -> None:
+    """On Kubernetes a batch instance runs the image's own entrypoint with
+    `commands.headless` and then the job's `cmd args`; the embedded backend's `local.cmd`
+    is not put in front, and a job without `cmd` runs when `commands.headless` supplies
+    the command."""
+    cluster = fake_cluster(fake_api)
+    token = hub.add_user("alice")
+    doc = service_document(cluster, commands={"headless": ["sh", "-c",
+                                                           'echo "headless: $*"', "run"]})
+    for entry in doc["catalogue"]:
+        if entry["name"] == "batch":  # an embedded-backend prefix that must not be used
+            entry["local"] = {"cmd": ["arcade-local-wrapper"]}
+    async with running_service(tmp_path, hub, doc, kubeconfig_for(cluster, tmp_path)) as svc, \
+            svc.client(token) as api:
+        batch_page = await api.get("jobs/new")
+        assert batch_page.status_code == 200
+        assert str(escape('(runs sh -c echo "headless: $*" run)')) in batch_page.text
+
+        r = await submit(api)  # no cmd: commands.headless is the command
+        assert r.status_code == 200, r.text
+        bare = r.text.strip()
+        r = await submit(api, cmd="a", args="b", params="one\ntwo")
+        assert r.status_code == 200, r.text
+        two = r.text.strip()
+        (container,) = fake_api.get("jobs", NAMESPACE, job_name(bare))["spec"]["template"][
+            "spec"]["containers"]
+        assert "command" not in container  # the image's entrypoint stays
+        assert container["args"] == ["sh", "-c", 'echo "headless: $$*"', "run"]
+        assert (await view(api, bare))["command"] == ["sh", "-c", 'echo "headless: $*"', "run"]
+        assert [i["command"] for i in (await view(api, two))["instances"]] == [
+            ["sh", "-c", 'echo "headless: $*"', "run", "a", "b", "one"],
+            ["sh", "-c", 'echo "headless: $*"', "run", "a", "b", "two"]]
+        outputs = []
+        for job_id in (bare, two):
+            for pod in await fake_api.run_job(NAMESPACE, job_name(job_id)):
+                assert await kubelet(fake_api, NAMESPACE, pod, tmp_path) == 0
+            await wait_statuses(api, job_id, "Succeeded")
+            outputs.append((await api.get(f"skaha/v1/session/{job_id}",
+                                          params={"view": "logs"})).text)
+        assert outputs[0] == "headless: \n"
+        assert outputs[1] == (f"==> {two}-1 <==\nheadless: a b one\n"
+                              f"==> {two}-2 <==\nheadless: a b two\n")
+        for job_id in (bare, two):
+            assert (await api.delete(f"skaha/v1/session/{job_id}")).status_code == 200
+            await wait_gone(api, job_id)
+
+    # without commands.headless, a job needs its own cmd: a 400 saying where the command
+    # comes from on Kubernetes (and nothing is created)
+    doc = service_document(cluster)
+    async with running_service(tmp_path, hub, doc, kubeconfig_for(cluster, tmp_path)) as svc, \
+            svc.client(token) as api:
+        r = await submit(api)
+        assert r.status_code == 400, r.text
+        message = r.json()["message"]
+        assert "Batch has no command of its own: give one with `cmd`" in message
+        assert "backend.kubernetes.commands.headless" in message
+        assert fake_api.counts[("create", "jobs")] == 2  # the two jobs above only
+        assert svc.service.sessions.store.all() == []

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubespawner.slugs import is_valid_label, is_valid_object_name
 from pydantic import ValidationError
 
+from arcade_hub.config.models import Jobs, PlatformConfig
+from arcade_hub.jobs.base import BackendKind
+from arcade_hub.jobs.build import JobRequest, build_job_specs, command_prefix
 from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
 from arcade_hub.kube.config import KubeBackend
 from arcade_hub.kube.names import label_value, object_name, path_component
 from arcade_hub.kube.restricted import PodSecurityViolation, check, violations
+from arcade_hub.kube.spawner import KubeAvailability
 from arcade_hub.kube.volumes import KubeLaunchError, build_storage, home_claim_name
+from arcade_hub.kube.workloads import build_job
+from arcade_hub.options import LaunchRefused, LaunchRequest
+from arcade_hub.policy import Site, UserContext
+from arcade_hub.spec import LaunchSpec
 
-from .conftest import launch_spec, platform
+from .conftest import PLATFORM, launch_spec, platform
 
 # differ only in case or punctuation (GHSA-v7m9-9497-p9gr), or look like a slug themselves
 LOOKALIKES = ["alice", "Alice", "ALICE", "a.lice", "a-lice", "a_lice", "alice.", "alice@x",
@@ -187,3 +196,79 @@ def test_checker_levels() -> None:
     del no_seccomp["spec"]["containers"][0]["securityContext"]["seccompProfile"]
     assert any("seccompProfile" in p for p in violations(no_seccomp))
     assert violations(no_seccomp, "baseline") == []
+
+
+# --- batch jobs: the command rule of each backend, the settings that apply -----------------
+
+def _job_platform(kind: str, headless: list[str]) -> PlatformConfig:
+    doc = copy.deepcopy(PLATFORM)
+    for entry in doc["catalogue"]:
+        if entry["name"] == "batch":
+            entry["local"] = {"cmd": ["python3", "-u"]}
+    doc["backend"]["kind"] = kind
+    doc["backend"]["kubernetes"]["commands"] = {"headless": headless}
+    return PlatformConfig.model_validate(doc)
+
+
+def _job_specs(config: PlatformConfig, backend: BackendKind | None,
+               cmd: tuple[str, ...] = ()) -> list[LaunchSpec]:
+    site = Site(data_dir=Path("/unused"), availability=KubeAvailability(),
+                datasets_on_host=False)
+    request = JobRequest(name="j", launch=LaunchRequest(image="batch"), cmd=cmd,
+                         args=("--all",))
+    return build_job_specs(request, config, UserContext("alice"), site, "job1",
+                           backend=backend)
+
+
+def test_job_command_depends_on_the_backend() -> None:
+    """The embedded backend puts the entry's `local.cmd` first (it runs no image); on
+    Kubernetes the image's entrypoint starts `commands.headless`, which the pod builders add:
+    the spec carries the job's own command only, and needs none when the platform has one."""
+    config = _job_platform("kubernetes", ["arcade-run"])
+    (local,) = _job_specs(config, "local", cmd=("fit",))
+    assert local.cmd == ("python3", "-u", "fit")
+    (kube,) = _job_specs(config, "kubernetes", cmd=("fit",))
+    assert kube.cmd == ("fit",) and kube.args == ("--all",)
+    (bare,) = _job_specs(config, "kubernetes")  # commands.headless is the command
+    assert bare.cmd == ()
+    job = build_job(bare, config.backend.kubernetes, config.storage, name="arcade-job-job1")
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["args"] == ["arcade-run", "--all"] and "command" not in container
+    entry = config.entry("batch")
+    assert command_prefix(entry, config, "kubernetes") == ["arcade-run"]
+    assert command_prefix(entry, config, "local") == ["python3", "-u"]
+    # without `backend`, the document's `backend.kind` decides
+    (default,) = _job_specs(config, None, cmd=("fit",))
+    assert default.cmd == ("fit",)
+
+
+@pytest.mark.parametrize(("kind", "headless", "backend", "where"), [
+    ("kubernetes", [], "kubernetes", "backend.kubernetes.commands.headless"),
+    ("local", ["arcade-run"], "local", "no `local.cmd`"),
+])
+def test_job_without_any_command_is_a_clear_400(kind: str, headless: list[str],
+                                                backend: BackendKind, where: str) -> None:
+    config = _job_platform(kind, headless)
+    if backend == "local":  # an entry without `local.cmd`
+        config = config.model_copy(update={"catalogue": [
+            e.model_copy(update={"local": None}) if e.name == "batch" else e
+            for e in config.catalogue]})
+    with pytest.raises(LaunchRefused) as info:
+        _job_specs(config, backend)
+    assert info.value.status == 400
+    message = info.value.errors["cmd"]
+    assert message.startswith("Batch has no command of its own: give one with `cmd`")
+    assert where in message
+
+
+def test_job_settings_say_what_applies_on_kubernetes() -> None:
+    """The configuration reference (generated from these descriptions) tells operators of
+    the Kubernetes backend which `jobs` settings it ignores and how the lifetime counts."""
+    fields = Jobs.model_fields
+    assert "Not used on Kubernetes" in (fields["max_concurrency"].description or "")
+    assert "Does not apply on Kubernetes" in (fields["log_dir"].description or "")
+    lifetime = fields["max_runtime_hours"].description or ""
+    assert "activeDeadlineSeconds" in lifetime and "`Pending`" in lifetime
+    assert "from when it starts running" in lifetime  # the embedded backend's count
+    for name in ("max_concurrency", "log_dir"):
+        assert "(embedded backend)" in (fields[name].title or ""), name

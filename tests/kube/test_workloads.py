@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import posixpath
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from arcade_hub.desktop.xauth import parse_xauthority
 from arcade_hub.kube.restricted import violations
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError
 from arcade_hub.kube.workloads import (
+    PER_INSTANCE_LIMIT,
     JobSettings,
     Owner,
     build_app_pod,
@@ -32,6 +34,7 @@ from arcade_hub.spec import LaunchSpec
 
 from .conftest import launch_spec, platform
 from .fake_api import kubelet_expand
+from .service import container_env
 
 GOLDEN = Path(__file__).parent / "golden"
 VERSIONS = [f"1.{minor}" for minor in range(29, 35)]
@@ -175,7 +178,9 @@ def test_job_is_indexed_and_hardened() -> None:
     assert spec["completions"] == spec["parallelism"] == 8
     assert spec["backoffLimit"] == 0 and spec["ttlSecondsAfterFinished"] == 86400
     (main,) = spec["template"]["spec"]["containers"]
-    assert main["command"] == ["python", "-m", "reduce", "--all"]
+    # the image's own entrypoint (tini in Arcade's images) starts the command
+    assert "command" not in main
+    assert main["args"] == ["python", "-m", "reduce", "--all"]
     assert spec["template"]["spec"]["restartPolicy"] == "Never"
 
 
@@ -196,10 +201,11 @@ def run_instance(job: dict[str, Any], index: int, program: str) -> subprocess.Co
     """Run pod `index` of `job` here with /bin/sh, as its container would start, but with
     `program` (a shell script printing what it got) in place of the job's own command."""
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    env = {"PATH": os.environ["PATH"], "JOB_COMPLETION_INDEX": str(index)}
-    for e in container["env"]:  # expanded in order, as the kubelet does
-        env[e["name"]] = kubelet_expand(e["value"], env)
-    sh, dash_c, script, zero, *_ = (kubelet_expand(c, env) for c in container["command"])
+    pod = {"metadata": {"name": f"{job['metadata']['name']}-{index}-x7k2p", "annotations": {}}}
+    # expanded in order, as the kubelet does; then the Job controller's variable
+    env = {**container_env(pod, container), "JOB_COMPLETION_INDEX": str(index)}
+    assert "command" not in container  # the image's own entrypoint starts it
+    sh, dash_c, script, zero, *_ = (kubelet_expand(c, env) for c in container["args"])
     return subprocess.run([sh, dash_c, script, zero, "sh", "-c", program, "prog"], env=env,
                           capture_output=True, text=True, timeout=30, check=False)
 
@@ -211,7 +217,7 @@ def test_batch_job_pods_get_their_instances_values(index: int) -> None:
     job = batch_job()
     spec = instance_specs()[index]
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["command"][4:] == ["python", "-m", "reduce"]
+    assert container["args"][4:] == ["python", "-m", "reduce"]
     shown = run_instance(job, index, 'env | sort; printf "<%s>\\n" "$@"')
     assert shown.returncode == 0, shown.stderr
     env = dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line
@@ -243,7 +249,8 @@ def test_batch_job_labels_and_single_instance() -> None:
     single = build_batch_job([one], config.backend.kubernetes, config.storage,
                              name="arcade-job-j4f2a", job_id="j4f2a")
     (container,) = single["spec"]["template"]["spec"]["containers"]
-    assert container["command"] == ["python", "-m", "reduce", "--all"]  # no wrapper
+    assert container["args"] == ["python", "-m", "reduce", "--all"]  # no wrapper
+    assert "command" not in container
     assert single["metadata"]["labels"]["arcade-hub.org/session"] == "s1"
 
 
@@ -268,3 +275,56 @@ def test_home_claim_is_valid() -> None:
         kubernetes_validate.validate(claim, version, strict=True)
     assert claim["spec"]["storageClassName"] == "cephfs"
     assert claim["metadata"]["labels"]["arcade-hub.org/user"] == "alice"
+
+
+def test_hostpath_scratch_is_one_directory_per_instance() -> None:
+    """With `scratch.mode: hostPath`, the pods of a multi-instance Job (one template) do not
+    share the first instance's scratch directory: each pod gets `<host_path>/<pod name>`,
+    which the kubelet makes from the mount's `subPathExpr`."""
+    kube = {"scratch": {"mode": "hostPath", "host_path": "/srv/scratch/"},
+            "security": {"pod_security": "privileged"}}
+    job = batch_job(**kube)
+    for version in VERSIONS:
+        kubernetes_validate.validate(job, version, strict=True)
+    pod_spec = job["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod_spec["volumes"] if v["name"] == "scratch"]
+    assert volume["hostPath"] == {"path": "/srv/scratch", "type": "DirectoryOrCreate"}
+    (container,) = pod_spec["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "scratch"]
+    assert mount["mountPath"] == "/arcade/scratch" and "subPath" not in mount
+
+    def node_directory(pod_name: str) -> str:
+        pod = {"metadata": {"name": pod_name, "annotations": {}}}
+        env = container_env(pod, container)
+        return posixpath.join(volume["hostPath"]["path"],
+                              kubelet_expand(mount["subPathExpr"], env))
+
+    names = ["arcade-job-j4f2a-0-x7k2p", "arcade-job-j4f2a-1-q9d4m", "arcade-job-j4f2a-2-b3n8s"]
+    assert [node_directory(n) for n in names] == [f"/srv/scratch/{n}" for n in names]
+    # in the container, scratch is where it always is
+    shown = run_instance(job, 1, 'printf "%s %s\\n" "$ARCADE_SCRATCH" "$ARCADE_POD_NAME"')
+    assert shown.stdout == "/arcade/scratch arcade-job-j4f2a-1-x7k2p\n", shown.stderr
+
+    # one instance: its session's directory, as a session pod's
+    config = platform(**kube)
+    (one,) = instance_specs([""], **kube)
+    single = build_batch_job([one], config.backend.kubernetes, config.storage,
+                             name="arcade-job-j4f2a", job_id="j4f2a")
+    volumes = {v["name"]: v for v in single["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["scratch"]["hostPath"]["path"] == "/srv/scratch/s1"
+    # other modes are per pod by themselves: unchanged
+    (plain,) = [m for m in batch_job()["spec"]["template"]["spec"]["containers"][0][
+        "volumeMounts"] if m["name"] == "scratch"]
+    assert plain == {"name": "scratch", "mountPath": "/arcade/scratch"}
+
+
+def test_container_contract_documents_multi_instance_jobs() -> None:
+    """What an image needs for multi-instance jobs on Kubernetes and what an instance finds,
+    in the contract image authors read, with the limit the builder enforces."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "reference"
+            / "container-contract.md").read_text()
+    section = text.split("## Batch jobs", 1)[1].split("\n## ", 1)[0]
+    assert "POSIX `/bin/sh`" in section
+    assert f"{PER_INSTANCE_LIMIT // 1024} KiB" in section
+    for variable in ("JOB_COMPLETION_INDEX", "REPLICA_ID", "REPLICA_COUNT", "ARCADE_JOB_PARAM"):
+        assert f"`{variable}`" in section, variable

@@ -158,6 +158,12 @@ def test_canfar_client_starts_a_notebook_and_its_cli_lists_it(
 def test_images_context_and_openapi(alice: Api) -> None:
     images = alice.request("GET", "image", params={"type": "headless"}).json()
     assert [i["id"] for i in images] == [BATCH_IMAGE]
+    # the embedded backend lists what this machine can run: entries with a `local` block
+    # whose programs are installed (not CASA 4.7, which needs its image, nor an entry
+    # whose tool is missing); the Kubernetes backend lists every image (tests/kube)
+    listed = {i["name"] for i in alice.request("GET", "image").json()}
+    assert {"notebook", "batch"} <= listed
+    assert not listed & {"casa-4.7", "missing-tool"}
     context = alice.request("GET", "context").json()
     assert context["cores"]["options"] == [1, 2] and context["memoryGB"]["defaultLimit"] == 4
     doc = alice.request("GET", "openapi.json").json()
