@@ -206,10 +206,10 @@ def _web(c: Config, platform: PlatformConfig) -> None:
 
     Cookies stay host-only (JupyterHub sets no Domain on login cookies, also with subdomains;
     only the non-secret `jupyterhub-session-id` is shared with subdomains) and, over https,
-    `Secure`: `cookie_options` reaches the hub's cookies and XSRF cookie, and every session's
-    cookies through `JUPYTERHUB_COOKIE_OPTIONS`. The `__Host-` prefix only with subdomains:
-    without them it would widen the hub cookie's path to `/`, sending it to every user's
-    server on the hub's host.
+    `Secure`: `tornado_settings.cookie_options` reaches the hub's cookies and XSRF cookie, and
+    every session's cookies through `JUPYTERHUB_COOKIE_OPTIONS`. The `__Host-` prefix only
+    with subdomains: without them it would widen the hub cookie's path to `/`, sending it to
+    every user's server on the hub's host.
     """
     web = platform.web
     if web.public_url:
@@ -219,7 +219,10 @@ def _web(c: Config, platform: PlatformConfig) -> None:
         # `<user>.<host>`, services at `<name>--service.<host>` (JupyterHub 5's default)
         c.JupyterHub.subdomain_hook = subdomain_hook_idna
     if served_over_https(platform):
-        c.JupyterHub.cookie_options = {"secure": True}
+        # JupyterHub reads its cookie options from `tornado_settings` (there is no
+        # `JupyterHub.cookie_options` setting); it passes them on to sessions as
+        # `JUPYTERHUB_COOKIE_OPTIONS` and to its own `_xsrf` cookie.
+        c.JupyterHub.tornado_settings = {"cookie_options": {"secure": True}}
         if web.subdomain_host:
             # Users' servers control subdomains of the hub's host: `__Host-` cookies cannot be
             # set for the hub's host from there (cookie tossing). Their path `/` is harmless

@@ -53,6 +53,7 @@ def make_app(
     def route(pattern: str) -> str:
         return url_path_join(settings.prefix, pattern)
 
+    hub_auth = HubOAuth.instance(api_token=settings.api_token, api_url=settings.hub_api_url)
     return web.Application(
         [
             (route(SESSION + "/apps"), AppsHandler),
@@ -68,11 +69,13 @@ def make_app(
             (route("oauth_callback"), HubOAuthCallbackHandler),
         ],
         xsrf_cookies=True,  # pages only: API handlers are token-authenticated
+        # `Secure` like the service's login cookie when the hub serves over https
+        xsrf_cookie_kwargs=dict(hub_auth.cookie_options),
         cookie_secret=_cookie_secret(settings.data_dir / "service_cookie_secret"),
         arcade=settings,
         # The one HubOAuth (a singleton, as its OAuth callback handler finds it) checks API
         # tokens and logs pages in; it keeps the OAuth state between redirect and callback.
-        hub_auth=HubOAuth.instance(api_token=settings.api_token, api_url=settings.hub_api_url),
+        hub_auth=hub_auth,
         hub_client=sessions.hub,
         sessions=sessions,
         kube=kube,

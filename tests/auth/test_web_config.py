@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 from unittest.mock import Mock
 
 import pytest
@@ -20,6 +20,9 @@ from tornado.web import Application, RequestHandler
 
 from arcade_hub.config import PlatformConfig
 from arcade_hub.hub_config import SERVICE, SUBDOMAINS_ENV, RunOptions, hub_config
+from arcade_hub.service.app import make_app
+from arcade_hub.service.sessions import Sessions
+from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.service.skaha import browser_base
 from tests.hub import PLATFORM
 
@@ -54,7 +57,7 @@ def service_env(c: Any) -> dict[str, str]:
 def test_by_default_everything_is_under_the_hub_host(tmp_path: Path) -> None:
     c = build(tmp_path)
     assert "subdomain_host" not in c.JupyterHub and "public_url" not in c.JupyterHub
-    assert "cookie_options" not in c.JupyterHub  # plain http on one machine
+    assert "tornado_settings" not in c.JupyterHub  # plain http on one machine
     assert c.JupyterHub.template_vars == {"arcade_url": "/services/arcade/"}
     assert c.ArcadeLocalSpawner.arcade_url == "/services/arcade/"
     env = service_env(c)
@@ -79,7 +82,7 @@ def test_subdomains_set_jupyterhubs_traits(tmp_path: Path) -> None:
     env = service_env(c)
     assert env[SUBDOMAINS_ENV] == "https://hub.example.org"
     assert json.loads(env["JUPYTERHUB_COOKIE_OPTIONS"]) == {"secure": True}
-    assert c.JupyterHub.cookie_options == {"secure": True}
+    assert c.JupyterHub.tornado_settings == {"cookie_options": {"secure": True}}
     # users' servers control subdomains: `__Host-` login cookies cannot be tossed from there
     assert c.JupyterHub.cookie_host_prefix_enabled is True
     assert app.cookie_host_prefix_enabled is True
@@ -90,14 +93,16 @@ def test_subdomains_keep_a_port(tmp_path: Path) -> None:
     assert c.JupyterHub.template_vars["arcade_url"] == (
         "http://arcade--service.hub.localhost:8443/services/arcade/"
     )
-    assert "cookie_options" not in c.JupyterHub  # http: browsers would drop Secure cookies
+    assert "tornado_settings" not in c.JupyterHub  # http: browsers would drop Secure cookies
     assert "cookie_host_prefix_enabled" not in c.JupyterHub  # `__Host-` needs Secure
 
 
 def test_https_public_url_makes_cookies_secure_and_host_only(tmp_path: Path) -> None:
     c = build(tmp_path, {"public_url": "https://hub.example.org"})
     assert c.JupyterHub.public_url == "https://hub.example.org/"
-    assert c.JupyterHub.cookie_options == {"secure": True}  # no `domain`: host-only
+    assert c.JupyterHub.tornado_settings == {
+        "cookie_options": {"secure": True}
+    }  # no `domain`: host-only
     app = JupyterHub(config=c)
     assert app.public_url == "https://hub.example.org/" and app.subdomain_host == ""
     # no `__Host-` without subdomains: its path `/` would send the hub's cookie to sessions
@@ -113,7 +118,9 @@ def test_oidc_callback_follows_the_public_url(tmp_path: Path) -> None:
     )
     c = build(tmp_path, method={**OIDC, "callback_url": "https://other.example.org/cb"})
     assert c.ArcadeOIDCAuthenticator.oauth_callback_url == "https://other.example.org/cb"
-    assert c.JupyterHub.cookie_options == {"secure": True}  # the callback is https
+    assert c.JupyterHub.tornado_settings == {
+        "cookie_options": {"secure": True}
+    }  # the callback is https
 
 
 class Page(HubOAuthenticated, RequestHandler):
@@ -197,3 +204,48 @@ def test_session_links_start_from_the_public_origin(
         monkeypatch.setenv(key, value)
     handler = SimpleNamespace(request=SimpleNamespace(protocol="http", host="127.0.0.1:8000"))
     assert browser_base(handler) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("https", [True, False])
+def test_the_services_xsrf_cookie_is_secure_over_https(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, https: bool
+) -> None:
+    web = {"public_url": "https://hub.example.org/" if https else "http://hub.example.org/"}
+    for key, value in service_env(build(tmp_path, web)).items():
+        monkeypatch.setenv(key, value)
+    settings = ServiceSettings(
+        name="arcade", prefix="/services/arcade/", port=1, hub_api_url="http://127.0.0.1:1/hub/api/",
+        api_token="t", config_file="", data_dir=tmp_path,
+    )  # fmt: skip
+    HubOAuth.clear_instance()  # a singleton: this test's environment must reach it
+    try:
+        app = make_app(settings, cast(Sessions, SimpleNamespace(hub=None)))
+        request = HTTPServerRequest(
+            headers=HTTPHeaders({"Host": "hub.example.org"}),
+            start_line=RequestStartLine("GET", "/services/arcade/jobs/new", "HTTP/1.1"),
+            connection=Mock(context=SimpleNamespace(remote_ip="127.0.0.1", protocol="http")),
+        )
+        handler = RequestHandler(app, request)
+        assert handler.xsrf_token  # sets the cookie, as every page with a form does
+        header = handler._new_cookie["_xsrf"].OutputString()
+    finally:
+        HubOAuth.clear_instance()
+    assert ("; Secure" in header) is https, header
+    assert "Domain=" not in header, header
+
+
+@pytest.mark.parametrize(
+    "web",
+    [
+        {},
+        {"public_url": "https://hub.example.org/"},
+        {"public_url": "https://hub.example.org/", "subdomain_host": "https://hub.example.org"},
+    ],
+)
+def test_every_jupyterhub_setting_is_one_jupyterhub_knows(
+    tmp_path: Path, web: dict[str, Any]
+) -> None:
+    """JupyterHub only warns about settings it does not have (e.g. a misspelt cookie option)."""
+    c = build(tmp_path, web)
+    known = set(JupyterHub.class_traits(config=True))
+    assert set(c.JupyterHub) <= known, set(c.JupyterHub) - known

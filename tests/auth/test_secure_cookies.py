@@ -1,0 +1,68 @@
+"""A hub whose public URL is https marks its cookies `Secure`, and tells its sessions to.
+
+TLS itself ends in front of the hub (an ingress or reverse proxy), so the hub here still
+listens on plain http on loopback; only its answers are checked (a client would not send
+`Secure` cookies back over http, so nothing is followed).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import shared_tmp
+from tests.hub import PLATFORM, RunningHub, env_of, running_hub
+
+
+@pytest.fixture(scope="module")
+def https_hub() -> Iterator[RunningHub]:
+    tmp = shared_tmp()
+    doc = yaml.safe_load(PLATFORM.read_text())
+    doc["web"] = {"public_url": "https://hub.example.org/"}
+    config = tmp / "platform.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    try:
+        with running_hub(tmp, config=config) as hub:
+            yield hub
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def set_cookies(r: httpx.Response) -> dict[str, str]:
+    return {h.split("=", 1)[0]: h for h in r.headers.get_list("set-cookie")}
+
+
+def test_login_and_xsrf_cookies_are_secure_and_host_only(https_hub: RunningHub) -> None:
+    with httpx.Client(base_url=https_hub.url, timeout=30) as client:
+        page = client.get("/hub/login")
+        xsrf = set_cookies(page)["_xsrf"]
+        assert "; Secure" in xsrf and "Domain" not in xsrf, xsrf
+        r = client.post(
+            "/hub/login",
+            data={
+                "username": "sam",
+                "password": https_hub.password,
+                "_xsrf": client.cookies["_xsrf"],
+            },
+        )
+        assert r.status_code == 302, r.text  # logged in (a refusal answers 403 with the form)
+        assert "/hub/login" not in r.headers["location"]
+        login = set_cookies(r)["jupyterhub-hub-login"]
+        assert "; Secure" in login and "; HttpOnly" in login and "Domain" not in login, login
+
+
+def test_sessions_are_told_to_make_their_cookies_secure(https_hub: RunningHub) -> None:
+    https_hub.api("POST", "/users/sam")
+    r = https_hub.api("POST", "/users/sam/servers/s", json={"cores": 0.25, "ram": 0.25})
+    assert r.status_code in (201, 202), r.text
+    try:
+        https_hub.wait_ready("sam", "s")
+        env = env_of(https_hub, "sam", "s")
+        assert json.loads(env["JUPYTERHUB_COOKIE_OPTIONS"]) == {"secure": True}
+    finally:
+        https_hub.stop_server("sam", "s")
