@@ -579,7 +579,10 @@ class Policy(Model):
         4,
         ge=1,
         title="Sessions per user",
-        description="How many sessions (named servers) one user may have at once.",
+        description=(
+            "How many sessions one user may have running (or starting) at once, whatever "
+            "their groups allow; stopped sessions do not count."
+        ),
     )
     default_image: str | None = Field(
         None,

@@ -178,7 +178,9 @@ def render_values(document: Values, base: Values | None = None) -> Values:
     derived: Values = {
         "hub": {
             "extraFiles": {PLATFORM_FILE_KEY: {"mountPath": PLATFORM_MOUNT, "data": document}},
-            "namedServerLimitPerUser": config.policy.max_sessions,
+            # none from JupyterHub, which counts stopped servers too: the launch policy
+            # counts running sessions against `policy.max_sessions` and the groups' limits
+            "namedServerLimitPerUser": 0,
         },
         "prePuller": {"extraImages": prepull_images(config)},
         "cull": {
