@@ -1,11 +1,15 @@
-"""images/*/Dockerfile (not buildable here: no container engine or base images): `ARG
-BASE_IMAGE` / `FROM $BASE_IMAGE` chain, root only around installs, a non-root final user, and
-`org.arcade-hub.*` labels agreeing with the default catalogue entry of the image."""
+"""images/*/Dockerfile, statically: `ARG BASE_IMAGE` / `FROM $BASE_IMAGE` chain whose defaults
+are the images `scripts/build-images.sh` builds them on, root only around installs, a non-root
+final user, and `org.arcade-hub.*` labels agreeing with the default catalogue entry of the image.
+tests/images/test_built_images.py builds the chain and runs the conformance suite on it;
+casa-4.7 and casa-5.4 are only checked here (their CentOS bases and NRAO tarballs are not
+reachable from the test machines)."""
 
 from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +30,16 @@ ENTRY_OF = {  # image folder -> default catalogue entry it builds
     "headless": "batch",
 }
 ROOT_USERS = {"root", "0", "0:0", "root:root"}
+CHAIN = {  # image folder -> the default BASE_IMAGE of its Dockerfile
+    "base": "docker.io/library/debian:bookworm-slim",
+    "notebook": "base",
+    "desktop": "notebook",
+    "casa-6.7": "desktop",
+    "headless": "base",
+    "hub": "quay.io/jupyterhub/k8s-hub:4.4.0",
+    "casa-5.4": "quay.io/centos/centos:7",
+    "casa-4.7": "docker.io/library/centos:6",
+}
 
 
 @dataclass
@@ -60,7 +74,30 @@ FOLDERS = sorted(p.name for p in IMAGES.iterdir() if (p / "Dockerfile").exists()
 
 
 def test_every_image_folder_is_known() -> None:
-    assert set(FOLDERS) == {*ENTRY_OF, "hub"}
+    assert set(FOLDERS) == {*ENTRY_OF, "hub", "base"} == set(CHAIN)
+
+
+def test_base_image_defaults_are_the_built_chain() -> None:
+    """Each Dockerfile's default base is the tag the build script gives its parent image."""
+    out = subprocess.run([str(ROOT / "scripts" / "build-images.sh"), "--list", "--casa",
+                          "--upstream"], capture_output=True, text=True, check=True).stdout
+    tags = dict(line.split("\t") for line in out.splitlines())
+    for folder, parent in CHAIN.items():
+        first = Dockerfile.parse(IMAGES / folder / "Dockerfile").instructions[0][1]
+        assert first == f"BASE_IMAGE={tags.get(parent, parent)}", folder
+
+
+def test_base_sets_the_docker_stacks_conventions() -> None:
+    """notebook/desktop/casa-6.7/headless use NB_USER, NB_UID, NB_GID and pip on PATH, as on
+    the docker-stacks images: the Arcade base defines them, for user arcade (1000:100)."""
+    df = Dockerfile.parse(IMAGES / "base" / "Dockerfile")
+    env = " ".join(df.all("ENV"))
+    for setting in ("NB_USER=arcade", "NB_UID=1000", "NB_GID=100", "VIRTUAL_ENV=/opt/venv",
+                    "PATH=${VIRTUAL_ENV}/bin:${PATH}"):
+        assert setting in env, setting
+    assert df.all("USER")[-1] == "${NB_UID}"
+    assert df.all("ENTRYPOINT") == ['["tini", "-g", "--"]']
+    assert "org.arcade-hub.kind" not in df.labels, "the base is not a launchable image"
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
@@ -73,6 +110,7 @@ def test_base_image_chain(folder: str) -> None:
 
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_root_only_around_installs_and_ends_non_root(folder: str) -> None:
+    """As in docker-stacks: `USER root` only around installs, then back to the user."""
     df = Dockerfile.parse(IMAGES / folder / "Dockerfile")
     users = df.all("USER")
     assert users and users[-1] not in ROOT_USERS, "must end on a non-root USER"

@@ -3,6 +3,9 @@ ARCADE_* environment, in a network namespace of its own, and see that it behaves
 
 - notebook/desktop: `jupyterhub-singleuser` answers at `/user/<name>/api`; only port 8888
   listens; `$HOME` is writable; desktop images also have `Xvnc` and answer at `/desktop/`.
+  A real single-user server asks its Hub's API for its version before it listens, and asks it
+  who a token belongs to: a stub Hub API (:data:`_STUB_HUB`) answers both on the loopback
+  interface of a network namespace of its own, which the container joins.
 - desktop-app: the app's command is on PATH and an X client library (libX11/libxcb) is present.
 - headless: a command runs and the container exits with its status; `$HOME` is writable.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import shutil
 import subprocess
 import sys
@@ -42,14 +46,106 @@ LIB_DIRS = "/lib /lib64 /usr/lib /usr/lib64 /usr/local/lib /lib/*-linux-gnu /usr
 
 _PROBE = """
 import json, sys, urllib.request, urllib.error
+headers = {"Authorization": "token " + sys.argv[2]} if len(sys.argv) > 2 else {}
 try:
-    with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+    with urllib.request.urlopen(urllib.request.Request(sys.argv[1], headers=headers),
+                                timeout=2) as r:
         print(json.dumps([r.status, r.read(2000).decode("utf-8", "replace")]))
 except urllib.error.HTTPError as e:
     print(json.dumps([e.code, ""]))
 except Exception as e:
     print(json.dumps([0, str(e)]))
 """
+
+_STUB_HUB = """
+import fcntl, json, socket, struct, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# a fresh network namespace has its loopback interface down: bring it up (SIOC[GS]IFFLAGS)
+with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    flags = struct.unpack("16sh", fcntl.ioctl(s, 0x8913, struct.pack("16sh14x", b"lo", 0))[:18])[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sh14x", b"lo", flags | 1))
+user, token, scopes = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+model = {"kind": "user", "name": user, "admin": False, "groups": [], "scopes": scopes}
+
+class Hub(BaseHTTPRequestHandler):
+    def do_GET(self):
+        path = self.path.split("?")[0].rstrip("/")
+        if path == "/hub/api":
+            self.reply(200, {"version": "arcade-check-stub"})
+        elif path == "/hub/api/user":
+            good = self.headers.get("Authorization", "") in ("token " + token, "bearer " + token)
+            self.reply(200, model) if good else self.reply(403, {"message": "unknown token"})
+        else:
+            self.reply(404, {"message": "the check's stub Hub API has no " + path})
+
+    def reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+
+class StubHub:
+    """The Hub API a single-user server needs at start-up (`GET /hub/api`) and to identify a
+    token (`GET /hub/api/user`), served in a new network namespace that the container joins
+    (`podman run --network ns:<path>`): nothing but the container can reach it."""
+
+    def __init__(self, token: str, *, user: str = USER, timeout: float = 10.0) -> None:
+        self.token = token
+        scopes = json.dumps([f"access:servers!user={user}"])
+        self.process = subprocess.Popen(
+            ["unshare", "--net", "--", sys.executable, "-c", _STUB_HUB, user, token, scopes],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            self.port = self._read_port(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _read_port(self, timeout: float) -> int:
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line.strip().isdigit():
+            self.process.kill()
+            err = self.process.communicate(timeout=10)[1] if self.process.stderr else ""
+            raise PodmanError(f"the stub Hub API did not start: {err.strip()[-300:] or 'no port'}")
+        return int(line)
+
+    @property
+    def netns(self) -> str:
+        return f"/proc/{self.process.pid}/ns/net"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hub/api"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 @dataclass
@@ -102,14 +198,17 @@ def platform_env(kind: str, image: str) -> dict[str, str]:
     return {**env, "HOME": HOME, "USER": USER}
 
 
-def hub_env() -> dict[str, str]:
-    """What JupyterHub gives a single-user server (the hub itself is not reachable)."""
+def hub_env(api_url: str) -> dict[str, str]:
+    """What JupyterHub gives a single-user server; ``api_url`` is the (stub) Hub API."""
     return {
         "JUPYTERHUB_USER": USER,
         "JUPYTERHUB_SERVER_NAME": "",
         "JUPYTERHUB_API_TOKEN": secrets.token_hex(16),
         "JUPYTERHUB_CLIENT_ID": f"jupyterhub-user-{USER}",
-        "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+        "JUPYTERHUB_API_URL": api_url,
+        "JUPYTERHUB_OAUTH_ACCESS_SCOPES": json.dumps(
+            [f"access:servers!server={USER}/", f"access:servers!user={USER}"]
+        ),
         "JUPYTERHUB_BASE_URL": "/",
         "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
         "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{PORT}{PREFIX}",
@@ -151,8 +250,9 @@ class RuntimeChecker:
     def unavailable_reason(self) -> str | None:
         if os.geteuid() != 0:
             return "runtime checks enter the container's network namespace and need root"
-        if shutil.which("nsenter") is None:
-            return "nsenter is not installed (apt-get install util-linux)"
+        for tool in ("nsenter", "unshare"):
+            if shutil.which(tool) is None:
+                return f"{tool} is not installed (apt-get install util-linux)"
         return self.podman.unavailable_reason()
 
     def check(self, image: str, info: ImageInfo) -> list[CheckResult]:
@@ -180,10 +280,17 @@ class RuntimeChecker:
         finally:
             shutil.rmtree(root, ignore_errors=True)
 
-    def _common(self, kind: str, image: str, box: Sandbox, extra_env: dict[str, str]) -> list[str]:
+    def _common(
+        self,
+        kind: str,
+        image: str,
+        box: Sandbox,
+        extra_env: dict[str, str],
+        network: str = "none",
+    ) -> list[str]:
         args = [
             "--user", f"{self.uid}:{self.gid}",
-            "--network", "none",
+            "--network", network,
             "--cap-drop", "ALL",
             "--security-opt", "no-new-privileges",
             "--workdir", HOME,
@@ -252,26 +359,30 @@ class RuntimeChecker:
 
     def _server(self, image: str, kind: str, box: Sandbox) -> list[CheckResult]:
         name = f"arcade-check-{secrets.token_hex(4)}"
-        args = [
-            "--name", name,
-            *self._common(kind, image, box, hub_env()),
-            image, "jupyterhub-singleuser", "--ip=127.0.0.1", f"--port={PORT}",
-        ]  # fmt: skip
+        hub = StubHub(secrets.token_hex(16))
         try:
-            self.podman.run_detached(args)
-        except PodmanError as exc:
-            self.podman.remove(name)
-            return [
-                CheckResult.fail(
-                    "runtime: jupyter server", f"cannot start jupyterhub-singleuser: {exc}"
-                )
-            ]
-        try:
-            return self._probe_server(name, kind, box)
+            args = [
+                "--name", name,
+                *self._common(kind, image, box, hub_env(hub.api_url), f"ns:{hub.netns}"),
+                image, "jupyterhub-singleuser", "--ip=127.0.0.1", f"--port={PORT}",
+            ]  # fmt: skip
+            try:
+                self.podman.run_detached(args)
+            except PodmanError as exc:
+                self.podman.remove(name)
+                return [
+                    CheckResult.fail(
+                        "runtime: jupyter server", f"cannot start jupyterhub-singleuser: {exc}"
+                    )
+                ]
+            try:
+                return self._probe_server(name, kind, box, hub)
+            finally:
+                self.podman.remove(name)
         finally:
-            self.podman.remove(name)
+            hub.stop()
 
-    def _probe_server(self, name: str, kind: str, box: Sandbox) -> list[CheckResult]:
+    def _probe_server(self, name: str, kind: str, box: Sandbox, hub: StubHub) -> list[CheckResult]:
         pid = self.podman.container_pid(name)
         api = f"http://127.0.0.1:{PORT}{PREFIX}api"
         answer: list[tuple[int, str]] = []
@@ -310,7 +421,7 @@ class RuntimeChecker:
                     "Xvnc is not on PATH (install tigervnc-standalone-server)",
                 )
             )
-            status, _ = self._get(pid, f"http://127.0.0.1:{PORT}{PREFIX}desktop/")
+            status, _ = self._get(pid, f"http://127.0.0.1:{PORT}{PREFIX}desktop/", hub.token)
             results.append(
                 CheckResult.expect(
                     "runtime: desktop proxy",
@@ -320,7 +431,7 @@ class RuntimeChecker:
                     "jupyter-remote-desktop-proxy",
                 )
             )
-        unexpected = sorted(listening_ports(pid) - {PORT})
+        unexpected = sorted(listening_ports(pid) - {PORT, hub.port})
         results.append(
             CheckResult.expect(
                 "runtime: listening ports",
@@ -341,10 +452,13 @@ class RuntimeChecker:
             + (f": {detail}" if detail else ""),
         )
 
-    def _get(self, pid: int, url: str) -> tuple[int, str]:
+    def _get(self, pid: int, url: str, token: str | None = None) -> tuple[int, str]:
+        """GET ``url`` from inside the container's network namespace (as a user with
+        ``token``, which the stub Hub API vouches for)."""
+        argv = [sys.executable, "-c", _PROBE, url, *([token] if token else [])]
         try:
             done = subprocess.run(
-                ["nsenter", "-t", str(pid), "-n", sys.executable, "-c", _PROBE, url],
+                ["nsenter", "-t", str(pid), "-n", *argv],
                 capture_output=True,
                 text=True,
                 timeout=10,

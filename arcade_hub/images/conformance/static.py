@@ -14,6 +14,10 @@ ALLOWED_PORTS = {
     "desktop-app": set(),
     "headless": set(),
 }
+INHERITED_PORTS = {JUPYTER_PORT}
+"""Tolerated on desktop-app and headless images built from a notebook or desktop image: a
+Dockerfile cannot undo its base's `EXPOSE 8888` (docker-stacks images have it), and the
+platform never starts the Jupyter server of such images."""
 
 
 def app_command(info: ImageInfo) -> list[str]:
@@ -51,12 +55,16 @@ def static_checks(info: ImageInfo) -> list[CheckResult]:
         text = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
         results.append(CheckResult.ok("label: versions", text))
     if kind in ALLOWED_PORTS:
-        extra = sorted(set(info.exposed_ports) - ALLOWED_PORTS[kind])
+        extra = sorted(set(info.exposed_ports) - ALLOWED_PORTS[kind] - INHERITED_PORTS)
+        inherited = sorted(set(info.exposed_ports) & (INHERITED_PORTS - ALLOWED_PORTS[kind]))
+        shown = ", ".join(info.exposed_ports) or "none"
+        if inherited:
+            shown += f" ({', '.join(inherited)}: a base image's Jupyter port, not used)"
         results.append(
             CheckResult.expect(
                 "exposed ports",
                 not extra,
-                ", ".join(info.exposed_ports) or "none",
+                shown,
                 f"a {kind} image should not expose {', '.join(extra)}",
             )
         )
