@@ -9,17 +9,20 @@ batch job runner share it; `KubeClient.close()` at shutdown):
    found at `kubernetes.default.svc:443`;
 3. else `$KUBECONFIG` or `~/.kube/config`.
 
-`api_error()` turns what the API answered into an HTTP status and a message for users.
+`api_error()` turns what the API answered into an HTTP status and a message for users;
+`timed()` bounds a call to the API.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 from kubernetes_asyncio.client import ApiClient, Configuration
@@ -38,6 +41,9 @@ KUBECONFIG_ENV = "ARCADE_KUBECONFIG"
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 IN_CLUSTER_HOST = "kubernetes.default.svc"
 IN_CLUSTER_PORT = "443"
+REQUEST_TIMEOUT = 30.0
+"""How long a call to the API may take (seconds) before `timed` gives up."""
+T = TypeVar("T")
 
 
 API_ERRORS = (ApiException, aiohttp.ClientError, OSError, TimeoutError)
@@ -144,3 +150,8 @@ def api_error(e: Exception, doing: str) -> tuple[int, str]:
     if isinstance(e, aiohttp.ClientError | OSError):
         return 503, f"could not {doing}: the Kubernetes API could not be reached ({e})"
     return 502, f"could not {doing}: {e}"
+
+
+async def timed(call: Awaitable[T], seconds: float | None = None) -> T:
+    """A call to the API that gives up (TimeoutError) rather than hang a request."""
+    return await asyncio.wait_for(call, seconds or REQUEST_TIMEOUT)

@@ -17,7 +17,9 @@ from kubernetes_asyncio.client.rest import ApiException
 from markupsafe import escape
 
 from arcade_hub.jobs import kube_runner
-from arcade_hub.jobs.kube_runner import DELETED_OUTSIDE, KubeJobRunner
+from arcade_hub.jobs.kube_reconcile import DELETED_OUTSIDE
+from arcade_hub.jobs.kube_runner import KubeJobRunner
+from arcade_hub.kube import client as kube_client
 from arcade_hub.kube.builders import literal
 from arcade_hub.kube.client import connect
 from arcade_hub.kube.restricted import violations
@@ -358,8 +360,8 @@ async def test_kubernetes_errors_are_clear_and_leak_nothing(
         await fake_api.remove("jobs", NAMESPACE, job_name("taken001"))
 
         # the API does not answer in time: a 503; the Job made after all is removed later
-        timeout, age = kube_runner.REQUEST_TIMEOUT, kube_runner.ORPHAN_AGE
-        monkeypatch.setattr(kube_runner, "REQUEST_TIMEOUT", 0.3)
+        timeout, age = kube_client.REQUEST_TIMEOUT, kube_runner.ORPHAN_AGE
+        monkeypatch.setattr(kube_client, "REQUEST_TIMEOUT", 0.3)
         fake_api.slow("create", "jobs", 1.0)
         monkeypatch.setattr(sessions_module, "new_id", lambda: "late0001")
         r = await submit(api, cmd="true")
@@ -370,7 +372,7 @@ async def test_kubernetes_errors_are_clear_and_leak_nothing(
         monkeypatch.setattr(kube_runner, "ORPHAN_AGE", 0.0)
         await svc.service.sessions.reap_expired()
         assert fake_api.get("jobs", NAMESPACE, job_name("late0001")) is None
-        monkeypatch.setattr(kube_runner, "REQUEST_TIMEOUT", timeout)
+        monkeypatch.setattr(kube_client, "REQUEST_TIMEOUT", timeout)
         monkeypatch.setattr(kube_runner, "ORPHAN_AGE", age)
 
         # 500 when deleting: a 502, the job keeps its state, and deleting again works
