@@ -77,13 +77,13 @@ def test_hub_config_for_oidc(tmp_path: Path) -> None:
     assert "client_secret" not in a  # read from the environment variable at start
     assert len(c.CryptKeeper["keys"][0]) == 32
     assert (tmp_path / "auth-state-key").stat().st_mode & 0o077 == 0
-    assert c.JupyterHub.cookie_options == {"secure": True}
+    assert c.JupyterHub.tornado_settings == {"cookie_options": {"secure": True}}
     assert "cookie_host_prefix_enabled" not in c.JupyterHub  # keeps the hub cookie off /user/
     assert not (tmp_path / "password").exists()
     # the key survives restarts, or stored auth state could not be read
     again = build(tmp_path, OIDC)
     assert again.CryptKeeper["keys"] == c.CryptKeeper["keys"]
-    assert "cookie_options" not in again.JupyterHub  # plain http: not secure-only
+    assert "tornado_settings" not in again.JupyterHub  # plain http: not secure-only
 
 
 def test_document_groups_with_provider_groups(tmp_path: Path) -> None:
