@@ -525,7 +525,7 @@ class WebConfig(Model):
     @classmethod
     def _a_dns_name(cls, value: str | None) -> str | None:
         host = urlsplit(value).hostname if value else None
-        if host is not None and _is_ip(host):
+        if host is not None and is_ip_address(host):
             raise ValueError(
                 f"{host} is an IP address, which has no subdomains: use a DNS name whose "
                 "subdomains resolve to this machine (wildcard DNS)"
@@ -559,7 +559,8 @@ class WebConfig(Model):
         return (self.origin or "").startswith("https://")
 
 
-def _is_ip(host: str) -> bool:
+def is_ip_address(host: str) -> bool:
+    """Whether `host` is an IP address rather than a DNS name (which can have subdomains)."""
     try:
         ipaddress.ip_address(host)
     except ValueError:

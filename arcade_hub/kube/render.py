@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ipaddress
 import json
 import re
 import sys
@@ -23,7 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from arcade_hub.config import ConfigError, load_config
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config.models import PlatformConfig, is_ip_address
 from arcade_hub.hub_config import SERVICE, SUBDOMAINS_ENV, served_over_https, service_url
 
 PLATFORM_FILE_KEY = "arcade-platform"
@@ -139,17 +138,9 @@ def web_values(config: PlatformConfig) -> Values:
     if env:
         values.setdefault("hub", {})["services"] = {SERVICE: {"environment": env}}
     host = urlsplit(web.origin).hostname if web.origin else None
-    if host and not _is_ip(host):
+    if host and not is_ip_address(host):
         values["ingress"] = {"hosts": [host, f"*.{host}"] if web.subdomain_host else [host]}
     return values
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _without_web(values: Values) -> Values:
