@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,11 @@ def _run(args: argparse.Namespace) -> int:
     _create_managed_datasets(config, data_dir)
     _banner(config, opts, shared_password(config, data_dir))
     os.chdir(data_dir)
+    # Started in the background by a shell (`arcade-hub run &`), SIGINT arrives ignored and
+    # every child would inherit that. JupyterHub stops services and sessions with SIGINT
+    # first, and would then wait out each one's interrupt timeout before SIGTERM.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     JupyterHub.instance(config=c)  # launch_instance() picks up this singleton
     JupyterHub.launch_instance(argv=[])
     return 0

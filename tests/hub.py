@@ -122,8 +122,11 @@ def running_hub(
     config: Path | None = PLATFORM,
     extra_env: dict[str, str] | None = None,
     port: int | None = None,
+    preexec_fn: Callable[[], object] | None = None,
 ) -> Iterator[RunningHub]:
-    """`port`: when the platform document must name it (e.g. `web.subdomain_host`)."""
+    """`port`: when the platform document must name it (e.g. `web.subdomain_host`);
+    `preexec_fn`: runs in the hub's process before it starts (e.g. to start it as a shell
+    starts a background job)."""
     data_dir = tmp / "data"
     port = port or free_port()
     token = secrets.token_hex(16)
@@ -142,7 +145,9 @@ def running_hub(
         args += ["--config", str(config)]
     env = {**os.environ, "ARCADE_ADMIN_TOKEN": token, **(extra_env or {})}
     with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        proc = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp, preexec_fn=preexec_fn
+        )
     url = f"http://127.0.0.1:{port}"
     hub = RunningHub(url, token, data_dir, "", proc, log)
     try:
