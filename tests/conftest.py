@@ -1,20 +1,11 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.hub import RunningHub, running_hub
-
-
-def shared_tmp() -> Path:
-    """A temporary directory that unprivileged session uids can enter (pytest's is 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="arcade-test-", dir="/tmp"))
-    path.chmod(0o711)
-    return path
+from tests.hub import RunningHub, running_hub, shared_tmp
 
 
 @pytest.fixture(scope="module")

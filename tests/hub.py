@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import yaml
 
 from arcade_hub.hub_config import free_port
 
@@ -114,6 +117,29 @@ class RunningHub:
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def shared_tmp() -> Path:
+    """A temporary directory that unprivileged session uids can enter (pytest's is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="arcade-test-", dir="/tmp"))
+    path.chmod(0o711)
+    return path
+
+
+@contextlib.contextmanager
+def hub_with_document(changes: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[RunningHub]:
+    """`running_hub` in a fresh `shared_tmp` (removed afterwards), on the tests' platform
+    document with `changes` replacing its top-level sections."""
+    tmp = shared_tmp()
+    try:
+        config = PLATFORM
+        if changes:
+            config = tmp / "platform.yaml"
+            config.write_text(yaml.safe_dump(yaml.safe_load(PLATFORM.read_text()) | changes))
+        with running_hub(tmp, config=config, **kwargs) as hub:
+            yield hub
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

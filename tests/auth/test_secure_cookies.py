@@ -8,29 +8,18 @@ listens on plain http on loopback; only its answers are checked (a client would 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import yaml
 
-from tests.conftest import shared_tmp
-from tests.hub import PLATFORM, RunningHub, env_of, running_hub
+from tests.hub import RunningHub, env_of, hub_with_document
 
 
 @pytest.fixture(scope="module")
 def https_hub() -> Iterator[RunningHub]:
-    tmp = shared_tmp()
-    doc = yaml.safe_load(PLATFORM.read_text())
-    doc["web"] = {"public_url": "https://hub.example.org/"}
-    config = tmp / "platform.yaml"
-    config.write_text(yaml.safe_dump(doc))
-    try:
-        with running_hub(tmp, config=config) as hub:
-            yield hub
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with hub_with_document({"web": {"public_url": "https://hub.example.org/"}}) as hub:
+        yield hub
 
 
 def set_cookies(r: httpx.Response) -> dict[str, str]:

@@ -9,20 +9,17 @@ plain HTTP clients reach the same names by sending the Host header to 127.0.0.1.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from arcade_hub.hub_config import free_port
-from tests.conftest import shared_tmp
 from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.e2e.test_desktop_in_hub import login
-from tests.hub import PLATFORM, RunningHub, running_hub
+from tests.hub import RunningHub, hub_with_document
 
 playwright_api = pytest.importorskip("playwright.async_api")
 pytestmark = pytest.mark.e2e
@@ -54,17 +51,10 @@ class SubdomainHub:
 
 @pytest.fixture(scope="module")
 def sub() -> Iterator[SubdomainHub]:
-    tmp = shared_tmp()
     port = free_port()
-    doc = yaml.safe_load(PLATFORM.read_text())
-    doc["web"] = {"subdomain_host": f"http://hub.localhost:{port}"}
-    config = tmp / "platform.yaml"
-    config.write_text(yaml.safe_dump(doc))
-    try:
-        with running_hub(tmp, config=config, port=port) as hub:
-            yield SubdomainHub(hub, port)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    web = {"subdomain_host": f"http://hub.localhost:{port}"}
+    with hub_with_document({"web": web}, port=port) as hub:
+        yield SubdomainHub(hub, port)
 
 
 def cookie(cookies: list[dict[str, Any]], prefix: str) -> dict[str, Any]:

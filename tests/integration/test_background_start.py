@@ -4,15 +4,13 @@ first) would wait out every interrupt timeout."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import shared_tmp
-from tests.hub import RunningHub, env_of, running_hub, wait_for
+from tests.hub import RunningHub, env_of, hub_with_document, wait_for
 
 SIGINT_BIT = 1 << (signal.SIGINT - 1)
 
@@ -23,12 +21,8 @@ def ignore_sigint() -> None:
 
 @pytest.fixture(scope="module")
 def background_hub() -> Iterator[RunningHub]:
-    tmp = shared_tmp()
-    try:
-        with running_hub(tmp, preexec_fn=ignore_sigint) as hub:
-            yield hub
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with hub_with_document(preexec_fn=ignore_sigint) as hub:
+        yield hub
 
 
 def ignores_sigint(pid: int) -> bool:

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import shared_tmp
-from tests.hub import PLATFORM, RunningHub, processes_mentioning, running_hub, wait_for
+from tests.hub import (
+    RunningHub,
+    hub_with_document,
+    processes_mentioning,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def culling_hub() -> Iterator[RunningHub]:
-    tmp = shared_tmp()
-    config = tmp / "platform.yaml"
-    config.write_text(
-        PLATFORM.read_text() + "sessions: {idle_timeout_minutes: 0.1, idle_check_seconds: 2}\n"
-    )
-    try:
-        with running_hub(tmp, config=config) as hub:
-            yield hub
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    sessions = {"idle_timeout_minutes": 0.1, "idle_check_seconds": 2}
+    with hub_with_document({"sessions": sessions}) as hub:
+        yield hub
 
 
 def test_an_idle_session_is_stopped_and_removed(culling_hub: RunningHub) -> None:
