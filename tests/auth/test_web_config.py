@@ -127,16 +127,28 @@ class Page(HubOAuthenticated, RequestHandler):
     """A page of the arcade service (they are HubOAuthenticated)."""
 
 
+def proxied_request(path: str) -> HTTPServerRequest:
+    """A GET of `path` that reached the service over plain http behind a TLS-terminating
+    proxy for hub.example.org."""
+    return HTTPServerRequest(
+        headers=HTTPHeaders({"Host": "hub.example.org"}),
+        start_line=RequestStartLine("GET", path, "HTTP/1.1"),
+        connection=Mock(context=SimpleNamespace(remote_ip="127.0.0.1", protocol="http")),
+    )
+
+
+def use_service_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, https: bool) -> None:
+    """The arcade service's environment for a public URL over https or http."""
+    web = {"public_url": "https://hub.example.org/" if https else "http://hub.example.org/"}
+    for key, value in service_env(build(tmp_path, web)).items():
+        monkeypatch.setenv(key, value)
+
+
 def set_cookie_header(auth: HubOAuth) -> str:
     """The Set-Cookie header the arcade service's login (HubOAuth) sends after OAuth, for a
     request that reached it over plain http behind a TLS-terminating proxy."""
     app = Application([], cookie_secret="x" * 32, hub_auth=auth)
-    request = HTTPServerRequest(
-        headers=HTTPHeaders({"Host": "hub.example.org"}),
-        start_line=RequestStartLine("GET", "/services/arcade/oauth_callback", "HTTP/1.1"),
-        connection=Mock(context=SimpleNamespace(remote_ip="127.0.0.1", protocol="http")),
-    )
-    handler = Page(app, request)
+    handler = Page(app, proxied_request("/services/arcade/oauth_callback"))
     auth.set_cookie(handler, "the-access-token")
     header: str = handler._new_cookie[auth.cookie_name].OutputString()
     return header
@@ -146,9 +158,7 @@ def set_cookie_header(auth: HubOAuth) -> str:
 def test_the_services_login_cookie_is_secure_over_https(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, https: bool
 ) -> None:
-    web = {"public_url": "https://hub.example.org/" if https else "http://hub.example.org/"}
-    for key, value in service_env(build(tmp_path, web)).items():
-        monkeypatch.setenv(key, value)
+    use_service_env(tmp_path, monkeypatch, https)
     auth = HubOAuth(
         api_token="t",
         api_url="http://127.0.0.1:1/hub/api/",
@@ -210,9 +220,7 @@ def test_session_links_start_from_the_public_origin(
 def test_the_services_xsrf_cookie_is_secure_over_https(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, https: bool
 ) -> None:
-    web = {"public_url": "https://hub.example.org/" if https else "http://hub.example.org/"}
-    for key, value in service_env(build(tmp_path, web)).items():
-        monkeypatch.setenv(key, value)
+    use_service_env(tmp_path, monkeypatch, https)
     settings = ServiceSettings(
         name="arcade", prefix="/services/arcade/", port=1, hub_api_url="http://127.0.0.1:1/hub/api/",
         api_token="t", config_file="", data_dir=tmp_path,
@@ -220,12 +228,7 @@ def test_the_services_xsrf_cookie_is_secure_over_https(
     HubOAuth.clear_instance()  # a singleton: this test's environment must reach it
     try:
         app = make_app(settings, cast(Sessions, SimpleNamespace(hub=None)))
-        request = HTTPServerRequest(
-            headers=HTTPHeaders({"Host": "hub.example.org"}),
-            start_line=RequestStartLine("GET", "/services/arcade/jobs/new", "HTTP/1.1"),
-            connection=Mock(context=SimpleNamespace(remote_ip="127.0.0.1", protocol="http")),
-        )
-        handler = RequestHandler(app, request)
+        handler = RequestHandler(app, proxied_request("/services/arcade/jobs/new"))
         assert handler.xsrf_token  # sets the cookie, as every page with a form does
         header = handler._new_cookie["_xsrf"].OutputString()
     finally:
