@@ -30,6 +30,22 @@ def glob_any(value: str, patterns: Iterable[str]) -> bool:
     return any(fnmatchcase(value, p) for p in patterns)
 
 
+def path_glob(value: str, pattern: str) -> bool:
+    """Whether the `/`-separated `value` matches `pattern` component by component: `*`, `?` and
+    `[...]` stay within one component, and a component `**` stands for one or more. So
+    `*.example.org/*` allows `images.example.org/x` but not `evil.com/x.example.org/pwn`."""
+    return _components_match(value.split("/"), pattern.split("/"))
+
+
+def _components_match(parts: list[str], patterns: list[str]) -> bool:
+    if not patterns:
+        return not parts
+    first, rest = patterns[0], patterns[1:]
+    if first == "**":
+        return any(_components_match(parts[i:], rest) for i in range(1, len(parts) + 1))
+    return bool(parts) and fnmatchcase(parts[0], first) and _components_match(parts[1:], rest)
+
+
 def parse_custom(text: str) -> tuple[ImageReference | None, str | None]:
     try:
         return parse_reference(text), None
@@ -40,7 +56,7 @@ def parse_custom(text: str) -> tuple[ImageReference | None, str | None]:
 def reference_errors(ref: ImageReference, policy: ImagePolicy) -> str | None:
     """Checks a custom reference must pass before the registry is asked anything."""
     allowed = policy.allowed_repositories
-    if allowed and not glob_any(ref.name, allowed):
+    if allowed and not any(path_glob(ref.name, p) for p in allowed):
         return (
             f"images from {ref.name} are not allowed on this platform "
             f"(allowed: {', '.join(allowed)})"

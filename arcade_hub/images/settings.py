@@ -82,9 +82,10 @@ class ImagePolicy(_Model):
         default_factory=list,
         title="Allowed repositories",
         description=(
-            "Shell-style patterns over `registry/repository` that custom image references must "
-            "match, e.g. `images.example.org/*` (a whole registry) or `docker.io/jupyter/*`. "
-            "Empty: any repository."
+            "Patterns over `registry/repository` that custom image references must match, "
+            "component by component: `*`, `?` and `[...]` stay within one `/`-separated part, "
+            "and a part `**` stands for one or more, e.g. `images.example.org/**` (a whole "
+            "registry) or `docker.io/jupyter/*` (one level). Empty: any repository."
         ),
     )
     custom_image_groups: list[str] = Field(

@@ -280,3 +280,17 @@ async def test_docker_hub_references_use_registry_1() -> None:
     async with RegistryClient(transport=httpx.MockTransport(handler)) as c:
         await c.resolve_digest("python:3.11")
     assert seen == ["https://registry-1.docker.io/v2/library/python/manifests/3.11"]
+
+
+def test_allowed_repository_globs_match_per_path_component() -> None:
+    from arcade_hub.images.rules import path_glob
+
+    assert path_glob("images.example.org/x", "*.example.org/*")
+    assert not path_glob("evil.com/x.example.org/pwn", "*.example.org/*")
+    assert not path_glob("images.example.org/group/x", "*.example.org/*")
+    assert path_glob("images.example.org/group/x", "images.example.org/**")
+    assert path_glob("images.example.org/x", "images.example.org/**")
+    assert not path_glob("images.example.org.evil.com/x", "images.example.org/**")
+    assert not path_glob("images.example.org", "images.example.org/**")
+    assert path_glob("docker.io/jupyter/scipy-notebook", "docker.io/jupyter/*")
+    assert path_glob("ghcr.io/a/b/c", "ghcr.io/**/c") and not path_glob("ghcr.io/c", "ghcr.io/**/c")
