@@ -101,6 +101,10 @@ def current_desktop(session_dir: Path) -> Desktop:
     return Desktop(socket=str(info["x_socket"]), cookie=cookies[0])
 
 
+MIN_COOKIE_BYTES = 16
+"""An MIT-MAGIC-COOKIE-1 is 16 bytes; anything shorter in the Secret is a broken Secret."""
+
+
 @dataclass
 class Relay:
     session_dir: Path
@@ -134,8 +138,15 @@ class Relay:
                 writer.close()
 
     def authorize(self, setup: Setup) -> Desktop:
-        if setup.auth_name != MIT_MAGIC_COOKIE or not hmac.compare_digest(
-            setup.auth_data, self.expected_cookie()
+        try:
+            expected = self.expected_cookie()
+        except (OSError, ValueError):
+            expected = b""
+        # An empty or unreadable cookie Secret must not let empty client cookies through.
+        if (
+            setup.auth_name != MIT_MAGIC_COOKIE
+            or len(expected) < MIN_COOKIE_BYTES
+            or not hmac.compare_digest(setup.auth_data, expected)
         ):
             raise RelayRefused("Authorization required, but no authorization protocol specified")
         return current_desktop(self.session_dir)

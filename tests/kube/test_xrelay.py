@@ -182,3 +182,16 @@ async def test_xdpyinfo_reaches_xvnc_through_the_relay(
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         _, err = await asyncio.wait_for(bad.communicate(), 20)
         assert bad.returncode != 0 and b"unable to open display" in err
+
+
+@pytest.mark.parametrize("secret", ["", "\n", "zz", "0011"])
+async def test_an_empty_or_broken_cookie_secret_lets_nobody_in(
+    desktop: Desktop, secret: str
+) -> None:
+    publish(desktop, 5, desktop.socket)
+    desktop.cookie_file.write_text(secret)
+    async with relay_on(desktop) as port:
+        for cookie in (b"", secret.strip().encode()):
+            reader, writer = await connect(port, cookie)
+            assert "Authorization required" in await refusal_reason(reader)
+            writer.close()
