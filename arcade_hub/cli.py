@@ -20,6 +20,9 @@ from arcade_hub.kube import render as render_values_cli
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.storage import expand
 
+UID_CLAIMS_ENV = "ARCADE_UID_CLAIMS"
+"""Where the machine's uid-range claims are kept (`arcade_hub.local.identity.UID_CLAIMS`)."""
+
 
 def default_data_dir() -> Path:
     """/var/lib/arcade-hub for root (sessions of other uids must reach it), else per user."""
@@ -143,6 +146,7 @@ def _run(args: argparse.Namespace) -> int:
         admin_token=os.environ.get("ARCADE_ADMIN_TOKEN") or None,
     )
     _check_sessions_can_run(config)
+    _claim_uids(config, data_dir)
     c = hub_config(config, opts)
     _create_managed_datasets(config, data_dir)
     _banner(config, opts, shared_password(config, data_dir))
@@ -181,6 +185,20 @@ def _check_sessions_can_run(config: PlatformConfig) -> None:
     reason = unreachable_reason(ArcadeLocalSpawner.singleuser_command(), probe)
     if reason:
         raise SetupError(unreachable_message(reason))
+
+
+def _claim_uids(config: PlatformConfig, data_dir: Path) -> None:
+    """Per-user uids of this platform are its own on this machine (see `claim_uid_range`)."""
+    from arcade_hub.local.identity import UID_CLAIMS, UidRangeTaken, claim_uid_range
+    from arcade_hub.local.session import per_user
+
+    if not per_user(config):
+        return
+    claims = Path(os.environ.get(UID_CLAIMS_ENV) or UID_CLAIMS)
+    try:
+        claim_uid_range(data_dir, config.backend.local.uid_range, claims)
+    except UidRangeTaken as e:
+        raise SetupError(str(e)) from None
 
 
 def _create_managed_datasets(config: PlatformConfig, data_dir: Path) -> None:

@@ -169,7 +169,13 @@ def running_hub(
     ]
     if config is not None:
         args += ["--config", str(config)]
-    env = {**os.environ, "ARCADE_ADMIN_TOKEN": token, **(extra_env or {})}
+    env = {
+        **os.environ,
+        "ARCADE_ADMIN_TOKEN": token,
+        # each test hub keeps its own uid-range claim (the machine's file is for real hubs)
+        "ARCADE_UID_CLAIMS": str(tmp / "uid-ranges.json"),
+        **(extra_env or {}),
+    }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp, preexec_fn=preexec_fn

@@ -76,3 +76,42 @@ class IdentityRegistry:
 
 def hub_identity() -> Identity:
     return Identity(uid=os.getuid(), gid=os.getgid())
+
+
+UID_CLAIMS = Path("/var/lib/arcade-hub-uid-ranges.json")
+"""Which data directory hands out which uid range, for every Arcade Hub on this machine."""
+
+
+class UidRangeTaken(Exception):
+    """Another platform on this machine hands out uids of this range to its own users."""
+
+
+def claim_uid_range(data_dir: Path, id_range: tuple[int, int], claims: Path = UID_CLAIMS) -> None:
+    """Record that the platform of `data_dir` hands out `id_range`; refuse when the range
+    overlaps one that another platform's data directory claimed (two hubs would give the same
+    uid, and with it every file, to two different users). Claims of data directories that no
+    longer exist are dropped."""
+    low, high = id_range
+    claims.parent.mkdir(parents=True, exist_ok=True)
+    with open(claims.with_suffix(".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            found = json.loads(claims.read_text()) if claims.exists() else {}
+        except ValueError:
+            found = {}
+        kept: dict[str, list[int]] = {}
+        for other, (other_low, other_high) in found.items():
+            if other == str(data_dir) or not Path(other).is_dir():
+                continue
+            kept[other] = [other_low, other_high]
+            if other_low <= high and low <= other_high:
+                raise UidRangeTaken(
+                    f"backend.local.uid_range {low}..{high} overlaps {other_low}..{other_high}, "
+                    f"which the Arcade Hub with the data directory {other} hands out on this "
+                    "machine: its users and this platform's would share uids and files. Give "
+                    f"this platform another uid_range, or remove {other} if it is gone for good."
+                )
+        kept[str(data_dir)] = [low, high]
+        tmp = claims.with_suffix(".tmp")
+        tmp.write_text(json.dumps(kept, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, claims)
