@@ -80,6 +80,11 @@ def dataset_allowed(dataset: Dataset, user: UserContext, config: PlatformConfig)
     )
 
 
+def allowed_datasets(config: PlatformConfig, user: UserContext) -> tuple[str, ...]:
+    """Ids of every dataset `user` may use; backends that see all of them hide the rest."""
+    return tuple(d.id for d in config.datasets if dataset_allowed(d, user, config))
+
+
 def dataset_refusal(dataset: Dataset, config: PlatformConfig) -> str:
     who = sorted({*dataset.groups, *dataset_granting_groups(config, dataset)})
     return f"you may not use dataset {dataset.id!r}: it is for members of {', '.join(who)}"
@@ -174,7 +179,7 @@ def build_spec(
                     "on this machine (tell your platform's operators)"
                 )
             elif entry is not None:
-                mismatch = _casa_mismatch(dataset, entry, config)
+                mismatch = casa_mismatch(dataset, entry, config)
                 if mismatch:
                     errors["dataset"] = mismatch
 
@@ -200,7 +205,25 @@ def build_spec(
         dataset=dataset.id if dataset else None,
         desktop=desktop.name if desktop else None,
         mounts=_mounts(config, site, user, session_id, dataset),
+        allowed_datasets=allowed_datasets(config, user),
     )
+
+
+def app_refusal(
+    config: PlatformConfig, user: UserContext, entry: CatalogueEntry, dataset_id: str | None
+) -> LaunchRefused | None:
+    """Why `user` may not open the desktop app `entry` on a desktop of theirs that has
+    `dataset_id`: the group policy and the dataset's CASA version, in the words a launch of the
+    same app from the form gets; None when they may."""
+    refusal = entry_refusal(config, user.groups, entry)
+    if refusal:
+        return LaunchRefused({"image": f"you may not launch {entry.title}: {refusal}"}, 403)
+    try:
+        dataset = config.dataset(dataset_id) if dataset_id else None
+    except KeyError:
+        return None
+    mismatch = casa_mismatch(dataset, entry, config) if dataset else None
+    return LaunchRefused({"dataset": mismatch}) if mismatch else None
 
 
 def image_check(
@@ -336,7 +359,7 @@ def _within(
     return value
 
 
-def _casa_mismatch(dataset: Dataset, entry: CatalogueEntry, config: PlatformConfig) -> str | None:
+def casa_mismatch(dataset: Dataset, entry: CatalogueEntry, config: PlatformConfig) -> str | None:
     if not dataset.casa_version or not entry.casa_version:
         return None
     if entry.casa_version == dataset.casa_version:

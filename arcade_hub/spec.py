@@ -50,6 +50,11 @@ class LaunchSpec(BaseModel):
         None, description="For a desktop-app: the desktop entry that hosts it."
     )
     mounts: tuple[Mount, ...] = ()
+    allowed_datasets: tuple[str, ...] = Field(
+        (),
+        description="Ids of every dataset the user may use (the policy's decision); the "
+        "embedded backend hides the host paths of all others inside the session.",
+    )
     env: dict[str, str] = Field(default_factory=dict)
     cmd: tuple[str, ...] = ()
     args: tuple[str, ...] = ()

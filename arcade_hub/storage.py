@@ -9,18 +9,30 @@ from pathlib import Path
 from arcade_hub.config.models import StorageRoots
 from arcade_hub.spec import LaunchSpec
 
-_SAFE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+_SAFE = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 
 
-def path_name(name: str) -> str:
+HASH_DIGITS = 16
+"""64 bits of SHA-256 in a directory name: finding another name for someone's directory would
+take about 2**64 tries."""
+LEGACY_HASH_DIGITS = 8
+"""Before 0.2: 32 bits, few enough to search for a colliding username."""
+
+
+def path_name(name: str, digits: int = HASH_DIGITS) -> str:
     """A directory name for a username or group: the name itself when it is plainly safe,
     otherwise a readable slug, `--` and a hash. Plain names never contain `--`, so no two
     names share a directory."""
-    if _SAFE.match(name) and "--" not in name and name not in (".", ".."):
+    if _SAFE.fullmatch(name) and "--" not in name and name not in (".", ".."):
         return name
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "x"
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    digest = hashlib.sha256(name.encode()).hexdigest()[:digits]
     return f"{slug}--{digest}"
+
+
+def legacy_path_name(name: str) -> str:
+    """The directory name `name` had before hashes grew to 64 bits (for moving it)."""
+    return path_name(name, LEGACY_HASH_DIGITS)
 
 
 def expand(template: str, data_dir: Path) -> Path:

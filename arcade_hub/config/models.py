@@ -305,6 +305,15 @@ class LocalBackend(Model):
         title="Enforce cores and RAM",
         description="Use cgroups (as root) or CPU affinity to enforce the chosen cores and RAM.",
     )
+    max_processes: int = Field(
+        4096,
+        ge=16,
+        title="Processes per session",
+        description=(
+            "The most processes and threads one session or job instance may run at once "
+            "(cgroup `pids.max`, as root): a fork bomb stops there instead of taking the machine."
+        ),
+    )
     start_timeout: int = Field(
         60, title="Start timeout (s)", description="Seconds a session may take to answer."
     )

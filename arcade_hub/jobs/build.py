@@ -19,6 +19,8 @@ from arcade_hub.policy import (
     Site,
     UserContext,
     _mounts,
+    allowed_datasets,
+    casa_mismatch,
     dataset_allowed,
     dataset_refusal,
     session_resources,
@@ -111,6 +113,10 @@ def build_job_specs(
         ).items():
             errors.setdefault(key, message)
     dataset, dataset_status = _dataset(request.launch.dataset, config, user, site, errors)
+    if dataset is not None and entry is not None:
+        mismatch = casa_mismatch(config.dataset(dataset), entry, config)
+        if mismatch:
+            errors["dataset"] = mismatch
     status = max(status, dataset_status)
     # the embedded backend's prefix goes into the spec; Kubernetes' is the pod builders'
     prefix = command_prefix(entry, config, backend) if entry is not None else []
@@ -152,6 +158,7 @@ def build_job_specs(
                 mounts=_mounts(
                     config, site, user, session_id, config.dataset(dataset) if dataset else None
                 ),
+                allowed_datasets=allowed_datasets(config, user),
                 env=env,
                 cmd=(*base_cmd, *request.cmd),
                 args=tuple(args),

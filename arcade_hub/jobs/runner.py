@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -21,14 +20,15 @@ from typing import Any
 
 from arcade_hub.config.models import PlatformConfig
 from arcade_hub.jobs.base import BackendKind, new_instances
-from arcade_hub.jobs.files import Unreadable, read_beneath
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.local import cgroups, processes
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.paths import session_layout
+from arcade_hub.local.safe_fs import Unreadable, read_text_beneath
 from arcade_hub.local.sandbox import make_preexec, read_only_binds_supported
 from arcade_hub.local.session import LocalSession, SessionSetupError
+from arcade_hub.local.teardown import tear_down
 from arcade_hub.policy import Site
 from arcade_hub.spec import LaunchSpec, MountKind
 
@@ -49,7 +49,7 @@ def log_path(spec: LaunchSpec, log_dir: str, job_id: str) -> Path:
 def read_log(instance: Instance) -> str:
     spec = LaunchSpec.model_validate_json(instance.spec)
     try:
-        return read_beneath(Path(spec.home.source), Path(instance.log))
+        return read_text_beneath(Path(spec.home.source), Path(instance.log))
     except Unreadable:
         return ""
 
@@ -160,11 +160,11 @@ class JobRunner:
             spec = LaunchSpec.model_validate_json(instance.spec)
             try:
                 session = LocalSession.prepare(spec, self.platform(), self.data_dir)
-            except (SessionSetupError, OSError, RuntimeError) as e:
-                self._final(instance, Status.error, f"could not prepare the instance: {e}")
+            except Exception as e:  # whatever it is, the instance ends and leaves nothing
+                self._start_failed(instance, f"could not prepare the instance: {e}", e)
                 await self._clean_up(spec)
                 return
-            status_file = session.tree.session / EXIT_FILE
+            status_file = session.tree.user_dir / EXIT_FILE
             env = {**session.environment(), **spec.env}
             try:
                 proc = await asyncio.create_subprocess_exec(
@@ -183,8 +183,8 @@ class JobRunner:
                     preexec_fn=make_preexec(session.sandbox()),
                     start_new_session=True,
                 )
-            except OSError as e:
-                self._final(instance, Status.error, f"could not start: {e}")
+            except Exception as e:  # e.g. a NUL byte the API let through: never stays Pending
+                self._start_failed(instance, f"could not start: {e}", e)
                 await self._clean_up(spec)
                 return
             instance.pid = proc.pid
@@ -208,7 +208,7 @@ class JobRunner:
     async def _finished(self, instance_id: str, spec: LaunchSpec, code: int | None) -> None:
         instance = self.store.get(instance_id)
         tree = session_layout(spec, self.data_dir, read_only_binds_supported())
-        recorded = _read_exit(tree.session)
+        recorded = _read_exit(tree.user_dir)
         if code is None or (code < 0 and recorded is not None):
             code = recorded
         await self._clean_up(spec)
@@ -229,6 +229,12 @@ class JobRunner:
             self._final(instance, Status.failed, f"killed by signal {-code}", code)
         else:
             self._final(instance, Status.failed, f"exit code {code}", code)
+
+    def _start_failed(self, instance: Instance, message: str, error: Exception) -> None:
+        expected = isinstance(error, SessionSetupError | OSError)
+        log.log(logging.WARNING if expected else logging.ERROR, "Job instance %s: %s",
+                instance.id, message, exc_info=None if expected else error)
+        self._final(instance, Status.error, message)
 
     def _final(
         self, instance: Instance, status: Status, message: str, code: int | None = None
@@ -257,23 +263,16 @@ class JobRunner:
             await processes.terminate(pids)
 
     async def _clean_up(self, spec: LaunchSpec) -> None:
-        cg = cgroups.find(spec.session_id)
-        pids = processes.session_pids(spec.session_id, cg.pids() if cg else None)
-        if pids:
-            await processes.terminate(pids)
-        if cg:
-            cg.remove()
-        for m in spec.mounts_of(MountKind.scratch):
-            shutil.rmtree(m.source, ignore_errors=True)
-        shutil.rmtree(self.data_dir / "sessions" / spec.session_id, ignore_errors=True)
+        scratch = [m.source for m in spec.mounts_of(MountKind.scratch)]
+        await tear_down(spec.session_id, self.data_dir, scratch)
 
     def _lifetime(self) -> float:
         return self.platform().jobs.max_runtime_hours * 3600
 
 
-def _read_exit(session_dir: Path) -> int | None:
+def _read_exit(user_dir: Path) -> int | None:
     try:
-        text = read_beneath(session_dir, session_dir / EXIT_FILE, limit=32)
+        text = read_text_beneath(user_dir, user_dir / EXIT_FILE, limit=32)
     except Unreadable:
         return None
     with contextlib.suppress(ValueError):

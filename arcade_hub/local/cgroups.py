@@ -1,4 +1,5 @@
-"""Cores and RAM limits for a session through cgroups (v2, or v1 controllers), when writable.
+"""Cores, RAM and process limits for a session through cgroups (v2, or v1 controllers), when
+writable.
 
 A session gets its own cgroup below the hub's; the preexec function moves the session's first
 process into it, so everything the session starts is limited and can be found again at stop.
@@ -13,6 +14,8 @@ from pathlib import Path
 
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000
+V2_CONTROLLERS = ("cpu", "memory", "pids")
+V1_CONTROLLERS = ("memory", "cpu", "pids")
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,20 @@ def _own_path(controller: str) -> str | None:
     return None
 
 
-def create(session_id: str, cores: float, ram_bytes: int) -> SessionCgroup | None:
+@dataclass(frozen=True)
+class Limits:
+    """What one session may use at most."""
+
+    cores: float
+    ram_bytes: int
+    pids: int
+    """Processes and threads at once (`pids.max`): a fork bomb stops there."""
+
+
+def create(session_id: str, limits: Limits) -> SessionCgroup | None:
     """Create and configure the session's cgroup; None where cgroups cannot be used here."""
     try:
-        return _create_v2(session_id, cores, ram_bytes) or _create_v1(session_id, cores, ram_bytes)
+        return _create_v2(session_id, limits) or _create_v1(session_id, limits)
     except OSError:
         return None
 
@@ -63,7 +76,7 @@ def find(session_id: str) -> SessionCgroup | None:
     if parent is not None:
         d = parent / "arcade" / session_id
         return SessionCgroup(version=2, dirs=(d,)) if d.is_dir() else None
-    dirs = tuple(d for d in (_v1_dir(c, session_id) for c in ("memory", "cpu")) if d)
+    dirs = tuple(d for d in (_v1_dir(c, session_id) for c in V1_CONTROLLERS) if d)
     return SessionCgroup(version=1, dirs=dirs) if any(d.is_dir() for d in dirs) else None
 
 
@@ -73,7 +86,7 @@ def _v2_parent() -> Path | None:
         return None
     parent = ROOT / own.lstrip("/")
     with contextlib.suppress(OSError):
-        if {"cpu", "memory"} <= set((parent / "cgroup.controllers").read_text().split()):
+        if set(V2_CONTROLLERS) <= set((parent / "cgroup.controllers").read_text().split()):
             return parent
     return None
 
@@ -86,29 +99,30 @@ def _v1_dir(controller: str, session_id: str) -> Path | None:
     return mount / own.lstrip("/") / "arcade" / session_id
 
 
-def _create_v2(session_id: str, cores: float, ram_bytes: int) -> SessionCgroup | None:
+def _create_v2(session_id: str, limits: Limits) -> SessionCgroup | None:
     parent = _v2_parent()
     if parent is None:
         return None
     base = parent / "arcade"
     base.mkdir(exist_ok=True)
-    (parent / "cgroup.subtree_control").write_text("+cpu +memory")
-    (base / "cgroup.subtree_control").write_text("+cpu +memory")
+    enable = " ".join(f"+{c}" for c in V2_CONTROLLERS)
+    (parent / "cgroup.subtree_control").write_text(enable)
+    (base / "cgroup.subtree_control").write_text(enable)
     d = base / session_id
     d.mkdir(exist_ok=True)
-    (d / "memory.max").write_text(str(ram_bytes))
-    (d / "cpu.max").write_text(f"{int(cores * PERIOD_US)} {PERIOD_US}")
+    (d / "memory.max").write_text(str(limits.ram_bytes))
+    (d / "cpu.max").write_text(f"{int(limits.cores * PERIOD_US)} {PERIOD_US}")
+    (d / "pids.max").write_text(str(limits.pids))
     return SessionCgroup(version=2, dirs=(d,))
 
 
-def _create_v1(session_id: str, cores: float, ram_bytes: int) -> SessionCgroup | None:
+def _create_v1(session_id: str, limits: Limits) -> SessionCgroup | None:
     dirs: list[Path] = []
+    quota = str(int(limits.cores * PERIOD_US))
     for controller, settings in (
-        ("memory", {"memory.limit_in_bytes": str(ram_bytes)}),
-        (
-            "cpu",
-            {"cpu.cfs_period_us": str(PERIOD_US), "cpu.cfs_quota_us": str(int(cores * PERIOD_US))},
-        ),
+        ("memory", {"memory.limit_in_bytes": str(limits.ram_bytes)}),
+        ("cpu", {"cpu.cfs_period_us": str(PERIOD_US), "cpu.cfs_quota_us": quota}),
+        ("pids", {"pids.max": str(limits.pids)}),
     ):
         d = _v1_dir(controller, session_id)
         if d is None:

@@ -9,10 +9,10 @@ own passwd and group files naming its user and groups; without it, nothing chang
 from __future__ import annotations
 
 import glob
-import os
 from pathlib import Path
 
 from arcade_hub.local.identity import Identity
+from arcade_hub.local.safe_fs import replace_file
 from arcade_hub.storage import path_name
 
 LIBRARY_GLOBS = ("/usr/lib/*/libnss_wrapper.so", "/usr/lib/libnss_wrapper.so")
@@ -33,17 +33,15 @@ def write_nss_files(
     if nss_wrapper_library() is None or ident.is_hub_user:
         return
     name = path_name(username)
-    passwd = session_dir / "passwd"
-    group = session_dir / "group"
-    passwd.write_text(
+    passwd = (
         "root:x:0:0:root:/root:/bin/sh\n"
         f"{name}:x:{ident.uid}:{ident.gid}:Arcade user {name}:{home}:/bin/bash\n"
     )
     lines = ["root:x:0:", f"{name}:x:{ident.gid}:"]
     lines += [f"{path_name(g)}:x:{gid}:{name}" for g, gid in sorted(groups.items())]
-    group.write_text("\n".join(lines) + "\n")
-    for f in (passwd, group):
-        os.chmod(f, 0o644)
+    # in the root-owned session directory (arcade_hub.local.paths)
+    replace_file(session_dir, "passwd", passwd.encode(), 0o644)
+    replace_file(session_dir, "group", ("\n".join(lines) + "\n").encode(), 0o644)
 
 
 def nss_environment(session_dir: Path) -> dict[str, str]:

@@ -1,10 +1,21 @@
 """The on-disk layout of a local session, created before it starts.
 
-<data_dir>/sessions/<session id>/          private to the user (0700)
-    datasets/<id>    read-only bind mount (root) or symlink (no root) of the dataset
-    projects/<group> symlink to the group's project space (group-owned, setgid)
-<home root>/<user>                         the user's home, the same in every session
-<scratch root>/<session id>                removed when the session stops
+<data_dir>/sessions/<session id>/       root's (0750, group: the user's own group)
+    datasets/<id>     read-only bind mount point (root) or symlink (no root) of the dataset
+    projects/<group>  symlink to the group's project space (group-owned, setgid)
+    passwd, group     the session's names for nss_wrapper
+    desktop-apps.json what the desktop menu offers
+    apps/             app logs (root creates each, the user reads them)
+    app.xauth         the desktop's cookie as root copied it, for app containers
+    containers        the app containers the session started, removed at stop
+    user/             the user's own (0700): ARCADE_SESSION_DIR, where the desktop publishes
+                      `desktop.json` and its cookies and a job writes its exit status
+<home root>/<user>                      the user's home, the same in every session
+<scratch root>/<session id>             removed when the session stops
+
+Everything root later reads back or mounts lies in the root-owned part; the user's part is only
+read through `arcade_hub.local.safe_fs`. Nothing is changed by path below a place the user can
+write (see docs/how-to/secure-the-deployment.md).
 """
 
 from __future__ import annotations
@@ -16,7 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arcade_hub.local.identity import Identity
+from arcade_hub.local.safe_fs import make_dir, open_dir, root_dir, set_owner
 from arcade_hub.spec import LaunchSpec, MountKind
+from arcade_hub.storage import legacy_path_name, path_name
+
+USER_DIR = "user"
+APP_LOGS = "apps"
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,15 @@ class SessionTree:
     datasets: Path
     scratch: Path
     read_only_binds: tuple[tuple[str, str], ...]
+
+    @property
+    def user_dir(self) -> Path:
+        """The one directory of the session its user may write (ARCADE_SESSION_DIR)."""
+        return self.session / USER_DIR
+
+    @property
+    def app_logs(self) -> Path:
+        return self.session / APP_LOGS
 
 
 def session_layout(spec: LaunchSpec, data_dir: Path, bind_datasets: bool) -> SessionTree:
@@ -51,30 +76,32 @@ def session_layout(spec: LaunchSpec, data_dir: Path, bind_datasets: bool) -> Ses
 def prepare_session_tree(
     spec: LaunchSpec, data_dir: Path, ident: Identity, bind_datasets: bool
 ) -> SessionTree:
-    """Create the session's directories with the right owners; return where things are."""
+    """Create the session's directories with the right owners; return where things are.
+
+    The session directory is new and root's while everything in it is made; the user gets
+    `user/`, the home (when new) and scratch, each changed through its own descriptor."""
     tree = session_layout(spec, data_dir, bind_datasets)
-    _ensure_dir(data_dir, 0o711)
-    _ensure_dir(tree.session.parent, 0o711)
-    _ensure_dir(tree.session, 0o700, ident)
-    datasets, projects = tree.datasets, tree.projects
-    _ensure_dir(datasets, 0o755, ident)
-    _ensure_dir(projects, 0o755, ident)
-    _ensure_dir(tree.home.parent, 0o711)
-    _ensure_dir(tree.home, 0o700, ident, only_if_new=True)
-    _ensure_dir(tree.scratch.parent, 0o711)
-    _ensure_dir(tree.scratch, 0o700, ident)
+    root_dir(data_dir, 0o711)
+    root_dir(tree.session.parent, 0o711)
+    make_dir(tree.session, 0o700, exist_ok=False)
+    make_dir(tree.datasets, 0o755, exist_ok=False)
+    make_dir(tree.projects, 0o755, exist_ok=False)
+    make_dir(tree.app_logs, 0o750, gid=ident.gid, exist_ok=False)
+    make_dir(tree.user_dir, 0o700, ident.uid, ident.gid, exist_ok=False)
+    root_dir(tree.home.parent, 0o711)
+    adopt_legacy_dir(tree.home, legacy_path_name(spec.username), uid=ident.uid)
+    make_dir(tree.home, 0o700, ident.uid, ident.gid, exist_ok=True)
+    root_dir(tree.scratch.parent, 0o711)
+    make_dir(tree.scratch, 0o700, ident.uid, ident.gid, exist_ok=False)
 
     for index, m in enumerate(spec.mounts_of(MountKind.project)):
         target = Path(m.source)
-        _ensure_dir(target.parent, 0o711)
+        root_dir(target.parent, 0o711)
         gid = ident.groups[index] if index < len(ident.groups) else ident.gid
-        _ensure_dir(
-            target,
-            0o2770,
-            Identity(uid=0 if os.geteuid() == 0 else ident.uid, gid=gid),
-            only_if_new=True,
-        )
-        _symlink(target, projects / m.name)
+        owner = 0 if os.geteuid() == 0 else ident.uid
+        adopt_legacy_dir(target, legacy_path_name(m.name), gid=gid)
+        make_dir(target, 0o2770, owner, gid, exist_ok=True)
+        (tree.projects / path_name(m.name)).symlink_to(target)
 
     for m in spec.mounts_of(MountKind.dataset):
         source = Path(m.source)
@@ -82,30 +109,38 @@ def prepare_session_tree(
             raise FileNotFoundError(
                 f"dataset {m.name!r} is configured at {source}, which does not exist"
             )
-        link = datasets / m.name
+        link = tree.datasets / m.name  # ids are validated names
         if bind_datasets:
-            link.mkdir(exist_ok=True)
+            make_dir(link, 0o755, exist_ok=False)
         else:
-            _symlink(source, link)
+            link.symlink_to(source)
+    # Last: the user may enter (its group) once everything in it is in place.
+    with open_dir(tree.session) as fd:
+        set_owner(fd, None, ident.gid, 0o750)
     return tree
 
 
-def _ensure_dir(
-    path: Path, mode: int, owner: Identity | None = None, *, only_if_new: bool = False
+def adopt_legacy_dir(
+    path: Path, legacy_name: str, *, uid: int | None = None, gid: int | None = None
 ) -> None:
-    existed = path.is_dir()
-    path.mkdir(parents=True, exist_ok=True)
-    if existed and only_if_new:
+    """Give a home or project space made by an older version (whose names had 32-bit hashes,
+    `arcade_hub.storage.legacy_path_name`) its current name, in the same root-owned parent.
+    Only when it belongs to this user (`uid`) or group (`gid`): under the old names another
+    user's name could collide with this one's."""
+    legacy = path.with_name(legacy_name)
+    if legacy == path or path.exists() or path.is_symlink():
         return
-    if owner is not None and os.geteuid() == 0:
-        os.chown(path, owner.uid, owner.gid)
-    os.chmod(path, mode)
-
-
-def _symlink(target: Path, link: Path) -> None:
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(target)
+    try:
+        st = os.lstat(legacy)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        return
+    if os.geteuid() == 0 and ((uid is not None and st.st_uid != uid) or (
+        gid is not None and st.st_gid != gid
+    )):
+        return
+    os.rename(legacy, path)
 
 
 def unreachable_reason(executable: str, ident: Identity) -> str | None:

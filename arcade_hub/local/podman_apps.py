@@ -1,8 +1,10 @@
 """Desktop apps as podman containers on the embedded backend.
 
 A desktop-app whose catalogue image is in local podman storage runs as a container that draws
-on the session's desktop through the display's X unix socket and the session's FamilyWild app
-cookie, both mounted read-only. The container runs as the session's uid, with no network, no
+on the session's desktop through the X unix sockets' directory and the session's FamilyWild app
+cookie, both mounted read-only. Both paths are root's own: podman (root) never mounts a path
+the session's user could have changed (the cookie is a copy root made in the root-owned session
+directory, `arcade_hub.local.launch`). The container runs as the session's uid, with no network, no
 capabilities, a read-only root filesystem, and the session's home, projects, datasets
 (read-only) and scratch at the same paths as in the desktop, so `ARCADE_*` mean the same.
 It is held to the session's cores and RAM by its own limits (podman puts it in a cgroup of its
@@ -35,9 +37,10 @@ from typing import TYPE_CHECKING, Literal
 from arcade_hub.config.models import CatalogueEntry
 from arcade_hub.images import labels as image_labels
 from arcade_hub.spec import MountKind
+from arcade_hub.storage import path_name
 
 if TYPE_CHECKING:
-    from arcade_hub.local.session import LocalSession
+    from arcade_hub.local.session import Desktop, LocalSession
 
 log = logging.getLogger("arcade_hub.launch")
 
@@ -80,9 +83,10 @@ class AppContainer:
     uid: int
     gid: int
     display: str
-    x_socket: str
+    x11_dir: str
+    """Host directory of the X servers' unix sockets (root's, sticky)."""
     xauthority: str
-    """Host path of the session's FamilyWild app cookie."""
+    """Host path of root's copy of the session's FamilyWild app cookie."""
     workdir: str
     binds: tuple[Bind, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
@@ -111,7 +115,7 @@ def podman_run_command(c: AppContainer, podman: str = PODMAN) -> list[str]:
         "--label", f"{LABEL_APP}={c.app}",
         "--label", f"{LABEL_USER}={c.username}",
         "--workdir", c.workdir,
-        "-v", Bind(c.x_socket, c.x_socket, read_only=True).volume(),
+        "-v", Bind(c.x11_dir, c.x11_dir, read_only=True).volume(),
         "-v", Bind(c.xauthority, CONTAINER_XAUTHORITY, read_only=True).volume(),
     ]  # fmt: skip
     if c.cores is not None:
@@ -167,7 +171,8 @@ def session_binds(session: LocalSession) -> tuple[Bind, ...]:
     spec, tree = session.spec, session.tree
     binds = [Bind(str(tree.home), str(tree.home)), Bind(str(tree.scratch), str(tree.scratch))]
     binds += [
-        Bind(m.source, str(tree.projects / m.name)) for m in spec.mounts_of(MountKind.project)
+        Bind(m.source, str(tree.projects / path_name(m.name)))
+        for m in spec.mounts_of(MountKind.project)
     ]
     binds += [
         Bind(m.source, str(tree.datasets / m.name), read_only=True)
@@ -179,16 +184,15 @@ def session_binds(session: LocalSession) -> tuple[Bind, ...]:
 def container_for(
     session: LocalSession,
     entry: CatalogueEntry,
-    desktop: Mapping[str, object],
+    desktop: Desktop,
     *,
+    xauthority: Path,
     command: tuple[str, ...],
     name: str,
     rootless: bool,
     runtime: str | None,
 ) -> AppContainer:
-    """The container of `entry` on the desktop described by `desktop` (its desktop.json)."""
-    display = str(desktop["display"])
-    x_socket = str(desktop.get("x_socket") or f"/tmp/.X11-unix/X{display.lstrip(':')}")
+    """The container of `entry` on the session's `desktop`, with root's copy of its cookie."""
     ident = session.identity
     return AppContainer(
         name=name,
@@ -200,9 +204,9 @@ def container_for(
         uid=ident.uid,
         gid=ident.gid,
         groups=tuple(ident.groups),
-        display=display,
-        x_socket=x_socket,
-        xauthority=str(desktop["xauthority"]),
+        display=desktop.display,
+        x11_dir=str(desktop.x_socket.parent),
+        xauthority=str(xauthority),
         workdir=str(session.tree.home),
         binds=session_binds(session),
         env=container_env(session.environment()),

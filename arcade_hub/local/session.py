@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from arcade_hub.local.paths import (
     unreachable_message,
     unreachable_reason,
 )
+from arcade_hub.local.safe_fs import Unreadable, make_dir, read_beneath, replace_file
 from arcade_hub.local.sandbox import Sandbox, read_only_binds_supported
 from arcade_hub.sizes import gib_to_bytes
 from arcade_hub.spec import LaunchSpec, MountKind
@@ -34,6 +37,28 @@ from arcade_hub.storage import expand, session_environment
 
 BIN_DIR = Path(sys.executable).parent
 APPS_FILE = "desktop-apps.json"
+DESKTOP_FILE = "desktop.json"
+"""What the desktop publishes in the session's user directory (`arcade_hub.desktop.session`)."""
+APP_XAUTHORITY = "app.xauth"
+"""The desktop's FamilyWild cookie for X clients, in the user directory."""
+X11_UNIX_DIR = Path("/tmp/.X11-unix")
+DESKTOP_FILE_LIMIT = 64 * 1024
+_DISPLAY = re.compile(r":([0-9]{1,5})")
+
+
+@dataclass(frozen=True)
+class Desktop:
+    """A running desktop of a session, as root may use it: the display number is all that is
+    taken from what the desktop published; every path is root's own."""
+
+    number: int
+    x_socket: Path
+    user_xauthority: Path
+    """The user's own cookie file: for apps running as the user, never read by root by path."""
+
+    @property
+    def display(self) -> str:
+        return f":{self.number}"
 
 
 class SessionSetupError(Exception):
@@ -71,17 +96,24 @@ class LocalSession:
             reason = unreachable_reason(str(BIN_DIR / "jupyterhub-singleuser"), ident)
             if reason:
                 raise SessionSetupError(unreachable_message(reason))
+        if spec.kind in (Kind.desktop, Kind.desktop_app):
+            ensure_x11_unix_dir()
         tree = prepare_session_tree(spec, data_dir, ident, read_only_binds_supported())
         if not ident.is_hub_user and (reason := blocked_path(tree.session, ident)):
             raise SessionSetupError(unreachable_message(reason))
-        _write_apps_file(tree.session / APPS_FILE, platform, ident)
+        replace_file(tree.session, APPS_FILE, json.dumps(desktop_apps(platform)).encode(), 0o644)
         project_groups = [m.name for m in spec.mounts_of(MountKind.project)]
         groups = dict(zip(project_groups, ident.groups, strict=False))
         write_nss_files(tree.session, spec.username, ident, tree.home, groups)
         limits = platform.backend.local.enforce_limits
         cg = None
         if limits and os.geteuid() == 0:
-            cg = cgroups.create(spec.session_id, spec.cores, gib_to_bytes(spec.ram_gib))
+            cg = cgroups.create(
+                spec.session_id,
+                cgroups.Limits(
+                    spec.cores, gib_to_bytes(spec.ram_gib), platform.backend.local.max_processes
+                ),
+            )
         cpus = None if cg or not limits else _pick_cpus(spec)
         return cls(spec, platform, data_dir, ident, tree, cg, cpus)
 
@@ -110,14 +142,13 @@ class LocalSession:
         )
 
     def hidden_datasets(self) -> tuple[str, ...]:
-        """Host paths of datasets this user may not use: covered inside the session."""
-        groups = {m.name for m in self.spec.mounts_of(MountKind.project)}
+        """Host paths of every dataset of the platform this user may not use (the policy's
+        `allowed_datasets`): covered inside the session, datasets added later included."""
+        allowed = {*self.spec.allowed_datasets, self.spec.dataset}
         return tuple(
             str(path)
             for d in self.platform.datasets
-            if d.groups
-            and not groups & set(d.groups)
-            and (path := expand(d.path, self.data_dir)).is_dir()
+            if d.id not in allowed and (path := expand(d.path, self.data_dir)).is_dir()
         )
 
     def environment(self, api_url: str = "") -> dict[str, str]:
@@ -138,7 +169,7 @@ class LocalSession:
             scratch=str(tree.scratch),
         )
         env.update(
-            ARCADE_SESSION_DIR=str(tree.session),
+            ARCADE_SESSION_DIR=str(tree.user_dir),
             ARCADE_LIMITS=self.limits,
             ARCADE_DESKTOP_APPS=str(tree.session / APPS_FILE),
             ARCADE_DESKTOP_LAUNCH_COMMAND=str(BIN_DIR / "arcade-launch"),
@@ -155,13 +186,39 @@ class LocalSession:
             env["ARCADE_AUTOSTART"] = spec.entry
         return env
 
-    def desktop(self) -> dict[str, str] | None:
-        """What the desktop published about its display, once it runs."""
+    def desktop(self) -> Desktop | None:
+        """The session's desktop once it runs: its display number, read from what the desktop
+        published in the user's directory without following links or waiting on FIFOs;
+        None when there is none (yet) or what is there is not a desktop's."""
+        user_dir = self.tree.user_dir
         try:
-            info = json.loads((self.tree.session / "desktop.json").read_text())
-        except (OSError, ValueError):
+            info = json.loads(read_beneath(user_dir, user_dir / DESKTOP_FILE, DESKTOP_FILE_LIMIT))
+        except (Unreadable, ValueError):
             return None
-        return info if isinstance(info, dict) else None
+        found = _DISPLAY.fullmatch(str(info.get("display", ""))) if isinstance(info, dict) else None
+        if found is None:
+            return None
+        number = int(found[1])
+        return Desktop(number, X11_UNIX_DIR / f"X{number}", user_dir / APP_XAUTHORITY)
+
+
+def ensure_x11_unix_dir() -> None:
+    """/tmp/.X11-unix, where every desktop's X server has its socket: made by root (sticky,
+    1777) before a desktop starts. Made by a session's user, it would be theirs, and so would
+    be every other display's socket entry in it."""
+    try:
+        make_dir(X11_UNIX_DIR, 0o1777, exist_ok=False)
+        return
+    except FileExistsError:
+        pass
+    st = os.lstat(X11_UNIX_DIR)
+    sticky_dir = stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX
+    if os.geteuid() == 0 and not (sticky_dir and st.st_uid == 0):
+        raise SessionSetupError(
+            f"{X11_UNIX_DIR} is not root's sticky directory (owner uid {st.st_uid}, mode "
+            f"{stat.S_IMODE(st.st_mode):o}): desktops cannot start safely. An administrator "
+            f"should remove it (rm -r {X11_UNIX_DIR}) when no desktop runs."
+        )
 
 
 def desktop_apps(platform: PlatformConfig) -> list[dict[str, str]]:
@@ -189,12 +246,6 @@ def desktop_apps(platform: PlatformConfig) -> list[dict[str, str]]:
         for e in platform.catalogue
         if e.kind == Kind.desktop_app and runnable(e)
     ]
-
-
-def _write_apps_file(path: Path, platform: PlatformConfig, ident: Identity) -> None:
-    path.write_text(json.dumps(desktop_apps(platform), indent=1))
-    if os.geteuid() == 0:
-        os.chown(path, ident.uid, ident.gid)
 
 
 def _pick_cpus(spec: LaunchSpec) -> frozenset[int] | None:

@@ -15,8 +15,10 @@ from typing import Any
 from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.local.launch import AppNotRunnable, launch_app
 from arcade_hub.local.session import LocalSession, desktop_apps
+from arcade_hub.policy import UserContext, app_refusal
 from arcade_hub.service.handlers import ApiError, ApiHandler
 from arcade_hub.service.hub_client import spec_of
+from arcade_hub.service.sessions import Sessions
 from arcade_hub.spec import LaunchSpec
 
 
@@ -38,11 +40,24 @@ LAUNCH_TIMEOUT = 60.0
 
 
 class AppsHandler(ApiHandler):
+    """The group policy that applies is the desktop owner's (an admin acts on their behalf)."""
+
     async def get(self, user: str, server: str) -> None:
         self.require_user(user)
-        await self._desktop_spec(user, server)
+        spec = await self._desktop_spec(user, server)
+        owner = await self._owner(user)
         # may ask podman which app images are stored: off the event loop
-        self.write_json({"apps": await asyncio.to_thread(launchable_apps, self.platform)})
+        apps = await asyncio.to_thread(launchable_apps, self.platform)
+        self.write_json({"apps": [
+            a for a in apps
+            if app_refusal(self.platform, owner, self.platform.entry(a["name"]), spec.dataset)
+            is None
+        ]})  # fmt: skip
+
+    async def _owner(self, user: str) -> UserContext:
+        sessions: Sessions = self.settings["sessions"]
+        caller = await sessions.caller(user)
+        return UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
 
     async def post(self, user: str, server: str) -> None:
         self.require_user(user)
@@ -57,6 +72,9 @@ class AppsHandler(ApiHandler):
         if entry.kind != Kind.desktop_app:
             raise ApiError(400, f"{entry.title} is a {entry.kind.value}, not a desktop app")
         model, spec = await self._desktop(user, server)
+        refused = app_refusal(self.platform, await self._owner(user), entry, spec.dataset)
+        if refused is not None:
+            raise ApiError(refused.status, str(refused))
         try:
             if self.platform.backend.kind == "kubernetes":
                 launched = await self._launch_on_kubernetes(spec, model, entry)

@@ -9,8 +9,6 @@ CPU affinity as the only limit. Either way, stopping a session stops every proce
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,10 @@ from tornado import web
 from traitlets import Unicode, default
 
 from arcade_hub.config.models import Kind
-from arcade_hub.local import cgroups, podman_apps, processes
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.sandbox import make_preexec
 from arcade_hub.local.session import BIN_DIR, LocalSession, SessionSetupError
+from arcade_hub.local.teardown import tear_down
 from arcade_hub.sizes import gib_to_bytes
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
 from arcade_hub.spec import LaunchSpec, MountKind
@@ -156,21 +154,7 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
     async def _clean_up(self, spec: LaunchSpec) -> None:
         """Stop every process of the session (desktop, apps), remove its app containers, its
         cgroup, scratch and directory."""
-        session_dir = Path(self.data_dir) / "sessions" / spec.session_id
-        removed = await podman_apps.remove_session_containers(session_dir)
-        if removed:
-            self.log.info("Removed app containers %s of %s", removed, spec.session_id)
-        cg = self._session.cgroup if self._session else cgroups.find(spec.session_id)
-        pids = processes.session_pids(spec.session_id, cg.pids() if cg else None)
-        if pids:
-            self.log.info("Stopping %d leftover processes of %s", len(pids), spec.session_id)
-            survivors = await processes.terminate(pids)
-            if survivors:
-                self.log.warning("Processes %s of %s did not stop", survivors, spec.session_id)
-        if cg:
-            cg.remove()
+        cg = self._session.cgroup if self._session else None
         self._session = None
-        for m in spec.mounts_of(MountKind.scratch):
-            shutil.rmtree(m.source, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            shutil.rmtree(session_dir)
+        scratch = [m.source for m in spec.mounts_of(MountKind.scratch)]
+        await tear_down(spec.session_id, Path(self.data_dir), scratch, cg, self.log)

@@ -90,7 +90,7 @@ async def test_desktop_session_through_the_hub(hub: RunningHub) -> None:
         # As root, the per-user uid has a name and a session bus (nss_wrapper), so the
         # desktop runs dbus like on a workstation.
         if os.geteuid() == 0 and nss_wrapper_library():
-            assert f"alice:x:{uid}:" in (Path(env["ARCADE_SESSION_DIR"]) / "passwd").read_text()
+            assert f"alice:x:{uid}:" in Path(env["NSS_WRAPPER_PASSWD"]).read_text()
             names = {psutil.Process(p).name() for p in processes_mentioning(session_id)}
             assert {"Xvnc", "openbox", "dbus-daemon", "xterm"} <= names, names
 

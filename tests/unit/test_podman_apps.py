@@ -13,7 +13,7 @@ from arcade_hub.local import podman_apps
 from arcade_hub.local.identity import Identity
 from arcade_hub.local.paths import session_layout
 from arcade_hub.local.podman_apps import AppContainer, Bind, choose, podman_run_command
-from arcade_hub.local.session import LocalSession
+from arcade_hub.local.session import Desktop, LocalSession
 from arcade_hub.spec import LaunchSpec, Mount, MountKind
 
 PLATFORM = parse_config(Path("tests/platform.yaml").read_text())
@@ -43,7 +43,7 @@ def container(**changes: object) -> AppContainer:
         gid=200001,
         groups=(200001, 300002),
         display=":3",
-        x_socket="/tmp/.X11-unix/X3",
+        x11_dir="/tmp/.X11-unix",
         xauthority="/data/sessions/0123456789ab/app.xauth",
         workdir="/data/home/alice",
         binds=(
@@ -70,7 +70,7 @@ def test_run_command_is_locked_down_and_shares_only_the_display() -> None:
     assert pairs(cmd, "--group-add") == ["300002"]
     assert "--userns=keep-id" not in cmd
     assert pairs(cmd, "-v") == [
-        "/tmp/.X11-unix/X3:/tmp/.X11-unix/X3:ro",
+        "/tmp/.X11-unix:/tmp/.X11-unix:ro",
         f"/data/sessions/0123456789ab/app.xauth:{podman_apps.CONTAINER_XAUTHORITY}:ro",
         "/data/home/alice:/data/home/alice:rw",
         "/srv/alma:/data/sessions/0123456789ab/datasets/alma:ro",
@@ -211,17 +211,20 @@ def test_container_for_a_session_mounts_its_storage_where_the_desktop_has_it(
     tree = session_layout(spec, tmp_path / "data", bind_datasets=True)
     ident = Identity(uid=200001, gid=200001, groups=(300002,))
     session = LocalSession(spec, PLATFORM, tmp_path / "data", ident, tree, None, None)
-    desktop = {"display": ":7", "xauthority": str(tree.session / "app.xauth")}
+    desktop = Desktop(7, Path("/tmp/.X11-unix/X7"), tree.user_dir / "app.xauth")
     c = podman_apps.container_for(
         session,
         entry(cmd=["xterm"]),
         desktop,
+        xauthority=tree.session / "app.xauth",
         command=("xterm",),
         name="n",
         rootless=False,
         runtime=None,
     )
-    assert c.x_socket == "/tmp/.X11-unix/X7" and c.display == ":7"
+    # root's own paths only: the sockets' directory and root's copy of the cookie
+    assert c.x11_dir == "/tmp/.X11-unix" and c.display == ":7"
+    assert c.xauthority == str(tree.session / "app.xauth")
     assert (c.uid, c.gid, c.groups) == (200001, 200001, (300002,))
     assert c.workdir == str(tmp_path / "home/alice")
     assert set(c.binds) == {
