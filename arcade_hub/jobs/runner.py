@@ -161,8 +161,8 @@ class JobRunner:
             try:
                 session = LocalSession.prepare(spec, self.platform(), self.data_dir)
             except Exception as e:  # whatever it is, the instance ends and leaves nothing
-                self._start_failed(instance, f"could not prepare the instance: {e}", e)
                 await self._clean_up(spec)
+                self._start_failed(instance, f"could not prepare the instance: {e}", e)
                 return
             status_file = session.tree.user_dir / EXIT_FILE
             env = {**session.environment(), **spec.env}
@@ -184,8 +184,8 @@ class JobRunner:
                     start_new_session=True,
                 )
             except Exception as e:  # e.g. a NUL byte the API let through: never stays Pending
-                self._start_failed(instance, f"could not start: {e}", e)
                 await self._clean_up(spec)
+                self._start_failed(instance, f"could not start: {e}", e)
                 return
             instance.pid = proc.pid
             instance.pid_start = start_time(proc.pid)
