@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from arcade_hub.config.models import Choices, Kind, PlatformConfig
+from arcade_hub.config import Choices, Kind, PlatformConfig
 from arcade_hub.group_policy import entry_refusal
 from arcade_hub.images.discovery import Snapshot
 from arcade_hub.options import CUSTOM

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Literal
 
-from arcade_hub.config.models import CatalogueEntry, Dataset, GroupRule, Kind, PlatformConfig
+from arcade_hub.config import CatalogueEntry, Dataset, GroupRule, Kind, PlatformConfig
 from arcade_hub.spec import LaunchSpec
 
 DEFAULT = "default"

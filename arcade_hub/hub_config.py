@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 from jupyterhub.utils import subdomain_hook_idna
 from traitlets.config import Config
 
-from arcade_hub.config import PlatformConfig
-from arcade_hub.config.models import OidcAuth, SharedPasswordAuth
+from arcade_hub.config import OidcAuth, PlatformConfig, SharedPasswordAuth
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.storage import expand
 

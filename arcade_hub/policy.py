@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from arcade_hub.config.models import (
+from arcade_hub.config import (
     SESSION_KINDS,
     CatalogueEntry,
     Choices,

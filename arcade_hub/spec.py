@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from arcade_hub.config.models import Kind
+from arcade_hub.config import Kind
 
 
 class MountKind(StrEnum):

@@ -6,7 +6,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from arcade_hub.config.models import StorageRoots
+from arcade_hub.config import StorageRoots
 from arcade_hub.spec import LaunchSpec
 
 _SAFE = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")

@@ -22,8 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arcade_hub.config import load_config
-from arcade_hub.config.models import CatalogueEntry, PlatformConfig
+from arcade_hub.config import CatalogueEntry, PlatformConfig, load_config
 from arcade_hub.form import render_form
 from arcade_hub.images.discovery import Snapshot
 from arcade_hub.images.launch import prepare_launch

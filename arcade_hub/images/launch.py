@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
 from arcade_hub.images.rules import ResolvedImage
 from arcade_hub.images.services import ImageServices, image_services

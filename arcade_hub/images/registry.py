@@ -28,8 +28,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from arcade_hub.config.images import RegistryConfig, is_loopback_host
+from arcade_hub.config.references import ImageReference, is_digest, parse_reference
 from arcade_hub.images.cache import Clock, TTLCache
-from arcade_hub.images.config import RegistryConfig, is_loopback_host
 from arcade_hub.images.errors import (
     ImageNotFound,
     RegistryAuthError,
@@ -46,7 +47,6 @@ from arcade_hub.images.models import (
     Manifest,
     Platform,
 )
-from arcade_hub.images.reference import ImageReference, is_digest, parse_reference
 
 log = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from arcade_hub.config.images import ImagesConfig
 from arcade_hub.images.discovery import CatalogueDiscovery
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.resolver import ImageResolver
-from arcade_hub.images.settings import ImagesConfig
 
 
 @dataclass

@@ -11,7 +11,7 @@ import secrets
 import shlex
 from dataclasses import dataclass, field
 
-from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.group_policy import Usage, check_totals, entry_refusal
 from arcade_hub.jobs.base import BackendKind
 from arcade_hub.options import LaunchRefused, LaunchRequest

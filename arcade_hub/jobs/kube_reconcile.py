@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.jobs.kube_logs import PodLogs
 from arcade_hub.jobs.kube_objects import JobObjects
 from arcade_hub.jobs.model import Instance, Status

@@ -31,7 +31,7 @@ from typing import Any
 
 from kubernetes_asyncio.client.rest import ApiException
 
-from arcade_hub.config.models import CatalogueEntry, PlatformConfig
+from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.jobs.base import BackendKind, JobIdTaken, new_instances
 from arcade_hub.jobs.kube_logs import PodLogs
 from arcade_hub.jobs.kube_objects import JobObjects, backend_error, job_id_of

@@ -18,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.jobs.base import BackendKind, new_instances
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore

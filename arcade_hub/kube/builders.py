@@ -14,8 +14,8 @@ from typing import Any
 from kubernetes_asyncio.client import ApiClient, V1Pod
 from kubespawner.objects import make_pod
 
-from arcade_hub.config.models import CatalogueEntry, Kind, StorageRoots
-from arcade_hub.kube.config import KubeBackend, Scheduling, Security
+from arcade_hub.config import CatalogueEntry, Kind, StorageRoots
+from arcade_hub.config.kubernetes import KubeBackend, Scheduling, Security
 from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
 from arcade_hub.kube.volumes import (
     ClaimRequest,

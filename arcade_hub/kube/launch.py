@@ -16,7 +16,7 @@ from typing import Any
 from kubernetes_asyncio.client import CoreV1Api, NetworkingV1Api
 from kubernetes_asyncio.client.rest import ApiException
 
-from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.desktop.xauth import new_cookie
 from arcade_hub.kube.builders import X_DISPLAY, x11_secret_name
 from arcade_hub.kube.names import label_value, object_name

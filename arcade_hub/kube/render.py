@@ -21,8 +21,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from arcade_hub.config import ConfigError, load_config
-from arcade_hub.config.models import PlatformConfig, is_ip_address
+from arcade_hub.config import ConfigError, PlatformConfig, is_ip_address, load_config
 from arcade_hub.hub_config import SERVICE, SUBDOMAINS_ENV, served_over_https, service_url
 
 PLATFORM_FILE_KEY = "arcade-platform"

@@ -15,9 +15,9 @@ from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client import V1Pod
 from kubespawner import KubeSpawner
 
-from arcade_hub.config.models import CatalogueEntry, PlatformConfig
+from arcade_hub.config import CatalogueEntry, PlatformConfig
+from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal, serialize
-from arcade_hub.kube.config import KubeBackend
 from arcade_hub.kube.launch import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.restricted import check
 from arcade_hub.kube.volumes import KubeLaunchError

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from arcade_hub.config.models import StorageRoots
-from arcade_hub.kube.config import (
+from arcade_hub.config import StorageRoots
+from arcade_hub.config.kubernetes import (
     HostPathSource,
     KubeBackend,
     NfsSource,

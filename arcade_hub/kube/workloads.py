@@ -13,7 +13,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from arcade_hub.config.models import CatalogueEntry, Kind, StorageRoots
+from arcade_hub.config import CatalogueEntry, Kind, StorageRoots
+from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.desktop.xauth import xauth_entry
 from arcade_hub.kube.builders import (
     X11_SECRET_DIR,
@@ -28,7 +29,6 @@ from arcade_hub.kube.builders import (
     security_contexts,
     x11_secret_name,
 )
-from arcade_hub.kube.config import KubeBackend
 from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, Manifest, build_storage
 from arcade_hub.spec import LaunchSpec

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_hub.config.models import CatalogueEntry
+from arcade_hub.config import CatalogueEntry
 
 
 @dataclass

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from arcade_hub.config.models import CatalogueEntry
+from arcade_hub.config import CatalogueEntry
 from arcade_hub.desktop.xauth import MIT_MAGIC_COOKIE, parse_xauthority, xauth_entry
 from arcade_hub.local import podman_apps
 from arcade_hub.local.availability import LocalAvailability, local_search_path

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from arcade_hub.config.models import CatalogueEntry
+from arcade_hub.config import CatalogueEntry
 from arcade_hub.images import labels as image_labels
 from arcade_hub.spec import MountKind
 from arcade_hub.storage import path_name

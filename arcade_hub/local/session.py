@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.local import cgroups, podman_apps
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.identity import Identity, IdentityRegistry, hub_identity

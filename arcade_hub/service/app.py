@@ -17,6 +17,7 @@ from jupyterhub.utils import url_path_join
 from tornado import httpserver, web
 
 from arcade_hub.config import PlatformConfig
+from arcade_hub.config.cache import platform_config
 from arcade_hub.jobs.base import Runner
 from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore, store_path
@@ -33,7 +34,6 @@ from arcade_hub.service.skaha import (
     SessionHandler,
     SessionListHandler,
 )
-from arcade_hub.spawners.mixin import platform_config
 
 if TYPE_CHECKING:
     from arcade_hub.kube.client import KubeClient

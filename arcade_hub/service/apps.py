@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.local.launch import AppNotRunnable, launch_app
 from arcade_hub.local.session import LocalSession, desktop_apps
 from arcade_hub.policy import UserContext, app_refusal

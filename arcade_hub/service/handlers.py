@@ -9,9 +9,9 @@ from jupyterhub.services.auth import HubAuth, HubAuthenticated
 from tornado import web
 
 from arcade_hub.config import PlatformConfig
+from arcade_hub.config.cache import platform_config
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.settings import ServiceSettings
-from arcade_hub.spawners.mixin import platform_config
 
 
 class ApiError(web.HTTPError):

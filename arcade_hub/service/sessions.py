@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from arcade_hub.config.models import Kind, PlatformConfig
+from arcade_hub.config import Kind, PlatformConfig
 from arcade_hub.group_policy import Usage
 from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
 from arcade_hub.jobs.build import JobRequest, build_job_specs

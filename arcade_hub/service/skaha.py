@@ -18,7 +18,7 @@ from typing import Any
 
 from tornado.web import RequestHandler
 
-from arcade_hub.config.models import Kind, PlatformConfig
+from arcade_hub.config import Kind, PlatformConfig
 from arcade_hub.group_policy import Limit, Usage, user_limits
 from arcade_hub.hub_config import SUBDOMAINS_ENV
 from arcade_hub.jobs.model import Status, parse_status

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from arcade_hub.config.models import Kind, PlatformConfig
+from arcade_hub.config import Kind, PlatformConfig
 from arcade_hub.jobs.build import JobRequest
 from arcade_hub.options import LaunchRefused, parse_user_options
 

@@ -16,7 +16,7 @@ from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from traitlets import Unicode, default
 
-from arcade_hub.config.models import Kind
+from arcade_hub.config import Kind
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.sandbox import make_preexec
 from arcade_hub.local.session import BIN_DIR, LocalSession, SessionSetupError

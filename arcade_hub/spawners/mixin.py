@@ -16,7 +16,8 @@ from tornado import web
 from traitlets import Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from arcade_hub.config import PlatformConfig, load_config
+from arcade_hub.config import PlatformConfig
+from arcade_hub.config.cache import platform_config
 from arcade_hub.form import BATCH_URL, FormState, render_form
 from arcade_hub.group_policy import Usage
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
@@ -32,8 +33,6 @@ from arcade_hub.policy import (
     user_groups,
 )
 from arcade_hub.spec import LaunchSpec
-
-_CONFIGS: dict[str, tuple[float, PlatformConfig]] = {}
 
 
 class LaunchRefusedError(web.HTTPError):
@@ -67,16 +66,6 @@ def _quiet_refusals(log: logging.Logger | logging.LoggerAdapter[logging.Logger])
 _FORM_ATTEMPTS: dict[str, FormState] = {}
 """Last failed form submission per user, shown once when the form is rendered again.
 Keyed by user because JupyterHub re-renders the form through the user's default spawner."""
-
-
-def platform_config(path: str) -> PlatformConfig:
-    """The platform document at `path` (or the default), reloaded when the file changes."""
-    mtime = Path(path).stat().st_mtime if path else 0.0
-    cached = _CONFIGS.get(path)
-    if cached is None or cached[0] != mtime:
-        cached = (mtime, load_config(path or None))
-        _CONFIGS[path] = cached
-    return cached[1]
 
 
 class ArcadeSpawnerMixin(LoggingConfigurable):

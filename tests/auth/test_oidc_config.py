@@ -10,8 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from arcade_hub.auth.oidc import ArcadeOIDCAuthenticator, DiscoveryError, group_names
-from arcade_hub.config import PlatformConfig
-from arcade_hub.config.models import OidcAuth, SharedPasswordAuth
+from arcade_hub.config import OidcAuth, PlatformConfig, SharedPasswordAuth
 from arcade_hub.hub_config import RunOptions, hub_config
 from tests.hub import PLATFORM
 

@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 
 from arcade_hub.config import load_config
+from arcade_hub.config.references import parse_reference
 from arcade_hub.images import labels as image_labels
 from arcade_hub.images.conformance.podman import Podman
 from arcade_hub.images.discovery import entry_from_image
-from arcade_hub.images.reference import parse_reference
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.local.podman_apps import oci_runtime
 

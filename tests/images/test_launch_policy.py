@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from arcade_hub.config.models import CatalogueEntry, PlatformConfig
+from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.form import render_form
 from arcade_hub.images.launch import PreparedLaunch, prepare_launch
 from arcade_hub.images.registry import RegistryClient

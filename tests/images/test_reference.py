@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from arcade_hub.config.references import parse_reference
 from arcade_hub.images import ImageReference, InvalidReference, format_digest_reference
-from arcade_hub.images.reference import parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 

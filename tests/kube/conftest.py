@@ -14,7 +14,7 @@ import pytest_asyncio
 from kubespawner import KubeSpawner
 from kubespawner.clients import load_config
 
-from arcade_hub.config.models import Kind, PlatformConfig
+from arcade_hub.config import Kind, PlatformConfig
 from arcade_hub.kube.spawner import ArcadeKubeSpawner
 from arcade_hub.spec import LaunchSpec, Mount, MountKind
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.kube.launch import KubeDesktopSession, app_pods_selector, launch_app
 from arcade_hub.kube.restricted import violations
 from arcade_hub.kube.spawner import ArcadeKubeSpawner

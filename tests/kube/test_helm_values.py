@@ -21,7 +21,7 @@ from jupyterhub.utils import subdomain_hook_idna
 from traitlets import HasTraits
 from traitlets.config import Config
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.kube import render
 from arcade_hub.kube.spawner import ArcadeKubeSpawner
 

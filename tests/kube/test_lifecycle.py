@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client.rest import ApiException
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.kube.builders import pod_manifest, serialize
 from arcade_hub.kube.restricted import PodSecurityViolation, violations
 from arcade_hub.kube.spawner import ArcadeKubeSpawner

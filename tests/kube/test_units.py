@@ -10,11 +10,11 @@ import pytest
 from kubespawner.slugs import is_valid_label, is_valid_object_name
 from pydantic import ValidationError
 
-from arcade_hub.config.models import Jobs, PlatformConfig
+from arcade_hub.config import Jobs, PlatformConfig
+from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.jobs.base import BackendKind
 from arcade_hub.jobs.build import JobRequest, build_job_specs, command_prefix
 from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
-from arcade_hub.kube.config import KubeBackend
 from arcade_hub.kube.names import label_value, object_name, path_component
 from arcade_hub.kube.restricted import PodSecurityViolation, check, violations
 from arcade_hub.kube.spawner import KubeAvailability

@@ -125,7 +125,7 @@ def test_configuration_reference_is_up_to_date() -> None:
 def test_every_setting_has_a_title_and_description() -> None:
     from pydantic import BaseModel
 
-    from arcade_hub.config.models import PlatformConfig
+    from arcade_hub.config import PlatformConfig
     from arcade_hub.reference import model_of
 
     seen: set[type[BaseModel]] = set()

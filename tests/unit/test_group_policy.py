@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from arcade_hub.config import load_config
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig, load_config
 from arcade_hub.form import render_form
 from arcade_hub.group_policy import Held, Usage, entry_refusal, limit, project_spaces
 from arcade_hub.jobs.build import JobRequest, build_job_specs

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from arcade_hub.config import Kind, load_config
-from arcade_hub.config.models import CatalogueEntry
+from arcade_hub.config import CatalogueEntry, Kind, load_config
 from arcade_hub.options import LaunchRefused, parse_user_options
 from arcade_hub.policy import Site, UserContext, build_spec
 from arcade_hub.spec import LaunchSpec, MountKind

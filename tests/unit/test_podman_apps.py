@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from arcade_hub.config import CatalogueEntry, Kind
 from arcade_hub.config.loader import parse_config
-from arcade_hub.config.models import CatalogueEntry, Kind
 from arcade_hub.local import podman_apps
 from arcade_hub.local.identity import Identity
 from arcade_hub.local.paths import session_layout

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.group_policy import Held, Usage, user_limits
 from arcade_hub.service.sessions import Caller
 from arcade_hub.service.skaha import caller_limits

@@ -15,8 +15,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from arcade_hub.images.errors import InvalidReference
-
 DOCKER_HUB = "docker.io"
 """How Docker Hub is named in normalized references."""
 
@@ -33,6 +31,10 @@ _HOST = re.compile(
     r"(?::[0-9]{1,5})?"
 )
 _MAX_NAME = 255
+
+
+class InvalidReference(ValueError):
+    """An image reference (``host[:port]/repo[:tag][@digest]``) could not be parsed."""
 
 
 def is_digest(value: str) -> bool:

@@ -1,25 +1,19 @@
-"""Settings of the Kubernetes backend (`backend.kubernetes` in the platform document).
-
-This module must not import `arcade_hub.config` (which imports it); kinds are spelled as
-plain strings here.
-"""
+"""Settings of the Kubernetes backend (`backend.kubernetes` in the platform document)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from arcade_hub.config.base import Model
 
 KindName = Literal["notebook", "desktop", "desktop-app", "headless"]
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
 AccessMode = Literal["ReadWriteOnce", "ReadWriteMany", "ReadWriteOncePod"]
 
 
-class KubeModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Toleration(KubeModel):
+class Toleration(Model):
     """A Kubernetes toleration (see the Kubernetes `Toleration` reference)."""
 
     key: str | None = Field(None, title="Key", description="Taint key; empty with `Exists` "
@@ -48,7 +42,7 @@ class Toleration(KubeModel):
         return out
 
 
-class Scheduling(KubeModel):
+class Scheduling(Model):
     """Where pods of a catalogue entry may run."""
 
     node_selector: dict[str, str] = Field(
@@ -63,7 +57,7 @@ class Scheduling(KubeModel):
     )
 
 
-class PvcSource(KubeModel):
+class PvcSource(Model):
     """Storage from an existing PersistentVolumeClaim (allowed under every Pod Security level)."""
 
     type: Literal["pvc"] = Field("pvc", title="Type", description="A PersistentVolumeClaim.")
@@ -73,7 +67,7 @@ class PvcSource(KubeModel):
     )
 
 
-class NfsSource(KubeModel):
+class NfsSource(Model):
     """An NFS export mounted directly (needs Pod Security `baseline` or `privileged`)."""
 
     type: Literal["nfs"] = Field("nfs", title="Type", description="An NFS export.")
@@ -81,7 +75,7 @@ class NfsSource(KubeModel):
     path: str = Field(title="Export path", description="Exported path on the server.")
 
 
-class HostPathSource(KubeModel):
+class HostPathSource(Model):
     """A directory on every node (needs Pod Security `privileged`)."""
 
     type: Literal["hostPath"] = Field("hostPath", title="Type", description="A node directory.")
@@ -95,7 +89,7 @@ def _read_write_many() -> list[AccessMode]:
     return ["ReadWriteMany"]
 
 
-class HomeStorage(KubeModel):
+class HomeStorage(Model):
     """Where users' homes live. The home is mounted at `storage.home_mount` in every container."""
 
     mode: Literal["shared-claim", "claim-per-user"] = Field(
@@ -135,7 +129,7 @@ class HomeStorage(KubeModel):
     )
 
 
-class ProjectStorage(KubeModel):
+class ProjectStorage(Model):
     """Group project spaces, mounted read-write at `storage.projects_mount/<group>`."""
 
     enabled: bool = Field(
@@ -162,7 +156,7 @@ class ProjectStorage(KubeModel):
     )
 
 
-class ScratchStorage(KubeModel):
+class ScratchStorage(Model):
     """Per-session scratch space at `storage.scratch_mount`, removed with the pod."""
 
     mode: Literal["emptyDir", "ephemeral", "hostPath"] = Field(
@@ -193,7 +187,7 @@ class ScratchStorage(KubeModel):
     )
 
 
-class Security(KubeModel):
+class Security(Model):
     """Identity and hardening of session pods."""
 
     pod_security: PodSecurityLevel = Field(
@@ -244,7 +238,7 @@ def _default_commands() -> dict[KindName, list[str]]:
     }
 
 
-class KubeBackend(KubeModel):
+class KubeBackend(Model):
     """Settings for `backend.kind: kubernetes`."""
 
     namespace: str | None = Field(
