@@ -12,6 +12,7 @@ from typing import Any
 
 import platformdirs
 
+from arcade_hub import contract
 from arcade_hub.apps import cli as apps_cli
 from arcade_hub.config import ConfigError, PlatformConfig, load_config
 from arcade_hub.hub_config import RunOptions, SetupError, shared_password
@@ -19,9 +20,6 @@ from arcade_hub.images.conformance import cli as image_cli
 from arcade_hub.kube import render as render_values_cli
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.storage import expand
-
-UID_CLAIMS_ENV = "ARCADE_UID_CLAIMS"
-"""Where the machine's uid-range claims are kept (`arcade_hub.local.identity.UID_CLAIMS`)."""
 
 
 def default_data_dir() -> Path:
@@ -143,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
         config_file=str(Path(args.config).resolve()) if args.config else None,
         ip=args.ip,
         port=args.port,
-        admin_token=os.environ.get("ARCADE_ADMIN_TOKEN") or None,
+        admin_token=os.environ.get(contract.ADMIN_TOKEN) or None,
     )
     _check_sessions_can_run(config)
     _claim_uids(config, data_dir)
@@ -194,7 +192,7 @@ def _claim_uids(config: PlatformConfig, data_dir: Path) -> None:
 
     if not per_user(config):
         return
-    claims = Path(os.environ.get(UID_CLAIMS_ENV) or UID_CLAIMS)
+    claims = Path(os.environ.get(contract.UID_CLAIMS) or UID_CLAIMS)
     try:
         claim_uid_range(data_dir, config.backend.local.uid_range, claims)
     except UidRangeTaken as e:

@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 import httpx
 
+from arcade_hub import contract
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="arcade-launch", description=__doc__.splitlines()[0])
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _endpoint() -> tuple[str, str]:
     env = os.environ
-    api = env["ARCADE_API_URL"].rstrip("/")
+    api = env[contract.API_URL].rstrip("/")
     user = quote(env["JUPYTERHUB_USER"], safe="")
     server = quote(env.get("JUPYTERHUB_SERVER_NAME", ""), safe="")
     return f"{api}/users/{user}/sessions/{server}/apps", env["JUPYTERHUB_API_TOKEN"]

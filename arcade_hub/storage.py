@@ -6,6 +6,7 @@ import hashlib
 import re
 from pathlib import Path
 
+from arcade_hub import contract
 from arcade_hub.config import StorageRoots
 from arcade_hub.spec import LaunchSpec
 
@@ -51,41 +52,11 @@ def scratch_dir(roots: StorageRoots, data_dir: Path, session_id: str) -> Path:
     return expand(roots.scratch, data_dir) / session_id
 
 
-def arcade_environment(
-    *,
-    home: str,
-    projects: str,
-    datasets: str,
-    scratch: str,
-    session_id: str,
-    kind: str,
-    image: str,
-    cores: float,
-    ram_gib: float,
-    dataset: str | None,
-) -> dict[str, str]:
-    """The container contract's environment: every backend sets exactly these."""
-    env = {
-        "ARCADE_HOME": home,
-        "ARCADE_PROJECTS": projects,
-        "ARCADE_DATASETS": datasets,
-        "ARCADE_SCRATCH": scratch,
-        "ARCADE_SESSION_ID": session_id,
-        "ARCADE_KIND": kind,
-        "ARCADE_IMAGE": image,
-        "ARCADE_CORES": f"{cores:g}",
-        "ARCADE_RAM_GIB": f"{ram_gib:g}",
-    }
-    if dataset:
-        env["ARCADE_DATASET"] = dataset
-    return env
-
-
 def session_environment(
     spec: LaunchSpec, *, home: str, projects: str, datasets: str, scratch: str
 ) -> dict[str, str]:
     """`arcade_environment` for a launch spec, with the paths as the backend lays them out."""
-    return arcade_environment(
+    return contract.arcade_environment(
         home=home,
         projects=projects,
         datasets=datasets,

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from arcade_hub import contract
 from arcade_hub.config.base import Model
 
 
@@ -36,7 +37,7 @@ class OidcAuth(Model):
     )
     client_id: str = Field(title="Client id", description="The hub's client id at the provider.")
     client_secret_env: str = Field(
-        "ARCADE_OIDC_CLIENT_SECRET",
+        contract.OIDC_CLIENT_SECRET,
         title="Client secret variable",
         description=(
             "Name of the environment variable holding the client secret. The secret itself "

@@ -11,6 +11,7 @@ import secrets
 import shlex
 from dataclasses import dataclass, field
 
+from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.group_policy import Usage, check_totals, entry_refusal
 from arcade_hub.jobs.base import BackendKind
@@ -28,7 +29,7 @@ from arcade_hub.policy import (
 from arcade_hub.spec import LaunchSpec
 from arcade_hub.storage import expand
 
-RESERVED_ENV = ("ARCADE_", "JUPYTERHUB_")
+RESERVED_ENV = contract.RESERVED_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -136,11 +137,11 @@ def build_job_specs(
         env = dict(request.env)
         if replicas > 1 or "REPLICA_ID" not in env:
             env.update(REPLICA_ID=str(replica), REPLICA_COUNT=str(replicas))
-        env["ARCADE_JOB_ID"] = job_id
+        env[contract.JOB_ID] = job_id
         args = list(request.args)
         if request.params:
             line = request.params[replica - 1]
-            env["ARCADE_JOB_PARAM"] = line
+            env[contract.JOB_PARAM] = line
             args += shlex.split(line)
         specs.append(
             LaunchSpec(

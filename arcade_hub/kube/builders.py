@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes_asyncio.client import ApiClient, V1Pod
 from kubespawner.objects import make_pod
 
+from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, Kind, StorageRoots
 from arcade_hub.config.kubernetes import KubeBackend, Scheduling, Security
 from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
@@ -328,7 +329,7 @@ def desktop_x11(
         }},
     ]
     return DesktopX11(volumes=volumes, mounts=[x11, session],
-                      env={"ARCADE_SESSION_DIR": SESSION_DIR}, relay=relay)
+                      env={contract.SESSION_DIR: SESSION_DIR}, relay=relay)
 
 
 def pod_manifest(

@@ -21,8 +21,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from arcade_hub import contract
 from arcade_hub.config import ConfigError, PlatformConfig, is_ip_address, load_config
-from arcade_hub.hub_config import SERVICE, SUBDOMAINS_ENV, served_over_https, service_url
+from arcade_hub.hub_config import SERVICE, served_over_https, service_url
 
 PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
@@ -90,7 +91,7 @@ def prepull_images(config: PlatformConfig) -> Values:
 WEB_HUB_CONFIG = ("public_url", "subdomain_host", "cookie_host_prefix_enabled")
 """`hub.config.JupyterHub` keys that `web` decides (set or removed by `render_values`), and
 `tornado_settings.cookie_options`."""
-WEB_SERVICE_ENV = ("JUPYTERHUB_COOKIE_OPTIONS", SUBDOMAINS_ENV)
+WEB_SERVICE_ENV = ("JUPYTERHUB_COOKIE_OPTIONS", contract.SUBDOMAIN_HOST)
 """The arcade service's environment that `web` decides."""
 
 
@@ -119,7 +120,7 @@ def web_values(config: PlatformConfig) -> Values:
     if web.subdomain_host:
         hub["subdomain_host"] = web.subdomain_host
         spawner["arcade_url"] = service_url(config)
-        env[SUBDOMAINS_ENV] = web.subdomain_host
+        env[contract.SUBDOMAIN_HOST] = web.subdomain_host
     if served_over_https(config):
         # JupyterHub reads cookie options from its tornado settings (it has no trait of
         # that name)

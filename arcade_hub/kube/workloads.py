@@ -13,6 +13,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, Kind, StorageRoots
 from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.desktop.xauth import xauth_entry
@@ -161,7 +162,7 @@ def build_app_pod(
     pod = workload_pod_spec(
         spec, kube, roots, args=None,
         extra_env={"DISPLAY": f"{desktop_ip}:{X_DISPLAY}",
-                   "XAUTHORITY": f"{X11_SECRET_DIR}/xauthority", "ARCADE_APP": entry.name},
+                   "XAUTHORITY": f"{X11_SECRET_DIR}/xauthority", contract.APP: entry.name},
         extra_volumes=[secret_volume],
         extra_mounts=[{"name": X11_SECRET_VOLUME, "mountPath": X11_SECRET_DIR,
                        "readOnly": True}],
@@ -282,7 +283,7 @@ def job_name(job_id: str) -> str:
     return object_name("arcade-job-", job_id)
 
 
-INSTANCE_VAR = "ARCADE_JOB_INSTANCE_"
+INSTANCE_VAR = contract.JOB_INSTANCE_PREFIX
 PER_INSTANCE_LIMIT = 256 * 1024
 INDEX_SCRIPT = (
     'i=$((JOB_COMPLETION_INDEX + 1)); '
@@ -376,7 +377,7 @@ def build_batch_job(
     return job
 
 
-POD_NAME_VAR = "ARCADE_POD_NAME"
+POD_NAME_VAR = contract.POD_NAME
 SCRATCH_PER_POD = f"$({POD_NAME_VAR})"
 """The `subPathExpr` of a multi-instance Job's hostPath scratch: the pod's name (the kubelet
 expands it), so each instance writes to `<host_path>/<pod name>`."""

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry
 from arcade_hub.desktop.xauth import MIT_MAGIC_COOKIE, parse_xauthority, xauth_entry
 from arcade_hub.local import podman_apps
@@ -78,7 +79,7 @@ async def launch_app(session: LocalSession, entry: CatalogueEntry) -> dict[str, 
         **entry.local.env,
         "DISPLAY": desktop.display,
         "XAUTHORITY": str(desktop.user_xauthority),
-        "ARCADE_APP": entry.name,
+        contract.APP: entry.name,
     }
     preexec = make_preexec(session.sandbox())
     proc = await _spawn(session, entry, entry.local.cmd, env, log_path, preexec)

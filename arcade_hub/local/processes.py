@@ -14,7 +14,9 @@ import signal
 
 import psutil
 
-MARKER = "ARCADE_SESSION_ID"
+from arcade_hub import contract
+
+MARKER = contract.SESSION_ID
 
 
 def session_pids(session_id: str, extra: set[int] | None = None) -> set[int]:

@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.local import cgroups, podman_apps
 from arcade_hub.local.availability import LocalAvailability, local_search_path
@@ -168,11 +169,13 @@ class LocalSession:
             datasets=str(tree.datasets),
             scratch=str(tree.scratch),
         )
+        env.update({
+            contract.SESSION_DIR: str(tree.user_dir),
+            contract.LIMITS: self.limits,
+            contract.DESKTOP_APPS: str(tree.session / APPS_FILE),
+            contract.DESKTOP_LAUNCH_COMMAND: str(BIN_DIR / "arcade-launch"),
+        })
         env.update(
-            ARCADE_SESSION_DIR=str(tree.user_dir),
-            ARCADE_LIMITS=self.limits,
-            ARCADE_DESKTOP_APPS=str(tree.session / APPS_FILE),
-            ARCADE_DESKTOP_LAUNCH_COMMAND=str(BIN_DIR / "arcade-launch"),
             HOME=str(tree.home),
             USER=spec.username,
             LOGNAME=spec.username,
@@ -181,9 +184,9 @@ class LocalSession:
         )
         env.update(nss_environment(tree.session))
         if api_url:
-            env["ARCADE_API_URL"] = api_url
+            env[contract.API_URL] = api_url
         if spec.kind == Kind.desktop_app and spec.entry:
-            env["ARCADE_AUTOSTART"] = spec.entry
+            env[contract.AUTOSTART] = spec.entry
         return env
 
     def desktop(self) -> Desktop | None:

@@ -18,9 +18,9 @@ from typing import Any
 
 from tornado.web import RequestHandler
 
+from arcade_hub import contract
 from arcade_hub.config import Kind, PlatformConfig
 from arcade_hub.group_policy import Limit, Usage, user_limits
-from arcade_hub.hub_config import SUBDOMAINS_ENV
 from arcade_hub.jobs.model import Status, parse_status
 from arcade_hub.options import LaunchRefused
 from arcade_hub.service.handlers import ApiError, ApiHandler
@@ -211,7 +211,7 @@ def browser_base(handler: RequestHandler) -> str:
     URLs are absolute then), else the hub's public origin (`web.public_url`, which JupyterHub
     passes as `JUPYTERHUB_HOST`; behind TLS-terminating proxies the request's own protocol
     may be `http`), else the origin the request came to."""
-    if os.environ.get(SUBDOMAINS_ENV):
+    if os.environ.get(contract.SUBDOMAIN_HOST):
         return ""
     return os.environ.get("JUPYTERHUB_HOST") or (
         f"{handler.request.protocol}://{handler.request.host}"
