@@ -18,8 +18,8 @@ from arcade_hub.config import ConfigError, PlatformConfig, load_config
 from arcade_hub.hub_config import RunOptions, SetupError, shared_password
 from arcade_hub.images.conformance import cli as image_cli
 from arcade_hub.kube import render as render_values_cli
+from arcade_hub.launch.storage import expand
 from arcade_hub.local.availability import LocalAvailability, local_search_path
-from arcade_hub.storage import expand
 
 
 def default_data_dir() -> Path:

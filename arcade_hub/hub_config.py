@@ -18,8 +18,8 @@ from traitlets.config import Config
 
 from arcade_hub import contract
 from arcade_hub.config import OidcAuth, PlatformConfig, SharedPasswordAuth
+from arcade_hub.launch.storage import expand
 from arcade_hub.secret_files import kept_secret
-from arcade_hub.storage import expand
 
 ADMIN_SERVICE = "arcade-admin"
 CULLER = "arcade-idle-culler"

@@ -25,11 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arcade_hub.config import CatalogueEntry, PlatformConfig, load_config
 from arcade_hub.form import render_form
 from arcade_hub.images.discovery import Snapshot
-from arcade_hub.images.launch import prepare_launch
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.services import ImageServices
-from arcade_hub.options import parse_user_options
-from arcade_hub.policy import Site, UserContext, build_spec
+from arcade_hub.launch.images import prepare_launch
+from arcade_hub.launch.planner import Site, UserContext, build_spec
+from arcade_hub.launch.request import parse_user_options
 from tests.images.oci import Pusher, build_image
 from tests.images.registry_server import RegistryProcess
 

@@ -13,12 +13,12 @@ from typing import Literal, Protocol
 
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.policy import Site
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.planner import Site
+from arcade_hub.launch.spec import LaunchSpec
 
 BackendKind = Literal["local", "kubernetes"]
 """Where a runner runs instances (`backend.kind`): it decides how a job's command starts
-(`arcade_hub.jobs.build.command_prefix`)."""
+(`arcade_hub.launch.jobs.command_prefix`)."""
 
 
 class JobBackendError(Exception):
@@ -50,7 +50,7 @@ class Runner(Protocol):
 
     async def submit(self, owner: str, name: str, job_id: str, specs: list[LaunchSpec]) -> None:
         """Record the job's instances and start them; raises `JobBackendError` (nothing is
-        recorded then) or `arcade_hub.options.LaunchRefused` when the backend cannot run it."""
+        recorded then) or `LaunchRefused` when the backend cannot run it."""
         ...
 
     async def delete(self, instances: list[Instance]) -> None:

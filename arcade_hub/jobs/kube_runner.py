@@ -45,9 +45,9 @@ from arcade_hub.kube.restricted import PodSecurityViolation, check
 from arcade_hub.kube.spawner import KubeAvailability
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, build_storage
 from arcade_hub.kube.workloads import JobSettings, build_batch_job, build_home_claim, job_name
-from arcade_hub.options import LaunchRefused
-from arcade_hub.policy import Site
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.planner import Site
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.spec import LaunchSpec
 
 log = logging.getLogger("arcade_hub.jobs")
 

@@ -22,6 +22,8 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.jobs.base import BackendKind, new_instances
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
+from arcade_hub.launch.planner import Site
+from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local import cgroups, processes
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.paths import session_layout
@@ -29,8 +31,6 @@ from arcade_hub.local.safe_fs import Unreadable, read_text_beneath
 from arcade_hub.local.sandbox import make_preexec, read_only_binds_supported
 from arcade_hub.local.session import LocalSession, SessionSetupError
 from arcade_hub.local.teardown import tear_down
-from arcade_hub.policy import Site
-from arcade_hub.spec import LaunchSpec, MountKind
 
 log = logging.getLogger("arcade_hub.jobs")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub.jobs.model import Instance, Status
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (

@@ -25,8 +25,8 @@ from arcade_hub.kube.volumes import (
     StoragePieces,
     build_storage,
 )
-from arcade_hub.spec import LaunchSpec
-from arcade_hub.storage import session_environment
+from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.launch.storage import session_environment
 
 X11_VOLUME = "x11"
 X11_DIR = "/tmp/.X11-unix"

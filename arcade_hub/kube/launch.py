@@ -30,8 +30,8 @@ from arcade_hub.kube.workloads import (
     build_x11_secret,
     user_selector,
 )
+from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.local.launch import AppNotRunnable
-from arcade_hub.spec import LaunchSpec
 
 log = logging.getLogger("arcade_hub.launch")
 

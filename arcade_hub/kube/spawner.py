@@ -22,9 +22,9 @@ from arcade_hub.kube.launch import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.restricted import check
 from arcade_hub.kube.volumes import KubeLaunchError
 from arcade_hub.kube.workloads import Owner
-from arcade_hub.policy import Site
+from arcade_hub.launch.planner import Site
+from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
-from arcade_hub.spec import LaunchSpec
 
 
 def escape_templates(value: Any) -> Any:

@@ -20,7 +20,7 @@ from arcade_hub.config.kubernetes import (
     PvcSource,
 )
 from arcade_hub.kube.names import object_name, path_component
-from arcade_hub.spec import LaunchSpec, MountKind
+from arcade_hub.launch.spec import LaunchSpec, MountKind
 
 Manifest = dict[str, Any]
 

@@ -32,7 +32,7 @@ from arcade_hub.kube.builders import (
 )
 from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, Manifest, build_storage
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 ROLE = f"{LABEL_PREFIX}role"
 USER = f"{LABEL_PREFIX}user"
@@ -310,7 +310,7 @@ def build_batch_job(
     settings: JobSettings | None = None,
 ) -> Manifest:
     """One Indexed Job for the instances of batch job `job_id` (one spec per instance, as
-    `arcade_hub.jobs.build.build_job_specs` makes them; index i runs `specs[i]`).
+    `arcade_hub.launch.jobs.build_job_specs` makes them; index i runs `specs[i]`).
 
     Instances differ in a few variables (`REPLICA_ID`, `ARCADE_JOB_PARAM`, `ARCADE_SESSION_ID`)
     and in their arguments (a parameter line each), but a Job has one pod template: with

@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Literal
 from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry
 from arcade_hub.images import labels as image_labels
-from arcade_hub.spec import MountKind
-from arcade_hub.storage import path_name
+from arcade_hub.launch.spec import MountKind
+from arcade_hub.launch.storage import path_name
 
 if TYPE_CHECKING:
     from arcade_hub.local.session import Desktop, LocalSession

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.launch.spec import LaunchSpec, MountKind
+from arcade_hub.launch.storage import expand, session_environment
 from arcade_hub.local import cgroups, podman_apps
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.identity import Identity, IdentityRegistry, hub_identity
@@ -33,8 +35,6 @@ from arcade_hub.local.paths import (
 from arcade_hub.local.safe_fs import Unreadable, make_dir, read_beneath, replace_file
 from arcade_hub.local.sandbox import Sandbox, read_only_binds_supported
 from arcade_hub.sizes import gib_to_bytes
-from arcade_hub.spec import LaunchSpec, MountKind
-from arcade_hub.storage import expand, session_environment
 
 BIN_DIR = Path(sys.executable).parent
 APPS_FILE = "desktop-apps.json"

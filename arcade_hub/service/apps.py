@@ -13,13 +13,13 @@ import asyncio
 from typing import Any
 
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.launch.planner import UserContext, app_refusal
+from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.local.launch import AppNotRunnable, launch_app
 from arcade_hub.local.session import LocalSession, desktop_apps
-from arcade_hub.policy import UserContext, app_refusal
 from arcade_hub.service.handlers import ApiError, ApiHandler
 from arcade_hub.service.hub_client import spec_of
 from arcade_hub.service.sessions import Sessions
-from arcade_hub.spec import LaunchSpec
 
 
 def launchable_apps(platform: PlatformConfig) -> list[dict[str, str]]:

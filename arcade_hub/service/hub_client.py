@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import httpx
 
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 
 class HubClient:

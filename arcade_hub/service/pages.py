@@ -16,10 +16,10 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from arcade_hub.form import resource_fields
-from arcade_hub.group_policy import entry_refusal
-from arcade_hub.jobs.build import command_prefix, headless_entries
-from arcade_hub.options import LaunchRefused
-from arcade_hub.policy import UserContext, dataset_allowed
+from arcade_hub.launch.jobs import command_prefix, headless_entries
+from arcade_hub.launch.planner import UserContext, dataset_allowed
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.rules import entry_refusal
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.sessions import Caller, Sessions
 from arcade_hub.service.skaha import browser_base

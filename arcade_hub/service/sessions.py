@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub.config import Kind, PlatformConfig
-from arcade_hub.group_policy import Usage
 from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
-from arcade_hub.jobs.build import JobRequest, build_job_specs
 from arcade_hub.jobs.model import Instance, Status, overall
 from arcade_hub.jobs.store import JobStore, SessionMeta
-from arcade_hub.options import LaunchRefused
-from arcade_hub.policy import Site, UserContext, user_groups
+from arcade_hub.launch.jobs import JobRequest, build_job_specs
+from arcade_hub.launch.planner import Site, UserContext, user_groups
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.rules import Usage
+from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.hub_client import HubClient, spec_of
 from arcade_hub.service.skaha_params import Interactive
-from arcade_hub.spec import LaunchSpec
 
 NONE = "<none>"
 ID_CHARS = string.ascii_lowercase + string.digits

@@ -20,14 +20,14 @@ from tornado.web import RequestHandler
 
 from arcade_hub import contract
 from arcade_hub.config import Kind, PlatformConfig
-from arcade_hub.group_policy import Limit, Usage, user_limits
 from arcade_hub.jobs.model import Status, parse_status
-from arcade_hub.options import LaunchRefused
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.rules import Limit, Usage, user_limits
+from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.service.handlers import ApiError, ApiHandler
 from arcade_hub.service.openapi import document
 from arcade_hub.service.sessions import Caller, Server, Sessions
 from arcade_hub.service.skaha_params import TYPES, parse_create
-from arcade_hub.spec import LaunchSpec
 
 LIVE = (Status.pending, Status.running, Status.terminating)
 

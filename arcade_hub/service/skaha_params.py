@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from arcade_hub.config import Kind, PlatformConfig
-from arcade_hub.jobs.build import JobRequest
-from arcade_hub.options import LaunchRefused, parse_user_options
+from arcade_hub.launch.jobs import JobRequest
+from arcade_hub.launch.request import LaunchRefused, parse_user_options
 
 Params = dict[str, list[str]]
 TYPES = {k.value: k for k in Kind}

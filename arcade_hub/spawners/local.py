@@ -17,13 +17,13 @@ from tornado import web
 from traitlets import Unicode, default
 
 from arcade_hub.config import Kind
+from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.sandbox import make_preexec
 from arcade_hub.local.session import BIN_DIR, LocalSession, SessionSetupError
 from arcade_hub.local.teardown import tear_down
 from arcade_hub.sizes import gib_to_bytes
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
-from arcade_hub.spec import LaunchSpec, MountKind
 
 EXTENSIONS = "--ServerApp.jpserver_extensions"
 DESKTOP_EXTENSION = f"{EXTENSIONS}=arcade_hub.desktop=True"

@@ -19,20 +19,20 @@ from traitlets.config import LoggingConfigurable
 from arcade_hub.config import PlatformConfig
 from arcade_hub.config.cache import platform_config
 from arcade_hub.form import BATCH_URL, FormState, render_form
-from arcade_hub.group_policy import Usage
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
-from arcade_hub.images.launch import discovered, prepare_launch
 from arcade_hub.images.rules import ResolvedImage
 from arcade_hub.jobs.store import unfinished_instances
-from arcade_hub.options import LaunchRefused, LaunchRequest, parse_user_options
-from arcade_hub.policy import (
+from arcade_hub.launch.images import discovered, prepare_launch
+from arcade_hub.launch.planner import (
     Availability,
     Site,
     UserContext,
     build_spec,
     user_groups,
 )
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest, parse_user_options
+from arcade_hub.launch.rules import Usage
+from arcade_hub.launch.spec import LaunchSpec
 
 
 class LaunchRefusedError(web.HTTPError):

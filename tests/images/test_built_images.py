@@ -200,7 +200,7 @@ def test_pip_trusts_the_system_ca_store(chain: BuiltChain, name: str) -> None:
 def test_notebook_has_jupyterlab_arcade_hub_and_the_science_stack(
     chain: BuiltChain, name: str
 ) -> None:
-    code = ("import arcade_hub.storage, astropy, numpy, scipy, matplotlib, jupyterlab; "
+    code = ("import arcade_hub.launch.storage, astropy, numpy, scipy, matplotlib, jupyterlab; "
             "print(jupyterlab.__version__)")  # fmt: skip
     assert run_in(chain, name, "python", "-c", code).strip().startswith("4.")
     assert run_in(chain, name, "sh", "-c", "command -v jupyterhub-singleuser").strip() == (

@@ -11,12 +11,12 @@ import pytest
 
 from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.form import render_form
-from arcade_hub.images.launch import PreparedLaunch, prepare_launch
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.services import ImageServices
-from arcade_hub.options import LaunchRefused, parse_user_options
-from arcade_hub.policy import Site, UserContext, build_spec
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.images import PreparedLaunch, prepare_launch
+from arcade_hub.launch.planner import Site, UserContext, build_spec
+from arcade_hub.launch.request import LaunchRefused, parse_user_options
+from arcade_hub.launch.spec import LaunchSpec
 
 from .helpers import FakeClock
 from .oci import Pusher, build_image

@@ -16,7 +16,7 @@ from kubespawner.clients import load_config
 
 from arcade_hub.config import Kind, PlatformConfig
 from arcade_hub.kube.spawner import ArcadeKubeSpawner
-from arcade_hub.spec import LaunchSpec, Mount, MountKind
+from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
 
 from .fake_api import FakeKubeAPI
 

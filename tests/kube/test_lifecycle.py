@@ -13,7 +13,7 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.kube.builders import pod_manifest, serialize
 from arcade_hub.kube.restricted import PodSecurityViolation, violations
 from arcade_hub.kube.spawner import ArcadeKubeSpawner
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 from .conftest import PLATFORM, Cluster, build_spawner, launch_spec, platform
 from .fake_api import FakeKubeAPI, kubelet_expand

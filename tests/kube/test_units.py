@@ -13,16 +13,16 @@ from pydantic import ValidationError
 from arcade_hub.config import Jobs, PlatformConfig
 from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.jobs.base import BackendKind
-from arcade_hub.jobs.build import JobRequest, build_job_specs, command_prefix
 from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
 from arcade_hub.kube.names import label_value, object_name, path_component
 from arcade_hub.kube.restricted import PodSecurityViolation, check, violations
 from arcade_hub.kube.spawner import KubeAvailability
 from arcade_hub.kube.volumes import KubeLaunchError, build_storage, home_claim_name
 from arcade_hub.kube.workloads import build_job
-from arcade_hub.options import LaunchRefused, LaunchRequest
-from arcade_hub.policy import Site, UserContext
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.jobs import JobRequest, build_job_specs, command_prefix
+from arcade_hub.launch.planner import Site, UserContext
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest
+from arcade_hub.launch.spec import LaunchSpec
 
 from .conftest import PLATFORM, launch_spec, platform
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from arcade_hub.config import Kind, load_config
-from arcade_hub.jobs.build import JobRequest, instance_ids
 from arcade_hub.jobs.model import Instance, Status, overall, parse_status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.options import LaunchRefused
+from arcade_hub.launch.jobs import JobRequest, instance_ids
+from arcade_hub.launch.request import LaunchRefused
 from arcade_hub.service.skaha_params import Interactive, parse_create
 from tests.hub import PLATFORM
 

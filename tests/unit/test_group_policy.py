@@ -11,11 +11,11 @@ import yaml
 
 from arcade_hub.config import PlatformConfig, load_config
 from arcade_hub.form import render_form
-from arcade_hub.group_policy import Held, Usage, entry_refusal, limit, project_spaces
-from arcade_hub.jobs.build import JobRequest, build_job_specs
-from arcade_hub.options import LaunchRefused, LaunchRequest, parse_user_options
-from arcade_hub.policy import Site, UserContext, build_spec
-from arcade_hub.spec import LaunchSpec, MountKind
+from arcade_hub.launch.jobs import JobRequest, build_job_specs
+from arcade_hub.launch.planner import Site, UserContext, build_spec
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest, parse_user_options
+from arcade_hub.launch.rules import Held, Usage, entry_refusal, limit, project_spaces
+from arcade_hub.launch.spec import LaunchSpec, MountKind
 from tests.unit.test_options_policy import PLATFORM, AllLocal
 
 GROUPS: dict[str, Any] = {

@@ -7,12 +7,12 @@ import asyncio
 import shutil
 
 from arcade_hub.config import load_config
-from arcade_hub.jobs.build import JobRequest, build_job_specs
 from arcade_hub.jobs.model import Status
 from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.options import LaunchRequest
-from arcade_hub.policy import UserContext
+from arcade_hub.launch.jobs import JobRequest, build_job_specs
+from arcade_hub.launch.planner import UserContext
+from arcade_hub.launch.request import LaunchRequest
 from tests.hub import PLATFORM, shared_tmp
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from arcade_hub.config import CatalogueEntry, Kind, load_config
-from arcade_hub.options import LaunchRefused, parse_user_options
-from arcade_hub.policy import Site, UserContext, build_spec
-from arcade_hub.spec import LaunchSpec, MountKind
+from arcade_hub.launch.planner import Site, UserContext, build_spec
+from arcade_hub.launch.request import LaunchRefused, parse_user_options
+from arcade_hub.launch.spec import LaunchSpec, MountKind
 
 PLATFORM = Path(__file__).parent.parent / "platform.yaml"
 

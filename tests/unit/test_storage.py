@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from arcade_hub.launch.storage import legacy_path_name, path_name
 from arcade_hub.local.paths import adopt_legacy_dir
-from arcade_hub.storage import legacy_path_name, path_name
 
 
 def test_plain_names_are_kept() -> None:

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from arcade_hub.config import PlatformConfig
-from arcade_hub.group_policy import Held, Usage, user_limits
+from arcade_hub.launch.rules import Held, Usage, user_limits
 from arcade_hub.service.sessions import Caller
 from arcade_hub.service.skaha import caller_limits
 from tests.unit.test_options_policy import PLATFORM

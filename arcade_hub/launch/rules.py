@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Literal
 
 from arcade_hub.config import CatalogueEntry, Dataset, GroupRule, Kind, PlatformConfig
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 DEFAULT = "default"
 KIND_WORDS = {

@@ -1,8 +1,8 @@
 """Turn a job request into one LaunchSpec per instance, under the platform's policy.
 
-Interactive launches go through `arcade_hub.policy.build_spec`, which refuses batch images as
-sessions; jobs take this separate path, which refuses everything but batch images and applies
-the same resource, dataset and storage rules.
+Interactive launches go through `arcade_hub.launch.planner.build_spec`, which refuses batch
+images as sessions; jobs take this separate path, which refuses everything but batch images
+and applies the same resource, dataset and storage rules.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 
 from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
-from arcade_hub.group_policy import Usage, check_totals, entry_refusal
 from arcade_hub.jobs.base import BackendKind
-from arcade_hub.options import LaunchRefused, LaunchRequest
-from arcade_hub.policy import (
+from arcade_hub.launch.planner import (
     Site,
     UserContext,
     _mounts,
@@ -26,8 +24,10 @@ from arcade_hub.policy import (
     dataset_refusal,
     session_resources,
 )
-from arcade_hub.spec import LaunchSpec
-from arcade_hub.storage import expand
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest
+from arcade_hub.launch.rules import Usage, check_totals, entry_refusal
+from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.launch.storage import expand
 
 RESERVED_ENV = contract.RESERVED_PREFIXES
 

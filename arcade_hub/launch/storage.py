@@ -8,7 +8,7 @@ from pathlib import Path
 
 from arcade_hub import contract
 from arcade_hub.config import StorageRoots
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 _SAFE = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
 

@@ -18,7 +18,9 @@ from arcade_hub.config import (
     Kind,
     PlatformConfig,
 )
-from arcade_hub.group_policy import (
+from arcade_hub.images.rules import ImageCheck, ResolvedImage, parse_custom, reference_errors
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest
+from arcade_hub.launch.rules import (
     Limit,
     Usage,
     check_totals,
@@ -29,10 +31,8 @@ from arcade_hub.group_policy import (
     limit,
     project_spaces,
 )
-from arcade_hub.images.rules import ImageCheck, ResolvedImage, parse_custom, reference_errors
-from arcade_hub.options import LaunchRefused, LaunchRequest
-from arcade_hub.spec import LaunchSpec, Mount, MountKind
-from arcade_hub.storage import expand, home_dir, project_dir, scratch_dir
+from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
+from arcade_hub.launch.storage import expand, home_dir, project_dir, scratch_dir
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
 from arcade_hub.images.rules import ResolvedImage
 from arcade_hub.images.services import ImageServices, image_services
-from arcade_hub.options import LaunchRequest
-from arcade_hub.policy import Site, UserContext, image_check
+from arcade_hub.launch.planner import Site, UserContext, image_check
+from arcade_hub.launch.request import LaunchRequest
 
 log = logging.getLogger(__name__)
 

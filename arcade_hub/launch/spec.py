@@ -1,6 +1,6 @@
 """The launch spec: plain, frozen data that every backend renders.
 
-Built once by `arcade_hub.policy.build_spec`, logged once, never mutated.
+Built once by `arcade_hub.launch.planner.build_spec`, logged once, never mutated.
 """
 
 from __future__ import annotations
