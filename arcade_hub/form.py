@@ -10,8 +10,7 @@ import jinja2
 
 from arcade_hub.config import Choices, Kind, PlatformConfig
 from arcade_hub.images.discovery import Snapshot
-from arcade_hub.launch.planner import (
-    Availability,
+from arcade_hub.launch.choices import (
     UserContext,
     custom_images_allowed,
     dataset_allowed,
@@ -19,6 +18,7 @@ from arcade_hub.launch.planner import (
 )
 from arcade_hub.launch.request import CUSTOM
 from arcade_hub.launch.rules import entry_refusal
+from arcade_hub.launch.site import Availability
 from arcade_hub.sizes import format_gib
 
 GROUP_TITLES = {

@@ -1,4 +1,5 @@
-"""One registry client, discovery and resolver per `images` configuration and event loop."""
+"""One registry client, discovery and resolver per `images` configuration and event loop: what
+the launch planner asks the registry through (`arcade_hub.launch.planner.ImageLookup`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import asyncio
 from dataclasses import dataclass
 
 from arcade_hub.config.images import ImagesConfig
-from arcade_hub.images.discovery import CatalogueDiscovery
+from arcade_hub.images.discovery import CatalogueDiscovery, Snapshot
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.resolver import ImageResolver
+from arcade_hub.images.rules import ImageCheck, ResolvedImage
 
 
 @dataclass
@@ -25,6 +27,15 @@ class ImageServices:
             discovery=CatalogueDiscovery(client, settings),
             resolver=ImageResolver(client, settings.policy),
         )
+
+    async def discovered(self) -> Snapshot:
+        """Discovered entries (cached; never raises). No registry traffic without repositories."""
+        if not self.discovery.settings.discovery.repositories:
+            return Snapshot()
+        return await self.discovery.current()
+
+    async def resolve(self, check: ImageCheck) -> ResolvedImage:
+        return await self.resolver.resolve(check)
 
 
 _SERVICES: dict[tuple[int, str], ImageServices] = {}

@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.launch.planner import Site
+from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 
 BackendKind = Literal["local", "kubernetes"]

@@ -38,15 +38,15 @@ from arcade_hub.jobs.kube_objects import JobObjects, backend_error, job_id_of
 from arcade_hub.jobs.kube_reconcile import Reconciler
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
+from arcade_hub.kube.availability import KubeAvailability
 from arcade_hub.kube.client import API_ERRORS, KubeClient, api_error, timed
 from arcade_hub.kube.informer import Obj
 from arcade_hub.kube.job_status import condition, timestamp
 from arcade_hub.kube.restricted import PodSecurityViolation, check
-from arcade_hub.kube.spawner import KubeAvailability
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, build_storage
 from arcade_hub.kube.workloads import JobSettings, build_batch_job, build_home_claim, job_name
-from arcade_hub.launch.planner import Site
 from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 
 log = logging.getLogger("arcade_hub.jobs")
@@ -84,7 +84,7 @@ class KubeJobRunner:
         return self.platform().backend.kubernetes.namespace or self.kube.namespace
 
     def site(self) -> Site:
-        return Site(data_dir=self.data_dir, availability=KubeAvailability(),
+        return Site(data_dir=self.data_dir, availability=KubeAvailability.of(self.platform()),
                     datasets_on_host=False)
 
     # --- submitting, deleting, renewing --------------------------------------------------

@@ -22,7 +22,7 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.jobs.base import BackendKind, new_instances
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.launch.planner import Site
+from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local import cgroups, processes
 from arcade_hub.local.availability import LocalAvailability, local_search_path

@@ -17,12 +17,13 @@ from kubespawner import KubeSpawner
 
 from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.config.kubernetes import KubeBackend
+from arcade_hub.kube.availability import KubeAvailability
 from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal, serialize
 from arcade_hub.kube.launch import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.restricted import check
 from arcade_hub.kube.volumes import KubeLaunchError
 from arcade_hub.kube.workloads import Owner
-from arcade_hub.launch.planner import Site
+from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
 
@@ -36,15 +37,6 @@ def escape_templates(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: escape_templates(v) for k, v in value.items()}
     return value
-
-
-class KubeAvailability:
-    """On Kubernetes every catalogue entry runs: it is an image reference."""
-
-    runs_image_references = True
-
-    def unavailable_reason(self, entry: CatalogueEntry) -> str | None:
-        return None
 
 
 class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
@@ -63,7 +55,7 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
 
     @property
     def availability(self) -> KubeAvailability:
-        return KubeAvailability()
+        return KubeAvailability.of(self.platform)
 
     def site(self) -> Site:
         return Site(data_dir=Path(self.data_dir or "/"), availability=self.availability,

@@ -1,365 +1,234 @@
-"""Turn a `LaunchRequest` into a `LaunchSpec`, or refuse it with reasons a user understands.
+"""`plan()`: whether and how a user may launch what they asked for. Every rule lives here.
 
-This is the one place launch rules live. The form, the hub REST API and the sessions API all
-reach it through the spawner's `apply_user_options`, so none of them can bypass it.
+A request is planned for a purpose: an interactive `session` (a notebook, a desktop, or a
+desktop app on a desktop of its own), a batch `job` (headless; `job_instances` then adds its
+instances and parameters), or an `app` opened on a desktop the user already runs. The planner
+decides the entry or image (the catalogue, discovered entries, custom references, the registry
+check that pins a digest: once), the group policy (entries, kinds, datasets, project spaces,
+limits and totals), the dataset and the CASA version it needs, and a job's command, instances
+and environment. It answers a frozen `LaunchSpec`, or a `Refusal` naming every problem in a
+user's words, with the status every entry point answers.
+
+No I/O of its own: the registry is asked through `PlanContext.images`, what the user already
+runs comes in `PlanContext.usage`, what the backend can run in `PlanContext.site`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import dataclasses
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
-from arcade_hub.config import (
-    SESSION_KINDS,
-    CatalogueEntry,
-    Choices,
-    Dataset,
-    Kind,
-    PlatformConfig,
+from arcade_hub import contract
+from arcade_hub.config import CatalogueEntry, Dataset, Kind, PlatformConfig
+from arcade_hub.images.discovery import Snapshot, merge_catalogue
+from arcade_hub.images.rules import ImageCheck, ResolvedImage
+from arcade_hub.launch.choices import (
+    ImageChoice,
+    UserContext,
+    allowed_datasets,
+    choose_image,
+    dataset_allowed,
+    dataset_refusal,
+    session_resources,
 )
-from arcade_hub.images.rules import ImageCheck, ResolvedImage, parse_custom, reference_errors
-from arcade_hub.launch.request import LaunchRefused, LaunchRequest
-from arcade_hub.launch.rules import (
-    Limit,
-    Usage,
-    check_totals,
-    custom_images_granted,
-    dataset_granted,
-    dataset_granting_groups,
-    entry_refusal,
-    limit,
-    project_spaces,
-)
+from arcade_hub.launch.jobs import split_words
+from arcade_hub.launch.request import LaunchRequest, Refusal
+from arcade_hub.launch.rules import Usage, check_totals, entry_refusal, project_spaces
+from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
 from arcade_hub.launch.storage import expand, home_dir, project_dir, scratch_dir
 
-
-@dataclass(frozen=True)
-class UserContext:
-    """Who is launching: name, groups (from the identity provider or the document), admin."""
-
-    name: str
-    groups: frozenset[str] = frozenset()
-    admin: bool = False
+log = logging.getLogger("arcade_hub.launch")
 
 
-class Availability(Protocol):
-    """Whether the backend can run an entry here, and if not, why."""
+class Purpose(StrEnum):
+    session = "session"
+    job = "job"
+    app = "app"
 
-    def unavailable_reason(self, entry: CatalogueEntry) -> str | None: ...
 
-    @property
-    def runs_image_references(self) -> bool: ...
+class ImageLookup(Protocol):
+    """The registry, as the planner asks it (`arcade_hub.images.services.ImageServices`)."""
+
+    async def discovered(self) -> Snapshot: ...
+
+    async def resolve(self, check: ImageCheck) -> ResolvedImage: ...
 
 
 @dataclass(frozen=True)
-class Site:
-    """What the policy needs besides the document: the data directory and the backend."""
+class PlanContext:
+    """Everything a plan depends on besides the user and the request."""
 
-    data_dir: Path
-    availability: Availability
-    datasets_on_host: bool = True
-    """Whether dataset paths are host directories that must exist (the embedded backend)."""
-    discovered: frozenset[str] = frozenset()
-    """Names of catalogue entries found in registries (always checked and pinned at launch)."""
-
-
-def user_groups(config: PlatformConfig, username: str, asserted: frozenset[str]) -> frozenset[str]:
-    """Groups asserted by the login plus groups the document gives the user."""
-    listed = {g for g, members in config.auth.groups.items() if username in members}
-    return frozenset(asserted | listed)
-
-
-def dataset_allowed(dataset: Dataset, user: UserContext, config: PlatformConfig) -> bool:
-    """Open datasets, datasets of the user's groups, and datasets the group policy grants."""
-    return (
-        not dataset.groups
-        or bool(user.groups & set(dataset.groups))
-        or dataset_granted(config, user.groups, dataset)
-    )
+    config: PlatformConfig
+    site: Site
+    server_name: str
+    """The session's name (a named server), a job's id, or the desktop's name for an app."""
+    usage: Usage | None = None
+    """What the user runs already, for totals and concurrency; None checks neither."""
+    images: ImageLookup | None = None
+    """The registry; None: the static catalogue only, and images needing a check refused."""
+    desktop: LaunchSpec | None = None
+    """`Purpose.app`: the desktop the app opens on."""
+    new_session_id: Callable[[], str] = field(default=lambda: secrets.token_hex(6))
+    """Names each new session (injectable for reproducible specs in tests)."""
 
 
-def allowed_datasets(config: PlatformConfig, user: UserContext) -> tuple[str, ...]:
-    """Ids of every dataset `user` may use; backends that see all of them hide the rest."""
-    return tuple(d.id for d in config.datasets if dataset_allowed(d, user, config))
+@dataclass
+class Problems:
+    """What is wrong so far: a sentence per field, and the status it deserves."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    status: int = 400
+
+    def add(self, key: str, message: str, status: int = 400) -> None:
+        self.errors.setdefault(key, message)
+        self.status = max(self.status, status)
+
+    def refusal(self) -> Refusal:
+        return Refusal(self.errors, self.status if len(self.errors) == 1 else 400)
 
 
-def dataset_refusal(dataset: Dataset, config: PlatformConfig) -> str:
-    who = sorted({*dataset.groups, *dataset_granting_groups(config, dataset)})
-    return f"you may not use dataset {dataset.id!r}: it is for members of {', '.join(who)}"
-
-
-def resource_max(
-    config: PlatformConfig, user: UserContext, key: str
-) -> tuple[Choices, Limit]:
-    """The platform's choices for `key` (cores, ram, gpus) and the user's group maximum."""
-    choices: Choices = getattr(config.resources, key)
-    return choices, limit(config, user.groups, f"max_{key}")  # type: ignore[arg-type]
-
-
-def launchable_entries(config: PlatformConfig) -> list[CatalogueEntry]:
-    """Entries a session can be started from (notebooks, desktops and desktop apps)."""
-    return [e for e in config.catalogue if e.kind != Kind.headless]
-
-
-def build_spec(
-    request: LaunchRequest,
-    config: PlatformConfig,
-    user: UserContext,
-    site: Site,
-    *,
-    server_name: str,
-    session_id: str,
-    resolved: ResolvedImage | None = None,
-    usage: Usage | None = None,
-) -> LaunchSpec:
-    """Check `request` against the platform and return the frozen launch spec.
-
-    `usage` is what the user already runs (other sessions, unfinished jobs), for the group
-    policy's totals and concurrency; None checks neither.
-
-    When `image_check` names an image to check, `resolved` must carry the registry's answer
-    for it (see `arcade_hub.images.resolver`); the spec then runs the digest-pinned image.
-    """
-    errors: dict[str, str] = {}
-    status = 400
-
-    entry, image, image_error = _resolve_image(request.image, config, site, user)
-    if (
-        entry is not None
-        and entry.kind != Kind.headless
-        and entry_refusal(config, user.groups, entry)
-    ):
-        status = 403
-    labelled_kind: str | None = None
-    check = None if image_error else _image_check(entry, image, config, site)
-    if check is not None:
-        if resolved is None or resolved.ref != check.ref:
-            image_error = (
-                f"{check.ref} could not be checked against its registry; try again"
-            )
-        elif resolved.error or resolved.pinned is None:
-            image_error = resolved.error or f"{check.ref} could not be resolved to a digest"
-        else:
-            image, labelled_kind = resolved.pinned, resolved.kind
-    if image_error:
-        errors["image"] = image_error
-    desktop: CatalogueEntry | None = None
-    if entry is not None and entry.kind == Kind.desktop_app:
-        desktop = _host_desktop(config, site)
-        if desktop is None:
-            errors["image"] = (
-                f"{entry.title} opens on a desktop, but no desktop is available on this platform"
-            )
-
-    cores, ram, gpus = session_resources(request, config, user, errors)
-    if usage is not None:
+async def plan(
+    user: UserContext, request: LaunchRequest, purpose: Purpose, ctx: PlanContext
+) -> LaunchSpec | Refusal:
+    """The spec of what `user` may launch for `request`, or why not."""
+    if purpose == Purpose.app:
+        return _plan_app(user, request, ctx)
+    ctx = await _with_discovered(ctx)
+    problems = Problems()
+    choice = choose_image(request.image, purpose == Purpose.job, ctx.config, ctx.site, user)
+    if choice.check is not None and not choice.error:
+        choice = await _checked(choice, ctx, user)
+    if choice.error:
+        problems.add("image", choice.error, choice.status)
+    cores, ram, gpus = session_resources(request, ctx.config, user, problems.errors)
+    if purpose == Purpose.job:
+        count = _job_rules(request, choice.entry, ctx, problems)
+    else:
+        count = 1
+        _session_rules(request, choice, ctx, problems)
+    if ctx.usage is not None:
         for key, message in check_totals(
-            config, user.groups, usage, cores=cores, ram_gib=ram, what="session"
-        ).items():
-            errors.setdefault(key, message)
+            ctx.config, user.groups, ctx.usage, cores=cores * count, ram_gib=ram * count,
+            what="job" if purpose == Purpose.job else "session",
+        ).items():  # fmt: skip
+            problems.add(key, message)
+    dataset = _dataset(request.dataset, choice.entry, ctx, user, problems)
+    if problems.errors:
+        return problems.refusal()
+    assert choice.image is not None
+    spec = _spec(user, request, purpose, ctx, choice, dataset, (cores, ram, gpus), count)
+    log.info("Launch spec for %s: %s", user.name, spec.summary())
+    return spec
 
-    dataset: Dataset | None = None
-    if request.dataset:
+
+async def _with_discovered(ctx: PlanContext) -> PlanContext:
+    """The catalogue with the entries discovered in registries (cached by the lookup)."""
+    if ctx.images is None or not ctx.config.images.discovery.repositories:
+        return ctx
+    snapshot = await ctx.images.discovered()
+    return dataclasses.replace(
+        ctx,
+        config=merge_catalogue(ctx.config, snapshot.entries),
+        site=dataclasses.replace(ctx.site, discovered=snapshot.names),
+    )
+
+
+async def _checked(choice: ImageChoice, ctx: PlanContext, user: UserContext) -> ImageChoice:
+    """The image as the registry answered for it: pinned to a digest, or refused."""
+    assert choice.check is not None
+    if ctx.images is None:
+        error = f"{choice.check.ref} could not be checked against its registry; try again"
+        return dataclasses.replace(choice, error=error)
+    resolved = await ctx.images.resolve(choice.check)
+    if resolved.error or resolved.pinned is None:
+        error = resolved.error or f"{choice.check.ref} could not be resolved to a digest"
+        log.info("Image %s for %s refused: %s", choice.check.ref, user.name, error)
+        return dataclasses.replace(choice, error=error)
+    log.info("Image %s for %s resolved to %s", choice.check.ref, user.name, resolved.pinned)
+    return dataclasses.replace(choice, image=resolved.pinned, labelled_kind=resolved.kind)
+
+
+def _session_rules(
+    request: LaunchRequest, choice: ImageChoice, ctx: PlanContext, problems: Problems
+) -> None:
+    given = [k for k in ("cmd", "args", "env", "instances", "params") if getattr(request, k)]
+    if given:
+        problems.add(given[0], f"{', '.join(given)} apply to batch jobs only")
+    entry = choice.entry
+    if entry is not None and entry.kind == Kind.desktop_app and _host_desktop(ctx) is None:
+        problems.add("image", f"{entry.title} opens on a desktop, but no desktop is available "
+                     "on this platform")  # fmt: skip
+
+
+def _job_rules(
+    request: LaunchRequest,
+    entry: CatalogueEntry | None,
+    ctx: PlanContext,
+    problems: Problems,
+) -> int:
+    """A job's own rules: its command, environment and number of instances (returned)."""
+    availability = ctx.site.availability
+    if entry is not None and not request.cmd and not availability.job_prefix(entry):
+        problems.add("cmd", availability.no_command_reason(entry))
+    for key in request.env:
+        if key.startswith(contract.RESERVED_PREFIXES):
+            problems.add("env", f"{key} is set by the platform and cannot be overridden")
+    limit = ctx.config.jobs.max_replicas
+    count = request.instances
+    if request.params:
+        if count is not None and count != len(request.params):
+            problems.add("replicas", f"{count} instances asked for, but "
+                         f"{len(request.params)} parameter lines given: one instance runs per "
+                         "line")  # fmt: skip
+        count = len(request.params)
+    for number, line in enumerate(request.params, start=1):
         try:
-            dataset = config.dataset(request.dataset)
-        except KeyError:
-            known = ", ".join(d.id for d in config.datasets if dataset_allowed(d, user, config))
-            errors["dataset"] = f"unknown dataset {request.dataset!r}" + (
-                f" (available: {known})" if known else " (no datasets are offered here)"
-            )
-        else:
-            if not dataset_allowed(dataset, user, config):
-                errors["dataset"] = dataset_refusal(dataset, config)
-                status = 403
-            elif site.datasets_on_host and not expand(dataset.path, site.data_dir).is_dir():
-                errors["dataset"] = (
-                    f"dataset {dataset.id!r} is not available right now: its data is missing "
-                    "on this machine (tell your platform's operators)"
-                )
-            elif entry is not None:
-                mismatch = casa_mismatch(dataset, entry, config)
-                if mismatch:
-                    errors["dataset"] = mismatch
-
-    if errors:
-        raise LaunchRefused(errors, status=status if len(errors) == 1 else 400)
-    assert image is not None
-
-    if entry is not None:
-        kind = entry.kind
-    else:
-        kind = Kind(labelled_kind) if labelled_kind in ("notebook", "desktop") else Kind.notebook
-    return LaunchSpec(
-        username=user.name,
-        server_name=server_name,
-        session_id=session_id,
-        kind=kind,
-        entry=entry.name if entry else None,
-        title=entry.title if entry else image,
-        image=image,
-        cores=cores,
-        ram_gib=ram,
-        gpus=int(gpus),
-        dataset=dataset.id if dataset else None,
-        desktop=desktop.name if desktop else None,
-        mounts=_mounts(config, site, user, session_id, dataset),
-        allowed_datasets=allowed_datasets(config, user),
-    )
+            split_words(line)
+        except ValueError as e:
+            problems.add("params", f"parameter line {number} ({line!r}): {e}")
+    count = 1 if count is None else count
+    if count < 1:
+        problems.add("replicas", f"{count} is below the minimum of 1 instance")
+    elif count > limit:
+        problems.add("replicas", f"{count} is above the maximum of {limit} instances per job")
+    return max(count, 1)
 
 
-def app_refusal(
-    config: PlatformConfig, user: UserContext, entry: CatalogueEntry, dataset_id: str | None
-) -> LaunchRefused | None:
-    """Why `user` may not open the desktop app `entry` on a desktop of theirs that has
-    `dataset_id`: the group policy and the dataset's CASA version, in the words a launch of the
-    same app from the form gets; None when they may."""
-    refusal = entry_refusal(config, user.groups, entry)
-    if refusal:
-        return LaunchRefused({"image": f"you may not launch {entry.title}: {refusal}"}, 403)
-    try:
-        dataset = config.dataset(dataset_id) if dataset_id else None
-    except KeyError:
-        return None
-    mismatch = casa_mismatch(dataset, entry, config) if dataset else None
-    return LaunchRefused({"dataset": mismatch}) if mismatch else None
-
-
-def image_check(
-    request: LaunchRequest, config: PlatformConfig, user: UserContext, site: Site
-) -> ImageCheck | None:
-    """The image the registry must confirm before `build_spec` can accept `request`, if any.
-
-    Custom references, discovered entries and (with `images.policy.resolve_catalogue`)
-    catalogue entries on container backends are checked; nothing is when the request is
-    refused anyway.
-    """
-    entry, image, error = _resolve_image(request.image, config, site, user)
-    if error:
-        return None
-    return _image_check(entry, image, config, site)
-
-
-def _image_check(
-    entry: CatalogueEntry | None, image: str | None, config: PlatformConfig, site: Site
-) -> ImageCheck | None:
-    if image is None:
-        return None
-    if entry is None:
-        return ImageCheck(ref=image, expected_kind=None, custom=True)
-    if entry.name in site.discovered or (
-        config.images.policy.resolve_catalogue and site.availability.runs_image_references
-    ):
-        return ImageCheck(ref=entry.image, expected_kind=entry.kind.value)
-    return None
-
-
-def _resolve_image(
-    requested: str | None, config: PlatformConfig, site: Site, user: UserContext
-) -> tuple[CatalogueEntry | None, str | None, str | None]:
-    """Return (entry, image reference, error)."""
-    if requested is None:
-        entry = config.default_entry
-    else:
-        try:
-            entry = config.entry(requested)
-        except KeyError:
-            return None, requested, _custom_image_error(requested, config, site, user)
-    if entry.kind == Kind.headless:
-        return (
-            entry,
-            entry.image,
-            (
-                f"{entry.title} ({entry.name}) is a batch image: submit it as a job, "
-                "not as an interactive session"
-            ),
-        )
-    refusal = entry_refusal(config, user.groups, entry)
-    if refusal:
-        return entry, entry.image, f"you may not launch {entry.title}: {refusal}"
-    reason = site.availability.unavailable_reason(entry)
-    if reason:
-        return entry, entry.image, f"{entry.title} is not available here: {reason}"
-    return entry, entry.image, None
-
-
-def custom_images_allowed(config: PlatformConfig, user: UserContext) -> bool:
-    """Everyone with `policy.custom_images`, else members of `images.policy.custom_image_groups`
-    and users whose group policy has `custom_images`."""
-    groups = config.images.policy.custom_image_groups
-    return (
-        config.policy.custom_images
-        or bool(user.groups & set(groups))
-        or custom_images_granted(config, user.groups)
-    )
-
-
-def _custom_image_error(
-    requested: str, config: PlatformConfig, site: Site, user: UserContext
-) -> str | None:
-    names = ", ".join(e.name for e in launchable_entries(config))
-    if not custom_images_allowed(config, user):
-        groups = config.images.policy.custom_image_groups
-        who = f" (only for members of {', '.join(groups)})" if groups else ""
-        return (
-            f"{requested!r} is not in the catalogue (choose one of: {names}); "
-            f"custom image references are not allowed on this platform{who}"
-        )
-    if not site.availability.runs_image_references:
-        return (
-            f"{requested!r} is not in the catalogue, and this platform runs sessions as local "
-            f"processes, which cannot run an image reference (choose one of: {names})"
-        )
-    ref, error = parse_custom(requested)
-    if ref is None:
-        return error
-    return reference_errors(ref, config.images.policy)
-
-
-def _host_desktop(config: PlatformConfig, site: Site) -> CatalogueEntry | None:
-    for e in config.catalogue:
-        if e.kind == Kind.desktop and site.availability.unavailable_reason(e) is None:
-            return e
-    return None
-
-
-def session_resources(
-    request: LaunchRequest, config: PlatformConfig, user: UserContext, errors: dict[str, str]
-) -> tuple[float, float, float]:
-    """Cores, RAM and GPUs for one session (or job instance), within the platform's limits
-    and the user's group maxima; refusals go into `errors`."""
-    return (
-        _within("cores", request.cores, config, user, "cores", errors),
-        _within("ram", request.ram_gib, config, user, "GiB of RAM", errors),
-        _within("gpus", request.gpus, config, user, "GPUs", errors),
-    )
-
-
-def _within(
-    key: str,
-    value: float | None,
-    config: PlatformConfig,
+def _dataset(
+    requested: str | None,
+    entry: CatalogueEntry | None,
+    ctx: PlanContext,
     user: UserContext,
-    unit: str,
-    errors: dict[str, str],
-) -> float:
-    choices, group = resource_max(config, user, key)
-    if value is None:
-        return min(choices.default, max(group.value, choices.min))
-    if value < choices.min:
-        errors[key] = f"{value:g} is below the minimum of {choices.min:g} {unit}"
-    elif value > choices.max:
-        errors[key] = f"{value:g} is above the maximum of {choices.max:g} {unit} per session"
-    elif value > group.value:
-        errors[key] = (
-            f"{value:g} is above the maximum of {group.value:g} {unit} per session for your "
-            f"groups ({group.source})"
-        )
-    return value
+    problems: Problems,
+) -> Dataset | None:
+    if not requested:
+        return None
+    config = ctx.config
+    try:
+        dataset = config.dataset(requested)
+    except KeyError:
+        known = ", ".join(d.id for d in config.datasets if dataset_allowed(d, user, config))
+        problems.add("dataset", f"unknown dataset {requested!r}" + (
+            f" (available: {known})" if known else " (no datasets are offered here)"))  # fmt: skip
+        return None
+    if not dataset_allowed(dataset, user, config):
+        problems.add("dataset", dataset_refusal(dataset, config), 403)
+    elif ctx.site.datasets_on_host and not expand(dataset.path, ctx.site.data_dir).is_dir():
+        problems.add("dataset", f"dataset {dataset.id!r} is not available right now: its data "
+                     "is missing on this machine (tell your platform's operators)")  # fmt: skip
+    elif entry is not None and (mismatch := casa_mismatch(dataset, entry, config)):
+        problems.add("dataset", mismatch)
+    return dataset
 
 
 def casa_mismatch(dataset: Dataset, entry: CatalogueEntry, config: PlatformConfig) -> str | None:
+    """Why `entry` cannot work on `dataset` (which needs another CASA version), or None."""
     if not dataset.casa_version or not entry.casa_version:
         return None
     if entry.casa_version == dataset.casa_version:
@@ -372,60 +241,96 @@ def casa_mismatch(dataset: Dataset, entry: CatalogueEntry, config: PlatformConfi
     )
 
 
-def _mounts(
+def _host_desktop(ctx: PlanContext) -> CatalogueEntry | None:
+    for e in ctx.config.catalogue:
+        if e.kind == Kind.desktop and ctx.site.availability.unavailable_reason(e) is None:
+            return e
+    return None
+
+
+def _spec(
+    user: UserContext,
+    request: LaunchRequest,
+    purpose: Purpose,
+    ctx: PlanContext,
+    choice: ImageChoice,
+    dataset: Dataset | None,
+    resources: tuple[float, float, float],
+    count: int,
+) -> LaunchSpec:
+    """The frozen spec of a planned session or job (before a job's instances)."""
+    entry, session_id = choice.entry, ctx.new_session_id()
+    cores, ram, gpus = resources
+    desktop = _host_desktop(ctx) if entry is not None and entry.kind == Kind.desktop_app else None
+    job = purpose == Purpose.job
+    env = {**request.env, contract.JOB_ID: ctx.server_name} if job else {}
+    cmd = ctx.site.availability.job_command(entry, request.cmd) if job and entry else ()
+    return LaunchSpec(
+        username=user.name,
+        server_name=ctx.server_name,
+        session_id=session_id,
+        kind=entry.kind if entry is not None else choice.custom_kind(),
+        entry=entry.name if entry else None,
+        title=entry.title if entry else str(choice.image),
+        image=str(choice.image),
+        cores=cores,
+        ram_gib=ram,
+        gpus=int(gpus),
+        dataset=dataset.id if dataset else None,
+        desktop=desktop.name if desktop else None,
+        mounts=session_mounts(ctx.config, ctx.site, user, session_id, dataset),
+        allowed_datasets=allowed_datasets(ctx.config, user),
+        env=env,
+        cmd=cmd,
+        args=request.args if job else (),
+        replicas=count,
+    )
+
+
+def _plan_app(user: UserContext, request: LaunchRequest, ctx: PlanContext) -> LaunchSpec | Refusal:
+    """A desktop app on the user's running desktop `ctx.desktop`: the app must be a desktop
+    app of the catalogue that the user's groups may launch and that works on the desktop's
+    dataset; it shares the desktop's resources, storage and environment."""
+    desktop, config = ctx.desktop, ctx.config
+    assert desktop is not None, "Purpose.app plans an app on a desktop"
+    name = request.image or ""
+    try:
+        entry = config.entry(name)
+    except KeyError:
+        apps = ", ".join(e.name for e in config.catalogue if e.kind == Kind.desktop_app)
+        return Refusal({"app": f"no app {name!r} in the catalogue (available: {apps})"}, 404)
+    if entry.kind != Kind.desktop_app:
+        return Refusal({"app": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
+    refusal = entry_refusal(config, user.groups, entry)
+    if refusal:
+        return Refusal({"image": f"you may not launch {entry.title}: {refusal}"}, 403)
+    dataset = config.dataset(desktop.dataset) if desktop.dataset else None
+    mismatch = casa_mismatch(dataset, entry, config) if dataset else None
+    if mismatch:
+        return Refusal({"dataset": mismatch})
+    return desktop.model_copy(update={"kind": Kind.desktop_app, "entry": entry.name,
+                                      "title": entry.title, "image": entry.image})  # fmt: skip
+
+
+def session_mounts(
     config: PlatformConfig,
     site: Site,
     user: UserContext,
     session_id: str,
     dataset: Dataset | None,
 ) -> tuple[Mount, ...]:
+    """Home, the project spaces the group policy gives, the dataset and a new scratch."""
     roots = config.storage
-    mounts = [
-        Mount(
-            kind=MountKind.home, name="home", source=str(home_dir(roots, site.data_dir, user.name))
-        )
-    ]
+    home = str(home_dir(roots, site.data_dir, user.name))
+    mounts = [Mount(kind=MountKind.home, name="home", source=home)]
     for group in project_spaces(config, user.groups):
-        mounts.append(
-            Mount(
-                kind=MountKind.project,
-                name=group,
-                source=str(project_dir(roots, site.data_dir, group)),
-            )
-        )
+        source = str(project_dir(roots, site.data_dir, group))
+        mounts.append(Mount(kind=MountKind.project, name=group, source=source))
     if dataset is not None:
+        source = str(expand(dataset.path, site.data_dir))
         mounts.append(
-            Mount(
-                kind=MountKind.dataset,
-                name=dataset.id,
-                source=str(expand(dataset.path, site.data_dir)),
-                read_only=True,
-            )
+            Mount(kind=MountKind.dataset, name=dataset.id, source=source, read_only=True)
         )
-    mounts.append(
-        Mount(
-            kind=MountKind.scratch,
-            name="scratch",
-            source=str(scratch_dir(roots, site.data_dir, session_id)),
-        )
-    )
+    scratch = str(scratch_dir(roots, site.data_dir, session_id))
+    mounts.append(Mount(kind=MountKind.scratch, name="scratch", source=scratch))
     return tuple(mounts)
-
-
-__all__ = [
-    "SESSION_KINDS",
-    "Availability",
-    "LaunchRefused",
-    "Site",
-    "Usage",
-    "UserContext",
-    "build_spec",
-    "custom_images_allowed",
-    "dataset_allowed",
-    "dataset_refusal",
-    "image_check",
-    "launchable_entries",
-    "resource_max",
-    "session_resources",
-    "user_groups",
-]

@@ -32,6 +32,19 @@ class LocalAvailability:
             return f"{', '.join(missing)} not found. {hint}"
         return None
 
+    def job_prefix(self, entry: CatalogueEntry) -> tuple[str, ...]:
+        """The entry's `local.cmd`: the embedded backend runs no image."""
+        return tuple(entry.local.cmd) if entry.local and entry.local.cmd else ()
+
+    def job_command(self, entry: CatalogueEntry, cmd: tuple[str, ...]) -> tuple[str, ...]:
+        return (*self.job_prefix(entry), *cmd)
+
+    def no_command_reason(self, entry: CatalogueEntry) -> str:
+        return (
+            f"{entry.title} has no command of its own: give one with `cmd` (its catalogue "
+            "entry has no `local.cmd`)"
+        )
+
 
 def local_search_path() -> str:
     """PATH for sessions: this installation's bin directory first, then the hub's PATH."""

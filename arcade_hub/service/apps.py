@@ -13,7 +13,9 @@ import asyncio
 from typing import Any
 
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
-from arcade_hub.launch.planner import UserContext, app_refusal
+from arcade_hub.launch.choices import UserContext
+from arcade_hub.launch.planner import PlanContext, Purpose, plan
+from arcade_hub.launch.request import LaunchRequest, Refusal
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.local.launch import AppNotRunnable, launch_app
 from arcade_hub.local.session import LocalSession, desktop_apps
@@ -44,37 +46,25 @@ class AppsHandler(ApiHandler):
 
     async def get(self, user: str, server: str) -> None:
         self.require_user(user)
-        spec = await self._desktop_spec(user, server)
+        _, desktop = await self._desktop(user, server)
         owner = await self._owner(user)
         # may ask podman which app images are stored: off the event loop
         apps = await asyncio.to_thread(launchable_apps, self.platform)
-        self.write_json({"apps": [
-            a for a in apps
-            if app_refusal(self.platform, owner, self.platform.entry(a["name"]), spec.dataset)
-            is None
-        ]})  # fmt: skip
-
-    async def _owner(self, user: str) -> UserContext:
-        sessions: Sessions = self.settings["sessions"]
-        caller = await sessions.caller(user)
-        return UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
+        allowed = [a for a in apps if isinstance(await self._plan(owner, a["name"], desktop),
+                                                 LaunchSpec)]  # fmt: skip
+        self.write_json({"apps": allowed})
 
     async def post(self, user: str, server: str) -> None:
         self.require_user(user)
         name = self.body().get("app")
         if not isinstance(name, str) or not name:
             raise ApiError(400, 'give the app to launch: {"app": NAME}')
-        try:
-            entry = self.platform.entry(name)
-        except KeyError:
-            known = ", ".join(a["name"] for a in launchable_apps(self.platform))
-            raise ApiError(404, f"no app {name!r} in the catalogue (available: {known})") from None
-        if entry.kind != Kind.desktop_app:
-            raise ApiError(400, f"{entry.title} is a {entry.kind.value}, not a desktop app")
-        model, spec = await self._desktop(user, server)
-        refused = app_refusal(self.platform, await self._owner(user), entry, spec.dataset)
-        if refused is not None:
-            raise ApiError(refused.status, str(refused))
+        model, desktop = await self._desktop(user, server)
+        planned = await self._plan(await self._owner(user), name, desktop)
+        if isinstance(planned, Refusal):
+            raise ApiError(planned.status, planned.message)
+        entry = self.platform.entry(name)
+        spec = desktop
         try:
             if self.platform.backend.kind == "kubernetes":
                 launched = await self._launch_on_kubernetes(spec, model, entry)
@@ -84,6 +74,19 @@ class AppsHandler(ApiHandler):
         except AppNotRunnable as e:
             raise ApiError(e.status, str(e)) from None
         self.write_json(launched, status=201)
+
+    async def _owner(self, user: str) -> UserContext:
+        sessions: Sessions = self.settings["sessions"]
+        caller = await sessions.caller(user)
+        return UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
+
+    async def _plan(
+        self, owner: UserContext, app: str, desktop: LaunchSpec
+    ) -> LaunchSpec | Refusal:
+        """The planner's answer for `app` on `desktop` (`Purpose.app`)."""
+        sessions: Sessions = self.settings["sessions"]
+        context = PlanContext(self.platform, sessions.site(), desktop.server_name, desktop=desktop)
+        return await plan(owner, LaunchRequest(image=app), Purpose.app, context)
 
     async def _launch_on_kubernetes(
         self, spec: LaunchSpec, model: dict[str, Any], entry: CatalogueEntry
@@ -111,9 +114,6 @@ class AppsHandler(ApiHandler):
         except API_ERRORS as e:
             status, message = api_error(e, f"start {entry.title}")
             raise ApiError(status, message) from None
-
-    async def _desktop_spec(self, user: str, server: str) -> LaunchSpec:
-        return (await self._desktop(user, server))[1]
 
     async def _desktop(self, user: str, server: str) -> tuple[dict[str, Any], LaunchSpec]:
         model = await self.hub.server(user, server)

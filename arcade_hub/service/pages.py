@@ -15,9 +15,9 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from arcade_hub.config import Kind
 from arcade_hub.form import resource_fields
-from arcade_hub.launch.jobs import command_prefix, headless_entries
-from arcade_hub.launch.planner import UserContext, dataset_allowed
+from arcade_hub.launch.choices import UserContext, dataset_allowed
 from arcade_hub.launch.request import LaunchRefused
 from arcade_hub.launch.rules import entry_refusal
 from arcade_hub.service.handlers import ApiError
@@ -201,9 +201,10 @@ class BatchPage(PageHandler):
                 "reason": entry_refusal(config, user.groups, e)
                 or availability.unavailable_reason(e)
                 or "",
-                "command": " ".join(command_prefix(e, config, self.sessions.runner.backend)),
+                "command": " ".join(availability.job_prefix(e)),
             }
-            for e in headless_entries(config)
+            for e in config.catalogue
+            if e.kind == Kind.headless
         ]
         usable = [e for e in entries if not e["reason"]]
         values = {**values}

@@ -13,17 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub.config import Kind, PlatformConfig
+from arcade_hub.images.services import image_services
 from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
 from arcade_hub.jobs.model import Instance, Status, overall
 from arcade_hub.jobs.store import JobStore, SessionMeta
-from arcade_hub.launch.jobs import JobRequest, build_job_specs
-from arcade_hub.launch.planner import Site, UserContext, user_groups
-from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.choices import UserContext, user_groups
+from arcade_hub.launch.jobs import job_instances
+from arcade_hub.launch.planner import PlanContext, Purpose, plan
+from arcade_hub.launch.request import LaunchRefused, Refusal
 from arcade_hub.launch.rules import Usage
+from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.hub_client import HubClient, spec_of
-from arcade_hub.service.skaha_params import Interactive
+from arcade_hub.service.skaha_params import Interactive, Job
 
 NONE = "<none>"
 ID_CHARS = string.ascii_lowercase + string.digits
@@ -248,8 +251,8 @@ class Sessions:
 
     # --- acting -------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, request: Interactive | JobRequest) -> str:
-        if isinstance(request, JobRequest):
+    async def create(self, caller: Caller, request: Interactive | Job) -> str:
+        if isinstance(request, Job):
             return await self._submit(caller, request)
         session_id = self._unused_id()
         status, message = await self.hub.start_server(caller.name, session_id, request.options)
@@ -262,17 +265,21 @@ class Sessions:
         )
         return session_id
 
-    async def _submit(self, caller: Caller, request: JobRequest) -> str:
+    async def _submit(self, caller: Caller, job: Job) -> str:
+        """Plan the job (the planner's `Purpose.job`), then start its instances."""
         user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
         usage = await self.usage(caller.name)
+        config, site = self.platform(), self.site()
         for attempt in range(1, ID_ATTEMPTS + 1):
             job_id = self._unused_id()
-            specs = build_job_specs(
-                request, self.platform(), user, self.site(), job_id, usage=usage,
-                backend=self.runner.backend,
-            )
+            context = PlanContext(config, site, job_id, usage=usage,
+                                  images=image_services(config.images))  # fmt: skip
+            planned = await plan(user, job.request, Purpose.job, context)
+            if isinstance(planned, Refusal):
+                raise planned
+            specs = job_instances(planned, job.request, config, site)
             try:
-                await self.runner.submit(caller.name, request.name, job_id, specs)
+                await self.runner.submit(caller.name, job.name, job_id, specs)
             except JobIdTaken as e:
                 if attempt == ID_ATTEMPTS:
                     raise ApiError(e.status, f"no free job id after {attempt} tries: {e}") from None

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arcade_hub.config import Kind, PlatformConfig
-from arcade_hub.launch.jobs import JobRequest
-from arcade_hub.launch.request import LaunchRefused, parse_user_options
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest, parse_request
 
 Params = dict[str, list[str]]
 TYPES = {k.value: k for k in Kind}
@@ -33,7 +32,14 @@ class Interactive:
     """`user_options` for the hub: the same path, and the same policy, as the launch form."""
 
 
-def parse_create(params: Params, config: PlatformConfig) -> Interactive | JobRequest:
+@dataclass(frozen=True)
+class Job:
+    name: str
+    request: LaunchRequest
+    """For the planner (`Purpose.job`), like the Batch page's."""
+
+
+def parse_create(params: Params, config: PlatformConfig) -> Interactive | Job:
     """Raise LaunchRefused (400) with every problem found."""
     errors: dict[str, str] = {}
     unknown = sorted(set(params) - KNOWN)
@@ -76,16 +82,15 @@ def parse_create(params: Params, config: PlatformConfig) -> Interactive | JobReq
     options["image"] = entry_name or image
     if kind != Kind.headless:
         return Interactive(name=name or "", kind=kind, options=options)
-    launch = parse_user_options(options)
-    return JobRequest(
-        name=name or "",
-        launch=launch,
-        cmd=tuple(_split(one["cmd"], "cmd")),
-        args=tuple(_split(one["args"], "args")),
-        env=_env(params.get("env", [])),
-        replicas=replicas,
-        params=_params(params.get("param", []), one["params"]),
-    )
+    request = parse_request({
+        **options,
+        "cmd": _split(one["cmd"], "cmd"),
+        "args": _split(one["args"], "args"),
+        "env": _env(params.get("env", [])),
+        "instances": replicas,
+        "params": _params(params.get("param", []), one["params"]),
+    })  # fmt: skip
+    return Job(name=name or "", request=request)
 
 
 def _replica_env(item: str) -> bool:
@@ -158,12 +163,7 @@ def _env(values: list[str]) -> dict[str, str]:
 
 
 def _params(listed: list[str], text: str | None) -> tuple[str, ...]:
+    """One parameter line per instance (the planner checks each splits like a shell line)."""
     if listed and text:
         raise LaunchRefused({"params": "give either repeated `param` or one `params` text"})
-    lines = tuple(line.strip() for line in listed or (text or "").splitlines() if line.strip())
-    for number, line in enumerate(lines, start=1):
-        try:
-            shlex.split(line)  # each line is split into arguments like a shell line
-        except ValueError as e:
-            raise LaunchRefused({"params": f"parameter line {number} ({line!r}): {e}"}) from None
-    return lines
+    return tuple(line.strip() for line in listed or (text or "").splitlines() if line.strip())

@@ -75,7 +75,7 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
     async def start(self) -> Any:
         spec = self.launch_spec
         if spec is None:  # only when a spawner is started without apply_user_options
-            self.apply_launch_options(self.user_options or {})
+            await self.plan_launch(self.user_options or {})
             spec = self.launch_spec
         assert spec is not None
         self.reset_progress()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -20,18 +19,13 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.config.cache import platform_config
 from arcade_hub.form import BATCH_URL, FormState, render_form
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
-from arcade_hub.images.rules import ResolvedImage
+from arcade_hub.images.services import image_services
 from arcade_hub.jobs.store import unfinished_instances
-from arcade_hub.launch.images import discovered, prepare_launch
-from arcade_hub.launch.planner import (
-    Availability,
-    Site,
-    UserContext,
-    build_spec,
-    user_groups,
-)
-from arcade_hub.launch.request import LaunchRefused, LaunchRequest, parse_user_options
+from arcade_hub.launch.choices import UserContext, user_groups
+from arcade_hub.launch.planner import PlanContext, Purpose, plan
+from arcade_hub.launch.request import Refusal, parse_user_options
 from arcade_hub.launch.rules import Usage
+from arcade_hub.launch.site import Availability, Site
 from arcade_hub.launch.spec import LaunchSpec
 
 
@@ -124,7 +118,7 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     async def discovered_images(self) -> Snapshot:
         """Catalogue entries found in the configured registries (cached; never raises)."""
-        return await discovered(self.platform)
+        return await image_services(self.platform.images).discovered()
 
     # --- the form ----------------------------------------------------------------------
 
@@ -169,62 +163,37 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
-        return lambda spawner, options: spawner.resolve_launch_options(options)
+        return lambda spawner, options: spawner.plan_launch(options)
 
-    async def resolve_launch_options(self, options: dict[str, Any]) -> None:
-        """`apply_launch_options` with the registry step: discovered entries join the
-        catalogue, and the image to run is checked and pinned to a digest."""
+    async def plan_launch(self, options: dict[str, Any]) -> None:
+        """Parse `options` (form or REST) and `plan()` the session: the spec to start, or a
+        4xx with the planner's reason. Runs in `apply_user_options`, before the hub records
+        the spawn, so a refused launch starts nothing."""
         try:
             request = parse_user_options(options)
-        except LaunchRefused as e:
+        except Refusal as e:
             self._refuse(e)
-        user = self.user_context()
-        prepared = await prepare_launch(request, self.platform, user, self.site())
-        self._apply_request(request, prepared.config, prepared.site, user, prepared.resolved)
+        context = PlanContext(
+            config=self.platform,
+            site=self.site(),
+            server_name=self.name,
+            usage=self.current_usage(),
+            images=image_services(self.platform.images),
+        )
+        planned = await plan(self.user_context(), request, Purpose.session, context)
+        if isinstance(planned, Refusal):
+            self._refuse(planned)
+        _FORM_ATTEMPTS.pop(self.user.name, None)
+        self.launch_spec = planned
+        self.log.info("Launch spec for %s: %s", self.user.name, planned.model_dump_json())
+        self.apply_spec(planned)
 
-    def apply_launch_options(self, options: dict[str, Any]) -> None:
-        """Validate `options` against the static catalogue (no registry I/O): images that need
-        a registry check are refused here; `resolve_launch_options` does the check."""
-        try:
-            request = parse_user_options(options)
-        except LaunchRefused as e:
-            self._refuse(e)
-        self._apply_request(request, self.platform, self.site(), self.user_context(), None)
-
-    def _apply_request(
-        self,
-        request: LaunchRequest,
-        config: PlatformConfig,
-        site: Site,
-        user: UserContext,
-        resolved: ResolvedImage | None,
-    ) -> None:
-        attempt = _FORM_ATTEMPTS.get(self.user.name)
-        try:
-            spec = build_spec(
-                request,
-                config,
-                user,
-                site,
-                server_name=self.name,
-                session_id=secrets.token_hex(6),
-                resolved=resolved,
-                usage=self.current_usage(),
-            )
-        except LaunchRefused as e:
-            self._refuse(e)
-        if attempt is not None:
-            _FORM_ATTEMPTS.pop(self.user.name, None)
-        self.launch_spec = spec
-        self.log.info("Launch spec for %s: %s", self.user.name, spec.model_dump_json())
-        self.apply_spec(spec)
-
-    def _refuse(self, e: LaunchRefused) -> NoReturn:
+    def _refuse(self, e: Refusal) -> NoReturn:
         attempt = _FORM_ATTEMPTS.get(self.user.name)
         if attempt is not None:
             attempt.errors = e.errors
         _quiet_refusals(self.log)
-        raise LaunchRefusedError(e.status, str(e)) from None
+        raise LaunchRefusedError(e.status, e.message) from None
 
     # --- state --------------------------------------------------------------------------
 

@@ -207,7 +207,7 @@ async def test_options_from_the_rest_api_become_a_desktop_spec(
                             launch_spec(config), platform_config_file=str(document))
     spawner.platform_config = None
     spawner.launch_spec = None
-    spawner.apply_launch_options({"image": "desktop", "cores": 2, "dataset": "alma-2019"})
+    await spawner.plan_launch({"image": "desktop", "cores": 2, "dataset": "alma-2019"})
     spec = spawner.launch_spec
     assert spec is not None and spec.kind == "desktop" and spec.dataset == "alma-2019"
     assert "desktop" in (await spawner.options_form(spawner)).lower()

@@ -9,9 +9,9 @@ import pytest
 from arcade_hub.config import Kind, load_config
 from arcade_hub.jobs.model import Instance, Status, overall, parse_status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.launch.jobs import JobRequest, instance_ids
+from arcade_hub.launch.jobs import instance_ids
 from arcade_hub.launch.request import LaunchRefused
-from arcade_hub.service.skaha_params import Interactive, parse_create
+from arcade_hub.service.skaha_params import Interactive, Job, parse_create
 from tests.hub import PLATFORM
 
 CONFIG = load_config(str(PLATFORM))
@@ -29,10 +29,11 @@ def test_the_canfar_clients_create_becomes_a_job_request() -> None:
         "env": ["A=1=2", "REPLICA_ID=2", "REPLICA_COUNT=3"],
     }
     request = parse_create(params, CONFIG)
-    assert isinstance(request, JobRequest)
-    assert request.launch.image == "batch" and request.launch.ram_gib == 2
-    assert request.cmd == ("python",) and request.args == ("fit.py", "--band", "u g")
-    assert request.env == {"A": "1=2", "REPLICA_ID": "2", "REPLICA_COUNT": "3"}
+    assert isinstance(request, Job)
+    job = request.request
+    assert job.image == "batch" and job.ram_gib == 2
+    assert job.cmd == ("python",) and job.args == ("fit.py", "--band", "u g")
+    assert job.env == {"A": "1=2", "REPLICA_ID": "2", "REPLICA_COUNT": "3"}
 
 
 def test_interactive_create_keeps_the_forms_options() -> None:

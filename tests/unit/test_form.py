@@ -5,7 +5,8 @@ from __future__ import annotations
 from arcade_hub.config import load_config
 from arcade_hub.form import FormState, render_form
 from arcade_hub.launch.planner import UserContext
-from tests.unit.test_options_policy import PLATFORM, AllLocal
+from tests.planning import AllLocal
+from tests.unit.test_options_policy import PLATFORM
 
 
 def test_form_groups_entries_by_kind_with_unavailable_reasons() -> None:

@@ -10,10 +10,10 @@ from arcade_hub.config import load_config
 from arcade_hub.jobs.model import Status
 from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.launch.jobs import JobRequest, build_job_specs
-from arcade_hub.launch.planner import UserContext
-from arcade_hub.launch.request import LaunchRequest
+from arcade_hub.launch.choices import UserContext
+from arcade_hub.launch.spec import LaunchSpec
 from tests.hub import PLATFORM, shared_tmp
+from tests.planning import planned_job
 
 
 async def test_an_instance_that_cannot_start_ends_as_error_and_leaves_nothing() -> None:
@@ -23,9 +23,11 @@ async def test_an_instance_that_cannot_start_ends_as_error_and_leaves_nothing() 
         store = JobStore(tmp / "jobs.sqlite")
         runner = JobRunner(store, lambda: config, tmp / "data")
         # A NUL byte cannot be passed to a process: exec fails after the session was prepared.
-        request = JobRequest(name="nul", launch=LaunchRequest(image="batch"), cmd=("true",),
-                             env={"BAD": "a\0b"})  # fmt: skip
-        specs = build_job_specs(request, config, UserContext("alice"), runner.site(), "jobnul")
+        request = {"image": "batch", "cmd": ["true"]}
+        planned = await planned_job(request, config, UserContext("alice"), runner.site(), "jobnul")
+        # The request model refuses NUL bytes; a spec with one stands for any start error.
+        specs = [LaunchSpec.model_validate({**s.model_dump(), "env": {"BAD": "a\0b"}})
+                 for s in planned]  # fmt: skip
         await runner.submit("alice", "nul", "jobnul", specs)
 
         async def ended() -> None:
