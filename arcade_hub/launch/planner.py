@@ -301,6 +301,8 @@ def _plan_app(user: UserContext, request: LaunchRequest, ctx: PlanContext) -> La
         return Refusal({"app": f"no app {name!r} in the catalogue (available: {apps})"}, 404)
     if entry.kind != Kind.desktop_app:
         return Refusal({"app": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
+    if not_desktop := desktop_refusal(desktop):
+        return not_desktop
     refusal = entry_refusal(config, user.groups, entry)
     if refusal:
         return Refusal({"image": f"you may not launch {entry.title}: {refusal}"}, 403)
@@ -310,6 +312,14 @@ def _plan_app(user: UserContext, request: LaunchRequest, ctx: PlanContext) -> La
         return Refusal({"dataset": mismatch})
     return desktop.model_copy(update={"kind": Kind.desktop_app, "entry": entry.name,
                                       "title": entry.title, "image": entry.image})  # fmt: skip
+
+
+def desktop_refusal(desktop: LaunchSpec) -> Refusal | None:
+    """Why no app can open on the session `desktop` (it is not a desktop), or None."""
+    if desktop.kind in (Kind.desktop, Kind.desktop_app):
+        return None
+    name = f"{desktop.username}/{desktop.server_name}" if desktop.server_name else desktop.username
+    return Refusal({"": f"session {name} is not a desktop session"}, 409)
 
 
 def session_mounts(

@@ -14,7 +14,7 @@ from typing import Any
 
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.launch.choices import UserContext
-from arcade_hub.launch.planner import PlanContext, Purpose, plan
+from arcade_hub.launch.planner import PlanContext, Purpose, desktop_refusal, plan
 from arcade_hub.launch.request import LaunchRequest, Refusal
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.local.launch import AppNotRunnable, launch_app
@@ -47,6 +47,8 @@ class AppsHandler(ApiHandler):
     async def get(self, user: str, server: str) -> None:
         self.require_user(user)
         _, desktop = await self._desktop(user, server)
+        if not_desktop := desktop_refusal(desktop):
+            raise ApiError(not_desktop.status, not_desktop.message)
         owner = await self._owner(user)
         # may ask podman which app images are stored: off the event loop
         apps = await asyncio.to_thread(launchable_apps, self.platform)
@@ -121,6 +123,6 @@ class AppsHandler(ApiHandler):
         if model is None or not model.get("ready"):
             raise ApiError(404, f"session {label} is not running")
         spec = spec_of(model)
-        if spec is None or spec.kind not in (Kind.desktop, Kind.desktop_app):
+        if spec is None:
             raise ApiError(409, f"session {label} is not a desktop session")
         return model, spec
