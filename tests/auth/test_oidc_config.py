@@ -88,7 +88,7 @@ def test_hub_config_for_oidc(tmp_path: Path) -> None:
 def test_document_groups_with_provider_groups(tmp_path: Path) -> None:
     """JupyterHub refuses load_groups when the authenticator manages groups; the launch
     policy still adds the document's groups."""
-    from arcade_hub.launch.planner import user_groups
+    from arcade_hub.launch.choices import user_groups
 
     config = platform(OIDC, groups={"survey-team": ["carol"]})
     c = hub_config(config, RunOptions(data_dir=tmp_path, config_file=None))

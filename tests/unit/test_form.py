@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from arcade_hub.config import load_config
 from arcade_hub.form import FormState, render_form
-from arcade_hub.launch.planner import UserContext
+from arcade_hub.launch.choices import UserContext
 from tests.planning import AllLocal
 from tests.unit.test_options_policy import PLATFORM
 
