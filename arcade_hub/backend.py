@@ -24,6 +24,15 @@ PlatformSource = Callable[[], PlatformConfig]
 """The platform document as it is now (reloaded when the file changes)."""
 
 
+def app_listing(entries: list[CatalogueEntry]) -> list[dict[str, str]]:
+    """Desktop apps as the desktop's menu file and the apps API list them."""
+    return [
+        {"name": e.name, "title": e.title, "group": e.group,
+         "version": next(iter(e.versions.values()), "")}
+        for e in entries
+    ]  # fmt: skip
+
+
 class AppNotRunnable(Exception):
     """A desktop app that cannot start on this desktop now; the message says why."""
 
@@ -35,6 +44,11 @@ class AppNotRunnable(Exception):
 class Backend(Protocol):
     name: str
     """`local` or `kubernetes`, for logs and messages only."""
+
+    @property
+    def platform(self) -> PlatformSource:
+        """The platform document as it is now."""
+        ...
 
     def site(self) -> Site:
         """Where launches run, for the planner: availability, data directory, datasets."""

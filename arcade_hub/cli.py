@@ -13,11 +13,12 @@ from typing import Any
 import platformdirs
 
 from arcade_hub import contract
+from arcade_hub import render_values as render_values_cli
 from arcade_hub.apps import cli as apps_cli
+from arcade_hub.backends import NotEmbedded, require_embedded
 from arcade_hub.config import ConfigError, PlatformConfig, load_config
 from arcade_hub.hub_config import RunOptions, SetupError, shared_password
 from arcade_hub.images.conformance import cli as image_cli
-from arcade_hub.kube import render as render_values_cli
 from arcade_hub.launch.storage import expand
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 
@@ -166,12 +167,10 @@ def _check_sessions_can_run(config: PlatformConfig) -> None:
     from arcade_hub.spawners.local import ArcadeLocalSpawner
 
     local = config.backend.local
-    if config.backend.kind != "local":
-        raise SetupError(
-            f"backend.kind is {config.backend.kind!r}: `arcade-hub run` runs the embedded "
-            "(local) backend; deploy the Kubernetes backend with the zero-to-jupyterhub chart "
-            "(docs/how-to/deploy-on-kubernetes.md)"
-        )
+    try:
+        require_embedded(config)
+    except NotEmbedded as e:
+        raise SetupError(str(e)) from None
     if local.run_as == "per-user" and os.geteuid() != 0:
         raise SetupError(
             "backend.local.run_as is per-user, which needs root to switch uids; run as root "

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
-
-BackendKind = Literal["local", "kubernetes"]
-"""Where a runner runs instances (`backend.kind`): it decides how a job's command starts
-(`arcade_hub.launch.jobs.command_prefix`)."""
 
 
 class JobBackendError(Exception):
@@ -42,11 +37,6 @@ class Runner(Protocol):
     """Runs the instances of batch jobs and keeps their records in `store` up to date."""
 
     store: JobStore
-    backend: BackendKind
-
-    def site(self) -> Site:
-        """Where jobs run, for the policy: which catalogue entries can run, where datasets are."""
-        ...
 
     async def submit(self, owner: str, name: str, job_id: str, specs: list[LaunchSpec]) -> None:
         """Record the job's instances and start them; raises `JobBackendError` (nothing is

@@ -4,7 +4,7 @@ A desktop-app whose catalogue image is in local podman storage runs as a contain
 on the session's desktop through the X unix sockets' directory and the session's FamilyWild app
 cookie, both mounted read-only. Both paths are root's own: podman (root) never mounts a path
 the session's user could have changed (the cookie is a copy root made in the root-owned session
-directory, `arcade_hub.local.launch`). The container runs as the session's uid, with no network, no
+directory, `arcade_hub.local.apps`). The container runs as the session's uid, with no network, no
 capabilities, a read-only root filesystem, and the session's home, projects, datasets
 (read-only) and scratch at the same paths as in the desktop, so `ARCADE_*` mean the same.
 It is held to the session's cores and RAM by its own limits (podman puts it in a cgroup of its

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arcade_hub import contract
+from arcade_hub.backend import app_listing
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.launch.storage import expand, session_environment
@@ -102,7 +103,8 @@ class LocalSession:
         tree = prepare_session_tree(spec, data_dir, ident, read_only_binds_supported())
         if not ident.is_hub_user and (reason := blocked_path(tree.session, ident)):
             raise SessionSetupError(unreachable_message(reason))
-        replace_file(tree.session, APPS_FILE, json.dumps(desktop_apps(platform)).encode(), 0o644)
+        menu = json.dumps(app_listing(desktop_apps(platform))).encode()
+        replace_file(tree.session, APPS_FILE, menu, 0o644)
         project_groups = [m.name for m in spec.mounts_of(MountKind.project)]
         groups = dict(zip(project_groups, ident.groups, strict=False))
         write_nss_files(tree.session, spec.username, ident, tree.home, groups)
@@ -224,13 +226,13 @@ def ensure_x11_unix_dir() -> None:
         )
 
 
-def desktop_apps(platform: PlatformConfig) -> list[dict[str, str]]:
-    """The desktop-app entries this machine can run, as the desktop menu lists them: those
-    with a runnable `local` block, and those whose image is in local podman storage."""
+def desktop_apps(platform: PlatformConfig) -> list[CatalogueEntry]:
+    """The desktop-app entries this machine can run: those with a runnable `local` block,
+    and (with `backend.local.app_containers: auto`) those whose image is in local podman
+    storage."""
     availability = LocalAvailability(path=local_search_path())
     containers = (
-        platform.backend.kind == "local"
-        and platform.backend.local.app_containers == "auto"
+        platform.backend.local.app_containers == "auto"
         and podman_apps.podman_unavailable_reason() is None
     )
 
@@ -239,16 +241,7 @@ def desktop_apps(platform: PlatformConfig) -> list[dict[str, str]]:
             return True
         return containers and podman_apps.image_labels_if_present(e.image) is not None
 
-    return [
-        {
-            "name": e.name,
-            "title": e.title,
-            "group": e.group,
-            "version": next(iter(e.versions.values()), ""),
-        }
-        for e in platform.catalogue
-        if e.kind == Kind.desktop_app and runnable(e)
-    ]
+    return [e for e in platform.catalogue if e.kind == Kind.desktop_app and runnable(e)]
 
 
 def _pick_cpus(spec: LaunchSpec) -> frozenset[int] | None:

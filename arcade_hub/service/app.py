@@ -10,16 +10,15 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
 from tornado import httpserver, web
 
+from arcade_hub.backend import Backend
+from arcade_hub.backends import open_backend
 from arcade_hub.config import PlatformConfig
 from arcade_hub.config.cache import platform_config
-from arcade_hub.jobs.base import Runner
-from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.service.apps import AppsHandler
@@ -35,20 +34,14 @@ from arcade_hub.service.skaha import (
     SessionListHandler,
 )
 
-if TYPE_CHECKING:
-    from arcade_hub.kube.client import KubeClient
-
 SESSION = r"/api/v1/users/([^/]+)/sessions/([^/]*)"
 SKAHA = "skaha/v1"
 REAP_INTERVAL = 60.0
 log = logging.getLogger("arcade_hub.service")
 
 
-def make_app(
-    settings: ServiceSettings, sessions: Sessions, kube: KubeClient | None = None
-) -> web.Application:
-    """The service's routes. `kube` is the service's Kubernetes client (None on the
-    embedded backend), for app launches into desktops on Kubernetes."""
+def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
+    """The service's routes."""
 
     def route(pattern: str) -> str:
         return url_path_join(settings.prefix, pattern)
@@ -78,7 +71,6 @@ def make_app(
         hub_auth=hub_auth,
         hub_client=sessions.hub,
         sessions=sessions,
-        kube=kube,
     )
 
 
@@ -87,58 +79,47 @@ def _cookie_secret(path: Path) -> bytes:
     return bytes.fromhex(kept_secret(path, lambda: secrets.token_hex(32), 64))
 
 
-def make_sessions(settings: ServiceSettings, kube: KubeClient | None = None) -> Sessions:
-    """The sessions API's state; batch jobs run as Kubernetes Jobs when `kube` is given,
-    else as local processes."""
-
-    def platform() -> PlatformConfig:
-        return platform_config(settings.config_file)
-
+def make_sessions(settings: ServiceSettings, backend: Backend) -> Sessions:
+    """The sessions API's state, with the backend's job runner."""
     store = JobStore(store_path(settings.data_dir))
-    runner: Runner
-    if kube is not None:
-        from arcade_hub.jobs.kube_runner import KubeJobRunner
-
-        runner = KubeJobRunner(store, platform, settings.data_dir, kube)
-    else:
-        runner = JobRunner(store, platform, settings.data_dir)
+    runner = backend.job_runner(store, settings.data_dir)
     hub = HubClient(settings.hub_api_url, settings.api_token)
-    return Sessions(hub, store, runner, platform, settings.data_dir)
+    return Sessions(hub, store, runner, backend, settings.data_dir)
 
 
 @dataclass
 class Service:
-    """The running service: its sessions, HTTP server, reaper and Kubernetes client."""
+    """The running service: its backend, sessions, HTTP server and reaper."""
 
     settings: ServiceSettings
+    backend: Backend
     sessions: Sessions
     app: web.Application
     server: httpserver.HTTPServer
-    kube: KubeClient | None
     reaper: asyncio.Task[None]
 
     @classmethod
     async def start(cls, settings: ServiceSettings, kubeconfig: str | None = None) -> Service:
-        """Connect to Kubernetes when the platform runs there (one client for the service's
-        life; see `arcade_hub.kube.client.connect` for `kubeconfig`), pick up the jobs of
-        the store, and listen."""
-        kube = None
-        if platform_config(settings.config_file).backend.kind == "kubernetes":
-            from arcade_hub.kube.client import connect
+        """Open the backend the platform document names (on Kubernetes one client for the
+        service's life; see `arcade_hub.kube.client.connect` for `kubeconfig`), pick up the
+        jobs of the store, and listen."""
 
-            kube = await connect(kubeconfig)
-        sessions = make_sessions(settings, kube)
+        def platform() -> PlatformConfig:
+            return platform_config(settings.config_file)
+
+        backend = await open_backend(platform, settings.data_dir, kubeconfig)
+        sessions = make_sessions(settings, backend)
         try:
             await sessions.runner.recover()
-            app = make_app(settings, sessions, kube)
+            app = make_app(settings, sessions)
             server = app.listen(settings.port, address=settings.bind, xheaders=True)
         except BaseException:
-            await _close(sessions, kube)
+            await _close(sessions)
             raise
-        log.info("arcade service listening on %s:%d%s", settings.bind, settings.port,
-                 settings.prefix)
+        log.info("arcade service listening on %s:%d%s (%s backend)", settings.bind,
+                 settings.port, settings.prefix, backend.name)  # fmt: skip
         reaper = asyncio.ensure_future(_every(REAP_INTERVAL, sessions.reap_expired))
-        return cls(settings, sessions, app, server, kube, reaper)
+        return cls(settings, backend, sessions, app, server, reaper)
 
     async def stop(self) -> None:
         """Stop serving and watching; job instances keep running."""
@@ -147,15 +128,14 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await self.reaper
         await self.server.close_all_connections()
-        await _close(self.sessions, self.kube)
+        await _close(self.sessions)
 
 
-async def _close(sessions: Sessions, kube: KubeClient | None) -> None:
+async def _close(sessions: Sessions) -> None:
     await sessions.runner.close()
     await sessions.hub.aclose()
     sessions.store.close()
-    if kube is not None:
-        await kube.close()
+    await sessions.backend.close()
 
 
 async def serve(settings: ServiceSettings) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import secrets
 import string
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from arcade_hub.config import Kind, PlatformConfig
+from arcade_hub.backend import Backend
+from arcade_hub.config import Kind
 from arcade_hub.images.services import image_services
 from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
 from arcade_hub.jobs.model import Instance, Status, overall
@@ -93,13 +93,14 @@ class Sessions:
         hub: HubClient,
         store: JobStore,
         runner: Runner,
-        platform: Callable[[], PlatformConfig],
+        backend: Backend,
         data_dir: Path,
     ) -> None:
         self.hub = hub
         self.store = store
         self.runner = runner
-        self.platform = platform
+        self.backend = backend
+        self.platform = backend.platform
         self.data_dir = data_dir
 
     async def caller(self, name: str) -> Caller:
@@ -114,9 +115,9 @@ class Sessions:
         )
 
     def site(self) -> Site:
-        """Where batch jobs run (the runner's backend), for the policy, the Batch page and
-        the image list (which catalogue entries can run there)."""
-        return self.runner.site()
+        """Where sessions and jobs run (the backend), for the policy, the Batch page and the
+        image list (which catalogue entries can run there)."""
+        return self.backend.site()
 
     # --- reading ------------------------------------------------------------------------
 

@@ -168,7 +168,7 @@ async def test_labels_agree_with_the_catalogue(chain: BuiltChain, name: str) -> 
 
 
 def test_hub_image_imports_the_kube_spawner(chain: BuiltChain) -> None:
-    code = ("import arcade_hub, arcade_hub.kube.spawner as s; "
+    code = ("import arcade_hub, arcade_hub.spawners.kube as s; "
             "print(arcade_hub.__name__, s.ArcadeKubeSpawner.__name__)")  # fmt: skip
     assert run_in(chain, "hub", "python", "-c", code).split() == ["arcade_hub", "ArcadeKubeSpawner"]
     version = run_in(chain, "hub", "jupyterhub", "--version").strip()

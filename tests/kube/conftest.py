@@ -15,8 +15,8 @@ from kubespawner import KubeSpawner
 from kubespawner.clients import load_config
 
 from arcade_hub.config import Kind, PlatformConfig
-from arcade_hub.kube.spawner import ArcadeKubeSpawner
 from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
+from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 from .fake_api import FakeKubeAPI
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
+from arcade_hub.backend import AppNotRunnable
 from arcade_hub.config import PlatformConfig
-from arcade_hub.kube.launch import KubeDesktopSession, app_pods_selector, launch_app
+from arcade_hub.kube.apps import KubeDesktopSession, app_pods_selector, launch_app
 from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.spawner import ArcadeKubeSpawner
-from arcade_hub.local.launch import AppNotRunnable
+from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 from .conftest import NAMESPACE, PLATFORM, Cluster, build_spawner, launch_spec, platform
 from .fake_api import FakeKubeAPI

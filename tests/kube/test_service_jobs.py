@@ -16,12 +16,12 @@ from kubernetes_asyncio.client import BatchV1Api, CoreV1Api
 from kubernetes_asyncio.client.rest import ApiException
 from markupsafe import escape
 
-from arcade_hub.jobs import kube_runner
-from arcade_hub.jobs.kube_reconcile import DELETED_OUTSIDE
-from arcade_hub.jobs.kube_runner import KubeJobRunner
 from arcade_hub.kube import client as kube_client
 from arcade_hub.kube.builders import literal
 from arcade_hub.kube.client import connect
+from arcade_hub.kube.jobs import runner as kube_runner
+from arcade_hub.kube.jobs.reconcile import DELETED_OUTSIDE
+from arcade_hub.kube.jobs.runner import KubeJobRunner
 from arcade_hub.kube.restricted import violations
 from arcade_hub.kube.workloads import INDEX_SCRIPT, job_name
 from arcade_hub.service import pages, skaha
@@ -102,7 +102,7 @@ async def real_cleanup(cluster: Cluster, svc: Running, user: str) -> None:
     """On a real cluster: wait for the Job to go and remove the home claim made for it."""
     if cluster.fake is not None:
         return
-    kube = svc.service.kube
+    kube = svc.service.backend.kube  # type: ignore[attr-defined]
     assert kube is not None
     batch, core = BatchV1Api(kube.api), CoreV1Api(kube.api)
 
@@ -222,7 +222,7 @@ async def test_lifetime_is_the_jobs_deadline(cluster: Cluster, hub: FakeHub,
             await fake.write_log(NAMESPACE, pod, "started\n")
         await wait_statuses(api, job_id, ["Running"], timeout=30 if fake else 300)
 
-        kube = svc.service.kube
+        kube = svc.service.backend.kube  # type: ignore[attr-defined]
         assert kube is not None
         batch = BatchV1Api(kube.api)
 
@@ -481,9 +481,9 @@ async def test_runner_shares_the_service_client(fake_api: FakeKubeAPI, hub: Fake
     cluster = fake_cluster(fake_api)
     async with running_service(tmp_path, hub, service_document(cluster),
                                kubeconfig_for(cluster, tmp_path)) as svc:
-        kube = svc.service.kube
+        kube = svc.service.backend.kube  # type: ignore[attr-defined]
         assert kube is not None and kube.namespace == NAMESPACE
-        assert runner(svc).kube is kube and svc.service.app.settings["kube"] is kube
+        assert runner(svc).kube is kube and svc.service.sessions.backend is svc.service.backend
         session = kube.api.rest_client.pool_manager
     assert session.closed  # closed with the service
 

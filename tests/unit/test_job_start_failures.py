@@ -8,10 +8,11 @@ import shutil
 
 from arcade_hub.config import load_config
 from arcade_hub.jobs.model import Status
-from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.launch.choices import UserContext
 from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.local.backend import EmbeddedBackend
+from arcade_hub.local.jobs import JobRunner
 from tests.hub import PLATFORM, shared_tmp
 from tests.planning import planned_job
 
@@ -24,7 +25,8 @@ async def test_an_instance_that_cannot_start_ends_as_error_and_leaves_nothing() 
         runner = JobRunner(store, lambda: config, tmp / "data")
         # A NUL byte cannot be passed to a process: exec fails after the session was prepared.
         request = {"image": "batch", "cmd": ["true"]}
-        planned = await planned_job(request, config, UserContext("alice"), runner.site(), "jobnul")
+        site = EmbeddedBackend(lambda: config, tmp / "data").site()
+        planned = await planned_job(request, config, UserContext("alice"), site, "jobnul")
         # The request model refuses NUL bytes; a spec with one stands for any start error.
         specs = [LaunchSpec.model_validate({**s.model_dump(), "env": {"BAD": "a\0b"}})
                  for s in planned]  # fmt: skip

@@ -17,9 +17,9 @@ from kubespawner import KubeSpawner
 
 from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.config.kubernetes import KubeBackend
+from arcade_hub.kube.apps import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.availability import KubeAvailability
 from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal, serialize
-from arcade_hub.kube.launch import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.restricted import check
 from arcade_hub.kube.volumes import KubeLaunchError
 from arcade_hub.kube.workloads import Owner

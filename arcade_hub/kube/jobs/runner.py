@@ -32,21 +32,19 @@ from typing import Any
 from kubernetes_asyncio.client.rest import ApiException
 
 from arcade_hub.config import CatalogueEntry, PlatformConfig
-from arcade_hub.jobs.base import BackendKind, JobIdTaken, new_instances
-from arcade_hub.jobs.kube_logs import PodLogs
-from arcade_hub.jobs.kube_objects import JobObjects, backend_error, job_id_of
-from arcade_hub.jobs.kube_reconcile import Reconciler
+from arcade_hub.jobs.base import JobIdTaken, new_instances
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.kube.availability import KubeAvailability
 from arcade_hub.kube.client import API_ERRORS, KubeClient, api_error, timed
 from arcade_hub.kube.informer import Obj
 from arcade_hub.kube.job_status import condition, timestamp
+from arcade_hub.kube.jobs.logs import PodLogs
+from arcade_hub.kube.jobs.objects import JobObjects, backend_error, job_id_of
+from arcade_hub.kube.jobs.reconcile import Reconciler
 from arcade_hub.kube.restricted import PodSecurityViolation, check
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, build_storage
 from arcade_hub.kube.workloads import JobSettings, build_batch_job, build_home_claim, job_name
 from arcade_hub.launch.request import LaunchRefused
-from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 
 log = logging.getLogger("arcade_hub.jobs")
@@ -60,8 +58,6 @@ that timed out may still have happened."""
 
 class KubeJobRunner:
     """The Kubernetes backend's `arcade_hub.jobs.base.Runner`."""
-
-    backend: BackendKind = "kubernetes"
 
     def __init__(
         self,
@@ -82,10 +78,6 @@ class KubeJobRunner:
     @property
     def namespace(self) -> str:
         return self.platform().backend.kubernetes.namespace or self.kube.namespace
-
-    def site(self) -> Site:
-        return Site(data_dir=self.data_dir, availability=KubeAvailability.of(self.platform()),
-                    datasets_on_host=False)
 
     # --- submitting, deleting, renewing --------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Launch a desktop app into a running desktop session on Kubernetes, as a pod of its own.
 
-The Kubernetes twin of `arcade_hub.local.launch`: same call shape and result, same errors
+The Kubernetes twin of `arcade_hub.local.apps`: same call shape and result, same errors
 (`AppNotRunnable` with an HTTP status). The app pod mounts the session's home, projects and
 datasets, draws on the desktop pod's X relay with the session's cookie (a Secret), and is owned
 by the desktop pod, so Kubernetes removes it when the desktop goes.
@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes_asyncio.client import CoreV1Api, NetworkingV1Api
 from kubernetes_asyncio.client.rest import ApiException
 
+from arcade_hub.backend import AppNotRunnable
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.desktop.xauth import new_cookie
 from arcade_hub.kube.builders import X_DISPLAY, x11_secret_name
@@ -31,7 +32,6 @@ from arcade_hub.kube.workloads import (
     user_selector,
 )
 from arcade_hub.launch.spec import LaunchSpec
-from arcade_hub.local.launch import AppNotRunnable
 
 log = logging.getLogger("arcade_hub.launch")
 

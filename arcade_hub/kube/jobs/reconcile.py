@@ -16,13 +16,13 @@ import time
 from collections.abc import Callable
 
 from arcade_hub.config import PlatformConfig
-from arcade_hub.jobs.kube_logs import PodLogs
-from arcade_hub.jobs.kube_objects import JobObjects
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.kube.client import API_ERRORS
 from arcade_hub.kube.informer import Obj
 from arcade_hub.kube.job_status import IndexState, index_state, newest, pod_state, timestamp
+from arcade_hub.kube.jobs.logs import PodLogs
+from arcade_hub.kube.jobs.objects import JobObjects
 from arcade_hub.kube.workloads import job_name
 
 log = logging.getLogger("arcade_hub.jobs")

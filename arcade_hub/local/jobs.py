@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub.config import PlatformConfig
-from arcade_hub.jobs.base import BackendKind, new_instances
+from arcade_hub.jobs.base import new_instances
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local import cgroups, processes
-from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.paths import session_layout
 from arcade_hub.local.safe_fs import Unreadable, read_text_beneath
 from arcade_hub.local.sandbox import make_preexec, read_only_binds_supported
@@ -57,8 +55,6 @@ def read_log(instance: Instance) -> str:
 class JobRunner:
     """The embedded backend's `arcade_hub.jobs.base.Runner`."""
 
-    backend: BackendKind = "local"
-
     def __init__(
         self, store: JobStore, platform: Callable[[], PlatformConfig], data_dir: Path
     ) -> None:
@@ -68,9 +64,6 @@ class JobRunner:
         self._slots = asyncio.Semaphore(platform().jobs.max_concurrency)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._expired: set[str] = set()
-
-    def site(self) -> Site:
-        return Site(data_dir=self.data_dir, availability=LocalAvailability(local_search_path()))
 
     # --- submitting and deleting --------------------------------------------------------
 

@@ -28,7 +28,7 @@ from arcade_hub.hub_config import SERVICE, served_over_https, service_url
 PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
 HUB_DATA_DIR = "/srv/jupyterhub/arcade"
-SPAWNER = "arcade_hub.kube.spawner.ArcadeKubeSpawner"
+SPAWNER = "arcade_hub.spawners.kube.ArcadeKubeSpawner"
 
 Values = dict[str, Any]
 

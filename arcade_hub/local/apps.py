@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from arcade_hub import contract
+from arcade_hub.backend import AppNotRunnable
 from arcade_hub.config import CatalogueEntry
 from arcade_hub.desktop.xauth import MIT_MAGIC_COOKIE, parse_xauthority, xauth_entry
 from arcade_hub.local import podman_apps
@@ -39,12 +40,6 @@ CONTAINER_XAUTHORITY = "app.xauth"
 XAUTHORITY_LIMIT = 4096
 
 log = logging.getLogger("arcade_hub.launch")
-
-
-class AppNotRunnable(Exception):
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 async def launch_app(session: LocalSession, entry: CatalogueEntry) -> dict[str, Any]:
