@@ -18,6 +18,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from arcade_hub.config import PlatformConfig
 from arcade_hub.jobs.base import new_instances
 from arcade_hub.jobs.model import Instance, Status
@@ -38,6 +40,7 @@ WRAPPER = (
 )
 """Runs as the user: output to the log in the home, exit code to the session directory."""
 EXIT_FILE = "exit-status"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def log_path(spec: LaunchSpec, log_dir: str, job_id: str) -> Path:
@@ -274,15 +277,16 @@ def _read_exit(user_dir: Path) -> int | None:
 
 
 def start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (tells a reused pid apart)."""
+    """The process's start time in clock ticks since boot (tells a reused pid apart); None
+    for a process that is gone or a zombie."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        since_boot = proc.create_time() - psutil.boot_time()
+    except psutil.Error:
         return None
-    fields = raw.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
+    return round(since_boot * CLOCK_TICKS)
 
 
 async def wait_exit(pid: int) -> None:
