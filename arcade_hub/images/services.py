@@ -3,7 +3,6 @@ the launch planner asks the registry through (`arcade_hub.launch.planner.ImageLo
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from arcade_hub.config.images import ImagesConfig
@@ -38,21 +37,22 @@ class ImageServices:
         return await self.resolver.resolve(check)
 
 
-_SERVICES: dict[tuple[int, str], ImageServices] = {}
+class ImageServicesScope:
+    """The image services of one long-lived owner (the hub's web application, the arcade
+    service): one per `images` configuration, so that caches survive between launches and a
+    changed configuration gets fresh ones; closed with their owner."""
 
+    def __init__(self) -> None:
+        self._services: dict[str, ImageServices] = {}
 
-def image_services(settings: ImagesConfig) -> ImageServices:
-    """The shared services for ``settings`` on the running event loop (caches survive between
-    launches; a changed configuration gets fresh ones)."""
-    key = (id(asyncio.get_running_loop()), settings.model_dump_json())
-    services = _SERVICES.get(key)
-    if services is None:
-        services = _SERVICES[key] = ImageServices.create(settings)
-    return services
+    def get(self, settings: ImagesConfig) -> ImageServices:
+        key = settings.model_dump_json()
+        services = self._services.get(key)
+        if services is None:
+            services = self._services[key] = ImageServices.create(settings)
+        return services
 
-
-async def close_all() -> None:
-    """Close every client (tests, shutdown)."""
-    while _SERVICES:
-        _, services = _SERVICES.popitem()
-        await services.client.aclose()
+    async def close(self) -> None:
+        while self._services:
+            _, services = self._services.popitem()
+            await services.client.aclose()

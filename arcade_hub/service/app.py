@@ -135,6 +135,7 @@ async def _close(sessions: Sessions) -> None:
     await sessions.runner.close()
     await sessions.hub.aclose()
     sessions.store.close()
+    await sessions.images.close()
     await sessions.backend.close()
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from arcade_hub.backend import Backend
 from arcade_hub.config import Kind
-from arcade_hub.images.services import image_services
+from arcade_hub.images.services import ImageServicesScope
 from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
 from arcade_hub.jobs.model import Instance, Status, overall
 from arcade_hub.jobs.store import JobStore, SessionMeta
@@ -102,6 +102,8 @@ class Sessions:
         self.backend = backend
         self.platform = backend.platform
         self.data_dir = data_dir
+        self.images = ImageServicesScope()
+        """The service's registry clients; closed with the service."""
 
     async def caller(self, name: str) -> Caller:
         model = await self.hub.user(name)
@@ -274,7 +276,7 @@ class Sessions:
         for attempt in range(1, ID_ATTEMPTS + 1):
             job_id = self._unused_id()
             context = PlanContext(config, site, job_id, usage=usage,
-                                  images=image_services(config.images))  # fmt: skip
+                                  images=self.images.get(config.images))  # fmt: skip
             planned = await plan(user, job.request, Purpose.job, context)
             if isinstance(planned, Refusal):
                 raise planned

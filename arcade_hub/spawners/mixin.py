@@ -19,7 +19,7 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.config.cache import platform_config
 from arcade_hub.form import BATCH_URL, FormState, render_form
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
-from arcade_hub.images.services import image_services
+from arcade_hub.images.services import ImageServices, ImageServicesScope
 from arcade_hub.jobs.store import unfinished_instances
 from arcade_hub.launch.choices import UserContext, user_groups
 from arcade_hub.launch.planner import PlanContext, Purpose, plan
@@ -57,9 +57,11 @@ def _quiet_refusals(log: logging.Logger | logging.LoggerAdapter[logging.Logger])
     logger = log.logger if isinstance(log, logging.LoggerAdapter) else log
     if not any(isinstance(f, _RefusalLogFilter) for f in logger.filters):
         logger.addFilter(_RefusalLogFilter())
-_FORM_ATTEMPTS: dict[str, FormState] = {}
-"""Last failed form submission per user, shown once when the form is rendered again.
-Keyed by user because JupyterHub re-renders the form through the user's default spawner."""
+FORM_ATTEMPT = "_arcade_form_attempt"
+"""On the hub's User object: the user's last refused form submission, shown once when the form
+is rendered again (by the user's default spawner, whichever server the form was for)."""
+IMAGE_SERVICES = "arcade_image_services"
+"""In the hub's tornado settings: the hub's `ImageServicesScope` (registry clients, caches)."""
 
 
 class ArcadeSpawnerMixin(LoggingConfigurable):
@@ -118,7 +120,23 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     async def discovered_images(self) -> Snapshot:
         """Catalogue entries found in the configured registries (cached; never raises)."""
-        return await image_services(self.platform.images).discovered()
+        return await self.image_services().discovered()
+
+    def image_services(self) -> ImageServices:
+        """The hub's registry client, discovery and resolver for the `images` section."""
+        settings: dict[str, Any] = getattr(self.user, "settings", None) or {}
+        scope = settings.setdefault(IMAGE_SERVICES, ImageServicesScope())
+        services: ImageServices = scope.get(self.platform.images)
+        return services
+
+    def _form_attempt(self, value: FormState | None = None, *, clear: bool = False) -> Any:
+        """The user's last refused form submission (set, read, or read and cleared)."""
+        if value is not None:
+            setattr(self.user, FORM_ATTEMPT, value)
+        attempt = getattr(self.user, FORM_ATTEMPT, None)
+        if clear and attempt is not None:
+            setattr(self.user, FORM_ATTEMPT, None)
+        return attempt
 
     # --- the form ----------------------------------------------------------------------
 
@@ -128,7 +146,7 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     async def render_launch_form(self) -> str:
         snapshot = await self.discovered_images()
-        state = _FORM_ATTEMPTS.pop(self.user.name, None)
+        state = self._form_attempt(clear=True)
         config = merge_catalogue(self.platform, snapshot.entries)
         return render_form(
             config,
@@ -154,7 +172,7 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
             # Remember what was typed so a refused form comes back filled in.
             # `_xsrf` and other underscore fields belong to JupyterHub, not to the launch.
             options = {k: v for k, v in form_data.items() if not k.startswith("_")}
-            _FORM_ATTEMPTS[spawner.user.name] = FormState(values=dict(options))
+            spawner._form_attempt(FormState(values=dict(options)))
             return options
 
         return from_form
@@ -178,18 +196,18 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
             site=self.site(),
             server_name=self.name,
             usage=self.current_usage(),
-            images=image_services(self.platform.images),
+            images=self.image_services(),
         )
         planned = await plan(self.user_context(), request, Purpose.session, context)
         if isinstance(planned, Refusal):
             self._refuse(planned)
-        _FORM_ATTEMPTS.pop(self.user.name, None)
+        self._form_attempt(clear=True)
         self.launch_spec = planned
         self.log.info("Launch spec for %s: %s", self.user.name, planned.model_dump_json())
         self.apply_spec(planned)
 
     def _refuse(self, e: Refusal) -> NoReturn:
-        attempt = _FORM_ATTEMPTS.get(self.user.name)
+        attempt = self._form_attempt()
         if attempt is not None:
             attempt.errors = e.errors
         _quiet_refusals(self.log)
