@@ -13,6 +13,7 @@ Docker Hub references are normalized the way the docker CLI does: ``python:3.11`
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 DOCKER_HUB = "docker.io"
@@ -122,63 +123,63 @@ def parse_reference(text: str) -> ImageReference:
     """
     if not isinstance(text, str):
         raise InvalidReference(f"image reference must be a string, not {type(text).__name__}")
-    original = text
     if not text:
         raise InvalidReference("empty image reference")
     if text != text.strip() or any(c.isspace() for c in text):
-        raise InvalidReference(f"invalid image reference {original!r}: contains whitespace")
+        raise InvalidReference(f"invalid image reference {text!r}: contains whitespace")
     if "://" in text:
         raise InvalidReference(
-            f"invalid image reference {original!r}: drop the URL scheme, e.g. 'host:5000/repo:tag'"
+            f"invalid image reference {text!r}: drop the URL scheme, e.g. 'host:5000/repo:tag'"
         )
 
-    digest: str | None = None
-    if "@" in text:
-        text, digest = text.split("@", 1)
-        if not is_digest(digest):
-            raise InvalidReference(
-                f"invalid image reference {original!r}: bad digest {digest!r} "
-                "(expected sha256:<64 lower-case hex digits>)"
-            )
+    def bad(what: str) -> InvalidReference:
+        return InvalidReference(f"invalid image reference {text!r}: {what}")
 
-    registry = DOCKER_HUB
+    rest, at, digest = text.partition("@")
+    if at and not is_digest(digest):
+        raise bad(f"bad digest {digest!r} (expected sha256:<64 lower-case hex digits>)")
+    registry, rest = _registry(rest, bad)
+    rest, tag = _tag(rest, bad)
+    repository = _repository(rest, registry, bad)
+    if len(registry) + 1 + len(repository) > _MAX_NAME:
+        raise bad(f"name longer than {_MAX_NAME} characters")
+    return ImageReference(registry=registry, repository=repository, tag=tag, digest=digest or None)
+
+
+def _registry(text: str, bad: Callable[[str], InvalidReference]) -> tuple[str, str]:
+    """(registry, the rest): the first component when it names a host, else Docker Hub."""
     first, sep, rest = text.partition("/")
-    if sep and _looks_like_registry(first):
-        if not _HOST.fullmatch(first):
-            raise InvalidReference(f"invalid image reference {original!r}: bad registry {first!r}")
-        port = first.rpartition(":")[2] if not first.endswith("]") and ":" in first else None
-        if port is not None and not 0 < int(port) < 65536:
-            raise InvalidReference(f"invalid image reference {original!r}: bad port {port}")
-        registry = normalize_registry(first)
-        text = rest
+    if not (sep and _looks_like_registry(first)):
+        return DOCKER_HUB, text
+    if not _HOST.fullmatch(first):
+        raise bad(f"bad registry {first!r}")
+    port = first.rpartition(":")[2] if not first.endswith("]") and ":" in first else None
+    if port is not None and not 0 < int(port) < 65536:
+        raise bad(f"bad port {port}")
+    return normalize_registry(first), rest
 
-    tag: str | None = None
-    last_slash = text.rfind("/")
+
+def _tag(text: str, bad: Callable[[str], InvalidReference]) -> tuple[str, str | None]:
+    """(the repository part, its tag if any)."""
     colon = text.rfind(":")
-    if colon > last_slash:
-        text, tag = text[:colon], text[colon + 1 :]
-        if not _TAG.fullmatch(tag):
-            raise InvalidReference(
-                f"invalid image reference {original!r}: bad tag {tag!r} "
-                "(letters, digits, '_', '.', '-'; at most 128 characters)"
-            )
+    if colon <= text.rfind("/"):
+        return text, None
+    text, tag = text[:colon], text[colon + 1 :]
+    if not _TAG.fullmatch(tag):
+        raise bad(f"bad tag {tag!r} (letters, digits, '_', '.', '-'; at most 128 characters)")
+    return text, tag
 
+
+def _repository(text: str, registry: str, bad: Callable[[str], InvalidReference]) -> str:
     if not text:
-        raise InvalidReference(f"invalid image reference {original!r}: missing repository")
+        raise bad("missing repository")
     components = text.split("/")
     for component in components:
         if not _COMPONENT.fullmatch(component):
             hint = (
                 " (repository names must be lower case)" if component.lower() != component else ""
             )
-            raise InvalidReference(
-                f"invalid image reference {original!r}: bad repository component "
-                f"{component!r}{hint}"
-            )
+            raise bad(f"bad repository component {component!r}{hint}")
     if registry == DOCKER_HUB and len(components) == 1:
-        text = f"library/{text}"
-    if len(registry) + 1 + len(text) > _MAX_NAME:
-        raise InvalidReference(
-            f"invalid image reference {original!r}: name longer than {_MAX_NAME} characters"
-        )
-    return ImageReference(registry=registry, repository=text, tag=tag, digest=digest)
+        return f"library/{text}"
+    return text
