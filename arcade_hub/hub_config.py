@@ -134,6 +134,16 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
         }
     # else the provider's claims set the hub groups at every login (JupyterHub refuses
     # load_groups then); the launch policy still adds `auth.groups` (policy.user_groups).
+    c.JupyterHub.services, c.JupyterHub.load_roles = _services(platform, opts, service_port)
+    return c
+
+
+def _services(
+    platform: PlatformConfig, opts: RunOptions, service_port: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The hub's managed services and their roles: the arcade service, the idle culler (when
+    sessions are culled) and the admin token's service (when one is given)."""
+    data = opts.data_dir
     services: list[dict[str, Any]] = [
         {
             "name": SERVICE,
@@ -174,9 +184,7 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     if opts.admin_token:
         services.append({"name": ADMIN_SERVICE, "api_token": opts.admin_token})
         roles.append({"name": ADMIN_SERVICE, "scopes": ADMIN_SCOPES, "services": [ADMIN_SERVICE]})
-    c.JupyterHub.services = services
-    c.JupyterHub.load_roles = roles
-    return c
+    return services, roles
 
 
 def served_over_https(platform: PlatformConfig) -> bool:
