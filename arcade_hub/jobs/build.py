@@ -8,9 +8,9 @@ the same resource, dataset and storage rules.
 from __future__ import annotations
 
 import secrets
-import shlex
 from dataclasses import dataclass, field
 
+from arcade_hub import shellwords
 from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.group_policy import Usage, check_totals, entry_refusal
 from arcade_hub.jobs.base import BackendKind
@@ -141,7 +141,7 @@ def build_job_specs(
         if request.params:
             line = request.params[replica - 1]
             env["ARCADE_JOB_PARAM"] = line
-            args += shlex.split(line)
+            args += shellwords.split(line)
         specs.append(
             LaunchSpec(
                 username=user.name,

@@ -9,10 +9,10 @@ skaha sends everything as query or form parameters: `name`, `image`, `cores`, `r
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from arcade_hub import shellwords
 from arcade_hub.config.models import Kind, PlatformConfig
 from arcade_hub.jobs.build import JobRequest
 from arcade_hub.options import LaunchRefused, parse_user_options
@@ -142,7 +142,7 @@ def _split(value: str | None, key: str) -> list[str]:
     if not value:
         return []
     try:
-        return shlex.split(value)
+        return shellwords.split(value)
     except ValueError as e:
         raise LaunchRefused({key: f"cannot split {value!r} into words: {e}"}) from None
 
@@ -163,7 +163,7 @@ def _params(listed: list[str], text: str | None) -> tuple[str, ...]:
     lines = tuple(line.strip() for line in listed or (text or "").splitlines() if line.strip())
     for number, line in enumerate(lines, start=1):
         try:
-            shlex.split(line)  # each line is split into arguments like a shell line
+            shellwords.split(line)  # each line is split into arguments like a shell line
         except ValueError as e:
             raise LaunchRefused({"params": f"parameter line {number} ({line!r}): {e}"}) from None
     return lines
