@@ -18,6 +18,7 @@ from arcade_hub.local.session import LocalSession, desktop_apps
 from arcade_hub.policy import UserContext, app_refusal
 from arcade_hub.service.handlers import ApiError, ApiHandler
 from arcade_hub.service.hub_client import spec_of
+from arcade_hub.service.limits import shorten, shown
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.spec import LaunchSpec
 
@@ -68,7 +69,9 @@ class AppsHandler(ApiHandler):
             entry = self.platform.entry(name)
         except KeyError:
             known = ", ".join(a["name"] for a in launchable_apps(self.platform))
-            raise ApiError(404, f"no app {name!r} in the catalogue (available: {known})") from None
+            raise ApiError(
+                404, f"no app {shown(name)} in the catalogue (available: {known})"
+            ) from None
         if entry.kind != Kind.desktop_app:
             raise ApiError(400, f"{entry.title} is a {entry.kind.value}, not a desktop app")
         model, spec = await self._desktop(user, server)
@@ -117,7 +120,7 @@ class AppsHandler(ApiHandler):
 
     async def _desktop(self, user: str, server: str) -> tuple[dict[str, Any], LaunchSpec]:
         model = await self.hub.server(user, server)
-        label = f"{user}/{server}" if server else user
+        label = shorten(f"{user}/{server}" if server else user)
         if model is None or not model.get("ready"):
             raise ApiError(404, f"session {label} is not running")
         spec = spec_of(model)

@@ -10,6 +10,7 @@ from tornado import web
 
 from arcade_hub.config import PlatformConfig
 from arcade_hub.service.hub_client import HubClient
+from arcade_hub.service.limits import MESSAGE_LIMIT, shorten, shown
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.spawners.mixin import platform_config
 
@@ -20,6 +21,13 @@ class ApiError(web.HTTPError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(status, "%s", message)
         self.message = message
+
+
+def as_sent(arguments: dict[str, list[bytes]]) -> dict[str, list[str]]:
+    """Query or form arguments as the client sent them. Tornado's `get_argument` turns control
+    characters into spaces, which would silently change a command; a NUL is refused instead
+    (`arcade_hub.service.skaha_params`)."""
+    return {k: [v.decode(errors="replace") for v in values] for k, values in arguments.items()}
 
 
 class ApiHandler(HubAuthenticated, web.RequestHandler):
@@ -55,7 +63,7 @@ class ApiHandler(HubAuthenticated, web.RequestHandler):
                 403, "authentication required: send 'Authorization: token <JupyterHub token>'"
             )
         if user.get("name") != owner and not user.get("admin"):
-            raise ApiError(403, f"you may not act on sessions of {owner!r}")
+            raise ApiError(403, f"you may not act on sessions of {shown(owner)}")
         return user
 
     def body(self) -> dict[str, Any]:
@@ -77,5 +85,6 @@ class ApiHandler(HubAuthenticated, web.RequestHandler):
         message = getattr(exc, "message", None) or self._reason
         if status_code >= 500 and not isinstance(exc, ApiError):
             message = "internal error in the arcade service; see its log"
+        message = shorten(str(message), MESSAGE_LIMIT)  # whatever it quotes, never megabytes
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"status": status_code, "message": message}))

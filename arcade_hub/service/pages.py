@@ -20,7 +20,8 @@ from arcade_hub.group_policy import entry_refusal
 from arcade_hub.jobs.build import command_prefix, headless_entries
 from arcade_hub.options import LaunchRefused
 from arcade_hub.policy import UserContext, dataset_allowed
-from arcade_hub.service.handlers import ApiError
+from arcade_hub.service.handlers import ApiError, as_sent
+from arcade_hub.service.limits import MESSAGE_LIMIT, shorten, shown
 from arcade_hub.service.sessions import Caller, Sessions
 from arcade_hub.service.skaha import browser_base
 from arcade_hub.service.skaha_params import parse_create
@@ -57,7 +58,7 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "message", None) or self._reason
+        message = shorten(str(getattr(exc, "message", None) or self._reason), MESSAGE_LIMIT)
         self.set_status(status_code)
         self.finish(
             _templates()
@@ -99,7 +100,7 @@ class JobActionPage(PageHandler):
     @web.authenticated
     async def post(self, session_id: str, action: str) -> None:
         if action not in ACTIONS:
-            raise ApiError(404, f"no action {action!r}; use one of {', '.join(ACTIONS)}")
+            raise ApiError(404, f"no action {shown(action)}; use one of {', '.join(ACTIONS)}")
         caller = await self.caller()
         found = await self.sessions.find(caller, session_id)
         if action == "renew":
@@ -144,7 +145,8 @@ class BatchPage(PageHandler):
     @web.authenticated
     async def post(self) -> None:
         caller = await self.caller()
-        values = {k: self.get_body_argument(k, "") for k in BATCH_FIELDS}
+        sent = as_sent(self.request.body_arguments)
+        values = {k: (sent.get(k) or [""])[-1] for k in BATCH_FIELDS}
         errors: dict[str, str] = {}
         params_text = values["params"]
         uploads = self.request.files.get("params_file") or []

@@ -22,6 +22,7 @@ from arcade_hub.options import LaunchRefused
 from arcade_hub.policy import Site, UserContext, user_groups
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.hub_client import HubClient, spec_of
+from arcade_hub.service.limits import shown
 from arcade_hub.service.skaha_params import Interactive
 from arcade_hub.spec import LaunchSpec
 
@@ -102,7 +103,7 @@ class Sessions:
     async def caller(self, name: str) -> Caller:
         model = await self.hub.user(name)
         if model is None:
-            raise ApiError(403, f"no such user {name!r}")
+            raise ApiError(403, f"no such user {shown(name)}")
         asserted = frozenset(model.get("groups") or [])
         return Caller(
             name=name,
@@ -142,11 +143,11 @@ class Sessions:
         if instances:
             if instances[0].owner == caller.name or caller.admin:
                 return instances
-            raise ApiError(404, f"no session {some_id!r}")
+            raise ApiError(404, f"no session {shown(some_id)}")
         for server in await self.servers(caller.name):
             if server.name == some_id:
                 return server
-        raise ApiError(404, f"no session {some_id!r}")
+        raise ApiError(404, f"no session {shown(some_id)}")
 
     def server_view(self, server: Server, base: str) -> dict[str, Any]:
         spec = server.spec

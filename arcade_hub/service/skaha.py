@@ -23,7 +23,9 @@ from arcade_hub.group_policy import Limit, Usage, user_limits
 from arcade_hub.hub_config import SUBDOMAINS_ENV
 from arcade_hub.jobs.model import Status, parse_status
 from arcade_hub.options import LaunchRefused
-from arcade_hub.service.handlers import ApiError, ApiHandler
+from arcade_hub.service import limits
+from arcade_hub.service.handlers import ApiError, ApiHandler, as_sent
+from arcade_hub.service.limits import shown
 from arcade_hub.service.openapi import document
 from arcade_hub.service.sessions import Caller, Server, Sessions
 from arcade_hub.service.skaha_params import TYPES, parse_create
@@ -50,11 +52,9 @@ class SkahaHandler(ApiHandler):
 
     def params(self) -> dict[str, list[str]]:
         """Query and form parameters, or a JSON object body (values as lists of strings)."""
-        found: dict[str, list[str]] = {}
-        for key in self.request.arguments:
-            found[key] = self.get_arguments(key, strip=False)
-        for key, values in self.request.body_arguments.items():
-            found.setdefault(key, [v.decode(errors="replace") for v in values])
+        found = as_sent(self.request.query_arguments)
+        for key, values in as_sent(self.request.body_arguments).items():
+            found.setdefault(key, []).extend(values)
         if self.request.headers.get("Content-Type", "").startswith("application/json"):
             for key, value in self.body().items():
                 items = value if isinstance(value, list) else [value]
@@ -68,8 +68,10 @@ class SkahaHandler(ApiHandler):
         if not values or not values[-1]:
             return None
         value = values[-1]
+        if problem := limits.too_long(key, value):
+            raise ApiError(400, problem)
         if allowed and value not in allowed:
-            raise ApiError(400, f"unknown {key} {value!r} (one of: {', '.join(allowed)})")
+            raise ApiError(400, f"unknown {key} {shown(value)} (one of: {', '.join(allowed)})")
         return value
 
     def base(self) -> str:

@@ -120,6 +120,9 @@ BAD = [
     ({"name": "bad name!"}, "name", "not a valid name"),
     ({"cores": "64"}, "cores", "above the maximum"),
     ({"params": "ok\nit's"}, "params", "parameter line 2"),
+    ({"cmd": "echo a\0b"}, "cmd", "cmd contains a NUL character"),
+    ({"params": "m31\nm\0"}, "params", "params contains a NUL character"),
+    ({"cmd": "echo " + "x" * 40_000}, "cmd", "the limit is 32,768"),
 ]
 
 

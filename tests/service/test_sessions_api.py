@@ -223,6 +223,13 @@ BAD: list[tuple[dict[str, Any], int, str]] = [
     ({"name": "x", "image": "batch", "cmd": "true", "colour": "red"}, 400, "unknown parameter"),
     ({"name": "x", "image": "batch", "cmd": "t", "dataset": "secret-survey"}, 403, "members of"),
     ({"name": "x", "image": "batch", "cmd": "t", "params": "a\nb", "replicas": 3}, 400, "2 param"),
+    # NUL characters: no program argument, variable or name can carry one
+    ({"name": "x", "image": "batch", "cmd": "echo a\0b"}, 400, "cmd contains a NUL character"),
+    ({"name": "x", "image": "batch", "cmd": "true", "env": "K=a\0"}, 400, "env 'K' contains a NUL"),
+    ({"name": "x", "image": "batch", "cmd": "echo", "params": "a\0"}, 400, "params contains a NUL"),
+    ({"name": "x\0", "image": "batch", "cmd": "true"}, 400, "name contains a NUL"),
+    ({"name": "x", "image": "batch\0", "cmd": "true"}, 400, "image contains a NUL"),
+    ({"name": "x", "image": "batch", "cmd": "true", "env": "A\n=1"}, 400, "KEY=VALUE"),
 ]
 
 
@@ -251,6 +258,37 @@ def test_bad_queries_are_refused_clearly(bob: Api, path: str, params: dict[str, 
     r = bob.request("GET", path, params=params)
     assert r.status_code in (400, 404), r.text
     assert r.json()["message"]
+
+
+def test_fields_beyond_their_limits_are_refused_naming_the_limit(bob: Api) -> None:
+    before = bob.request("GET", "session").json()
+    job = {"name": "big", "image": "batch", "type": "headless"}
+    for field, value, limit in (
+        ("cmd", "echo " + "a" * 40_000, "the limit is 32,768"),
+        ("params", "m31\n" + "p" * 20_000, "parameter line 2 is 20,000 characters long"),
+    ):
+        r = bob.request("POST", "session", data={**job, "cmd": "echo", field: value})
+        assert r.status_code == 400, r.text[:300]
+        assert r.json()["message"].startswith(f"{field}: ") and limit in r.json()["message"]
+    assert bob.request("GET", "session").json() == before
+
+
+def test_error_bodies_quote_little_of_long_input(bob: Api) -> None:
+    huge = "!" * 1_000_000
+    r = bob.request("POST", "session", data={"name": huge, "image": "batch", "cmd": "true"})
+    assert r.status_code == 400 and len(r.content) < 2000, len(r.content)
+    r = bob.request("POST", "session", data={"name": "x", "image": "b" + huge, "cmd": "true"})
+    assert r.status_code == 400 and len(r.content) < 2000, len(r.content)
+    long_id = "i" * 10_000  # URLs are limited well below a megabyte by the proxy
+    for method in ("GET", "DELETE"):
+        r = bob.request(method, f"session/{long_id}")
+        assert r.status_code == 404 and len(r.content) < 500, (method, len(r.content))
+        assert r.json()["message"] == f"no session '{'i' * 80}…'"
+    apps = f"{bob.hub.url}/services/arcade/api/v1/users/bob/sessions/desk/apps"
+    r = httpx.post(apps, json={"app": huge}, headers={"Authorization": f"token {bob.token}"},
+                   timeout=60)
+    assert r.status_code == 404 and len(r.content) < 2000, len(r.content)
+    assert r.json()["message"].startswith(f"no app '{'!' * 80}…' in the catalogue")
 
 
 def test_unknown_sessions_are_404(bob: Api) -> None:
