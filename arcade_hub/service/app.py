@@ -23,6 +23,7 @@ from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.hub_client import HubClient
+from arcade_hub.service.limits import BODY_LIMIT
 from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
@@ -54,6 +55,10 @@ def make_app(
         return url_path_join(settings.prefix, pattern)
 
     hub_auth = HubOAuth.instance(api_token=settings.api_token, api_url=settings.hub_api_url)
+    # The login cookie, its OAuth state cookie and the `_xsrf` cookie: `Secure` when the hub's
+    # cookies are (JUPYTERHUB_COOKIE_OPTIONS), and never sent along with another site's
+    # requests but top-level navigations (SameSite=Lax)
+    hub_auth.cookie_options = {**hub_auth.cookie_options, "samesite": "Lax"}
     return web.Application(
         [
             (route(SESSION + "/apps"), AppsHandler),
@@ -68,8 +73,9 @@ def make_app(
             (route(r"jobs/([^/]+)/([a-z]+)"), JobActionPage),
             (route("oauth_callback"), HubOAuthCallbackHandler),
         ],
-        xsrf_cookies=True,  # pages only: API handlers are token-authenticated
-        # `Secure` like the service's login cookie when the hub serves over https
+        # cookie-authenticated requests that change something need the token; requests with
+        # an API token do not (arcade_hub.service.handlers.ServiceHandler)
+        xsrf_cookies=True,
         xsrf_cookie_kwargs=dict(hub_auth.cookie_options),
         cookie_secret=_cookie_secret(settings.data_dir / "service_cookie_secret"),
         arcade=settings,
@@ -131,7 +137,10 @@ class Service:
         try:
             await sessions.runner.recover()
             app = make_app(settings, sessions, kube)
-            server = app.listen(settings.port, address=settings.bind, xheaders=True)
+            # handlers of the service refuse larger bodies with a 413 of their own; this
+            # bounds the others' (the OAuth callback, unknown paths)
+            server = app.listen(settings.port, address=settings.bind, xheaders=True,
+                                max_body_size=BODY_LIMIT)
         except BaseException:
             await _close(sessions, kube)
             raise

@@ -16,6 +16,9 @@ PARAM_FILE_LIMIT = 1 * MiB
 """A parameter file uploaded on the Batch page, and the `params` text of a job."""
 BODY_LIMIT = PARAM_FILE_LIMIT + 64 * KiB
 """A request body: the largest parameter file and the other fields of the Batch form."""
+DRAIN_LIMIT = 64 * MiB
+"""A larger body is read (and thrown away) before its 413 is sent, so that a browser or proxy
+still sending it gets the answer; beyond this the connection is cut."""
 
 NAME_LIMIT = 63
 """A session's or job's name (the name rule allows no more)."""

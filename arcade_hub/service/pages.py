@@ -11,7 +11,6 @@ from functools import cache
 from typing import Any
 
 import jinja2
-from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
@@ -20,8 +19,8 @@ from arcade_hub.group_policy import entry_refusal
 from arcade_hub.jobs.build import command_prefix, headless_entries
 from arcade_hub.options import LaunchRefused
 from arcade_hub.policy import UserContext, dataset_allowed
-from arcade_hub.service.handlers import ApiError, as_sent
-from arcade_hub.service.limits import MESSAGE_LIMIT, shorten, shown
+from arcade_hub.service.handlers import ApiError, ServiceHandler, as_sent
+from arcade_hub.service.limits import PARAM_FILE_LIMIT, shown
 from arcade_hub.service.sessions import Caller, Sessions
 from arcade_hub.service.skaha import browser_base
 from arcade_hub.service.skaha_params import parse_create
@@ -36,12 +35,7 @@ def _templates() -> jinja2.Environment:
     )
 
 
-class PageHandler(HubOAuthenticated, web.RequestHandler):
-    @property
-    def hub_auth(self) -> HubOAuth:
-        auth: HubOAuth = self.settings["hub_auth"]
-        return auth
-
+class PageHandler(ServiceHandler):
     @property
     def sessions(self) -> Sessions:
         sessions: Sessions = self.settings["sessions"]
@@ -57,8 +51,7 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
         return await self.sessions.caller(user["name"])
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = shorten(str(getattr(exc, "message", None) or self._reason), MESSAGE_LIMIT)
+        message = self.error_message(status_code, kwargs)
         self.set_status(status_code)
         self.finish(
             _templates()
@@ -125,7 +118,6 @@ class JobLogPage(PageHandler):
 
 # --- Batch from the web -----------------------------------------------------------------
 
-PARAM_FILE_LIMIT = 1024 * 1024
 BATCH_FIELDS = ("name", "image", "cmd", "instances", "cores", "ram", "dataset", "params")
 # parse_create's and the job builder's keys, as the form's fields are named
 FORM_KEYS = {"replicas": "instances", "param": "params", "type": "image", "args": "cmd"}
@@ -136,6 +128,8 @@ class BatchPage(PageHandler):
 
     The form's fields become skaha create parameters and go through `parse_create` and
     `Sessions.create`, so a job started here obeys exactly the rules of `POST /session`."""
+
+    body_hint = f" (a parameter file may have up to {PARAM_FILE_LIMIT:,} bytes)"
 
     @web.authenticated
     async def get(self) -> None:

@@ -43,9 +43,11 @@ class SkahaHandler(ApiHandler):
     async def current_caller(self) -> Caller:
         user: dict[str, Any] | None = self.get_current_user()
         if user is None:
+            refusal = self.refusal()
             raise ApiError(
-                401,
-                "authentication required: send 'Authorization: Bearer <JupyterHub token>' "
+                403 if refusal else 401,
+                refusal
+                or "authentication required: send 'Authorization: Bearer <JupyterHub token>' "
                 "with a token that may access the arcade service",
             )
         return await self.sessions.caller(user["name"])
@@ -55,6 +57,7 @@ class SkahaHandler(ApiHandler):
         found = as_sent(self.request.query_arguments)
         for key, values in as_sent(self.request.body_arguments).items():
             found.setdefault(key, []).extend(values)
+        found.pop("_xsrf", None)  # the XSRF token of a cookie-authenticated request
         if self.request.headers.get("Content-Type", "").startswith("application/json"):
             for key, value in self.body().items():
                 items = value if isinstance(value, list) else [value]

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from arcade_hub.service.limits import BODY_LIMIT
 from tests.hub import RunningHub, processes_mentioning, wait_for_none
 from tests.service.conftest import BATCH_IMAGE, FINAL, NOTEBOOK_IMAGE, Api
 
@@ -273,12 +274,32 @@ def test_fields_beyond_their_limits_are_refused_naming_the_limit(bob: Api) -> No
     assert bob.request("GET", "session").json() == before
 
 
+def test_bodies_beyond_the_limit_get_a_413_naming_it(bob: Api) -> None:
+    before = bob.request("GET", "session").json()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for size in (BODY_LIMIT + 1, 20 * 2**20):
+        body = b"name=x&image=batch&cmd=true&params=" + b"p" * (size - 35)
+        r = bob.request("POST", "session", content=body, headers=form)
+        assert r.status_code == 413, (size, r.status_code, r.text[:300])
+        assert r.json()["message"] == (
+            f"the request body is {size:,} bytes; the limit is {BODY_LIMIT:,} bytes"
+        )
+    # At the limit the body is read and its fields checked.
+    body = b"name=x&image=batch&cmd=true&params=" + b"p" * (BODY_LIMIT - 35)
+    r = bob.request("POST", "session", content=body, headers=form)
+    assert r.status_code == 400 and "params: params is" in r.json()["message"], r.text[:300]
+    # A body without a length is not read at all.
+    r = bob.request("POST", "session", content=iter([b"name=x"]), headers=form)
+    assert r.status_code == 411 and "Content-Length" in r.json()["message"]
+    assert bob.request("GET", "session").json() == before
+
+
 def test_error_bodies_quote_little_of_long_input(bob: Api) -> None:
-    huge = "!" * 1_000_000
-    r = bob.request("POST", "session", data={"name": huge, "image": "batch", "cmd": "true"})
-    assert r.status_code == 400 and len(r.content) < 2000, len(r.content)
-    r = bob.request("POST", "session", data={"name": "x", "image": "b" + huge, "cmd": "true"})
-    assert r.status_code == 400 and len(r.content) < 2000, len(r.content)
+    huge = "a" * 1_000_000
+    for field in ("name", "image", "cmd", "type", "colour"):
+        fields = {"name": "x", "image": "batch", "cmd": "true", field: huge}
+        r = bob.request("POST", "session", data=fields)
+        assert r.status_code == 400 and len(r.content) < 2000, (field, len(r.content))
     long_id = "i" * 10_000  # URLs are limited well below a megabyte by the proxy
     for method in ("GET", "DELETE"):
         r = bob.request(method, f"session/{long_id}")
@@ -288,7 +309,7 @@ def test_error_bodies_quote_little_of_long_input(bob: Api) -> None:
     r = httpx.post(apps, json={"app": huge}, headers={"Authorization": f"token {bob.token}"},
                    timeout=60)
     assert r.status_code == 404 and len(r.content) < 2000, len(r.content)
-    assert r.json()["message"].startswith(f"no app '{'!' * 80}…' in the catalogue")
+    assert r.json()["message"].startswith(f"no app '{'a' * 80}…' in the catalogue")
 
 
 def test_unknown_sessions_are_404(bob: Api) -> None:
