@@ -22,6 +22,7 @@ from arcade_hub.jobs.runner import JobRunner
 from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.service.apps import AppsHandler
+from arcade_hub.service.handlers import log_request
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.limits import BODY_LIMIT
 from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
@@ -78,6 +79,7 @@ def make_app(
         xsrf_cookies=True,
         xsrf_cookie_kwargs=dict(hub_auth.cookie_options),
         cookie_secret=_cookie_secret(settings.data_dir / "service_cookie_secret"),
+        log_function=log_request,  # paths without their query: no commands or variables
         arcade=settings,
         # The one HubOAuth (a singleton, as its OAuth callback handler finds it) checks API
         # tokens and logs pages in; it keeps the OAuth state between redirect and callback.

@@ -9,6 +9,7 @@ from typing import Any
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from tornado import httputil, web
+from tornado.log import access_log
 
 from arcade_hub.config import PlatformConfig
 from arcade_hub.service import limits
@@ -53,6 +54,8 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
     - Requests that change something and are authenticated by the service's login cookie need
       the XSRF token (HubOAuth checks it when it reads the cookie, `check_xsrf_cookie`);
       requests with a token (`Authorization: token ...`) do not.
+    - The log names the path, never the query (`log_request`, `_request_summary`), nor what a
+      refusal quotes: clients put commands and variables there.
     """
 
     body_limit = limits.BODY_LIMIT
@@ -157,7 +160,7 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
         """Why an unauthenticated request was refused, when the reason is the XSRF token."""
         return XSRF_NEEDED if self._xsrf_refused else None
 
-    # --- errors -------------------------------------------------------------------------
+    # --- errors and the log -------------------------------------------------------------
 
     def error_message(self, status_code: int, kwargs: dict[str, Any]) -> str:
         """What an error says: the ApiError's message, never an internal exception's, and
@@ -169,6 +172,29 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
         if status_code >= 500 and not isinstance(exc, ApiError):
             message = INTERNAL
         return shorten(str(message), MESSAGE_LIMIT)
+
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Refusals are the client's business (the access line has their status); what the
+        service did not expect is logged with its traceback."""
+        if isinstance(value, web.HTTPError) and value.status_code < 500:
+            return
+        super().log_exception(typ, value, tb)
+
+    def _request_summary(self) -> str:
+        return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """The service's access log (its application's `log_function`): status, method, path
+    without the query, client, time."""
+    status = handler.get_status()
+    write = access_log.info if status < 400 else access_log.warning
+    if status >= 500:
+        write = access_log.error
+    request = handler.request
+    write("%d %s %s (%s) %.2fms", status, request.method, request.path, request.remote_ip,
+          1000.0 * request.request_time())
 
 
 class ApiHandler(ServiceHandler):

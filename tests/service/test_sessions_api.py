@@ -71,6 +71,27 @@ def test_canfar_client_runs_a_headless_job_with_replicas(canfar: Any, alice: Api
     assert (home / "arcade-jobs" / ids[0] / f"{ids[0]}.log").exists()
 
 
+def test_commands_and_variables_never_reach_the_log(
+    canfar: Any, alice: Api, hub: RunningHub
+) -> None:
+    """The client sends them as query parameters; the service's log has paths only."""
+    secret, word = f"s3cret-{os.getpid()}-value", f"distinctive-{os.getpid()}-word"
+    (job,) = canfar.create(name="quiet", image=BATCH_IMAGE, kind="headless", cmd="echo",
+                           args=word, env={"MY_TOKEN": secret})
+    assert alice.wait_status(job, FINAL)["status"] == "Succeeded"
+    assert canfar.logs([job])[job].strip() == word
+    # Refusals quoting them, an unknown path, a bad method: not in the log either.
+    refused = {"name": "quiet", "image": "batch", "cmd": f"echo '{word}", "env": f"X Y={secret}"}
+    assert alice.request("POST", "session", params=refused).status_code == 400
+    assert alice.request("GET", f"nosuch?cmd={word}").status_code == 404
+    assert alice.request("PUT", f"session?cmd={word}&env={secret}").status_code == 405
+    canfar.destroy([job])
+    alice.wait_gone(job)
+    log = hub.log.read_text(errors="replace")
+    assert secret not in log and word not in log
+    assert "POST /services/arcade/skaha/v1/session (" in log  # requests are, by path
+
+
 def test_server_side_replicas_one_parameter_line_per_instance(alice: Api) -> None:
     job = alice.create(
         name="params",
