@@ -218,7 +218,7 @@ def _params(listed: list[str], text: str | None) -> tuple[str, ...]:
     lines = tuple(line.strip() for line in listed or (text or "").splitlines() if line.strip())
     for number, line in enumerate(lines, start=1):
         try:
-            shellwords.split(line)  # each line is split into arguments like a shell line
+            shellwords.check(line)  # split into arguments like a shell line for its instance
         except ValueError as e:
             raise LaunchRefused(
                 {"params": f"parameter line {number} ({shown(line)}): {e}"}

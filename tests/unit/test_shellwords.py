@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arcade_hub.shellwords import split
+from arcade_hub.shellwords import check, split
 
 # Shell-ish text: the characters the splitter treats specially, drawn often, plus any other.
 special = st.sampled_from([" ", "\t", "\r", "\n", "'", '"', "\\", "a", "b", "#", "$", "\x00"])
@@ -39,6 +39,13 @@ def outcome(splitter: Callable[[str], list[str]], text: str) -> tuple[str, objec
 @given(shellish)
 def test_same_words_and_errors_as_shlex(text: str) -> None:
     assert outcome(split, text) == outcome(shlex.split, text)
+
+
+@settings(max_examples=5000, deadline=None)
+@given(shellish)
+def test_check_refuses_what_split_refuses(text: str) -> None:
+    assert outcome(lambda t: check(t) or [], text)[0] == outcome(split, text)[0]
+    assert outcome(lambda t: check(t) or [], text) in (("words", []), outcome(split, text))
 
 
 @settings(max_examples=5000, deadline=None)
