@@ -68,7 +68,7 @@ class JobsPage(PageHandler):
         owners = {caller.name}
         if everyone:
             owners = {u["name"] for u in await self.sessions.hub.users()}
-            owners |= {i.owner for i in self.sessions.store.all()}
+            owners |= {i.owner for i in await self.sessions.store.all()}
         base = browser_base(self)
         rows: list[dict[str, Any]] = []
         for owner in sorted(owners):
@@ -97,7 +97,7 @@ class JobActionPage(PageHandler):
         caller = await self.caller()
         found = await self.sessions.find(caller, session_id)
         if action == "renew":
-            self.sessions.renew(found)
+            await self.sessions.renew(found)
         else:
             await self.sessions.delete(found)
         self.redirect(url_path_join(self.prefix, "jobs"))

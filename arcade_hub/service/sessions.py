@@ -120,7 +120,7 @@ class Sessions:
 
     async def servers(self, owner: str) -> list[Server]:
         model = await self.hub.user(owner)
-        metas = self.store.sessions(owner)
+        metas = await self.store.sessions(owner)
         if model is None:
             return []
         return [
@@ -131,14 +131,14 @@ class Sessions:
 
     async def all_views(self, owner: str, base: str) -> list[dict[str, Any]]:
         views = [self.server_view(s, base) for s in await self.servers(owner)]
-        views += [self.instance_view(i) for i in self.store.of_owner(owner)]
+        views += [self.instance_view(i) for i in await self.store.of_owner(owner)]
         return views
 
     async def find(self, caller: Caller, some_id: str) -> Server | list[Instance]:
         """The caller's session or job with this id (404 when it is not theirs)."""
-        instances = self.store.job(some_id)
+        instances = await self.store.job(some_id)
         if not instances:
-            one = self.store.get(some_id)
+            one = await self.store.get(some_id)
             instances = [one] if one else []
         if instances:
             if instances[0].owner == caller.name or caller.admin:
@@ -245,20 +245,20 @@ class Sessions:
             for server in (model.get("servers") or {}).values()
             if server.get("ready") or server.get("pending") in ("spawn", "stop")
         ]
-        return Usage.of(active, self.store.unfinished(owner))
+        return Usage.of(active, await self.store.unfinished(owner))
 
     # --- acting -------------------------------------------------------------------------
 
     async def create(self, caller: Caller, request: Interactive | JobRequest) -> str:
         if isinstance(request, JobRequest):
             return await self._submit(caller, request)
-        session_id = self._unused_id()
+        session_id = await self._unused_id()
         status, message = await self.hub.start_server(caller.name, session_id, request.options)
         if status >= 400:
             raise ApiError(status if status < 500 else 502, message)
         now = time.time()
         lifetime = self.platform().sessions.lifetime_hours * 3600
-        self.store.put_session(
+        await self.store.put_session(
             SessionMeta(caller.name, session_id, request.name, now, now + lifetime)
         )
         return session_id
@@ -267,7 +267,7 @@ class Sessions:
         user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
         usage = await self.usage(caller.name)
         for attempt in range(1, ID_ATTEMPTS + 1):
-            job_id = self._unused_id()
+            job_id = await self._unused_id()
             specs = build_job_specs(
                 request, self.platform(), user, self.site(), job_id, usage=usage,
                 backend=self.runner.backend,
@@ -288,22 +288,24 @@ class Sessions:
             status, message = await self.hub.delete_server(found.owner, found.name)
             if status >= 400 and status != 404:
                 raise ApiError(status if status < 500 else 502, message)
-            self.store.remove_session(found.owner, found.name)
+            await self.store.remove_session(found.owner, found.name)
         else:
             try:
                 await self.runner.delete(found)
             except JobBackendError as e:
                 raise ApiError(e.status, e.message) from None
 
-    def renew(self, found: Server | list[Instance]) -> None:
+    async def renew(self, found: Server | list[Instance]) -> None:
         if isinstance(found, Server):
             now = time.time()
             created = found.meta.created if found.meta else now
             name = found.meta.name if found.meta else found.name
             expires = now + self.platform().sessions.lifetime_hours * 3600
-            self.store.put_session(SessionMeta(found.owner, found.name, name, created, expires))
+            await self.store.put_session(
+                SessionMeta(found.owner, found.name, name, created, expires)
+            )
         else:
-            self.runner.renew(found)
+            await self.runner.renew(found)
 
     async def read_logs(self, found: Server | list[Instance]) -> str:
         """The output of a job's instances so far, from wherever the backend keeps it."""
@@ -337,7 +339,7 @@ class Sessions:
         await self.runner.reap_expired()
         now = time.time()
         lifetime = self.platform().sessions.lifetime_hours * 3600
-        metas = self.store.sessions()
+        metas = await self.store.sessions()
         for user in await self.hub.users():
             for name, model in (user.get("servers") or {}).items():
                 meta = metas.get((user["name"], name))
@@ -347,12 +349,12 @@ class Sessions:
                     expires = started + lifetime
                 if name and expires is not None and expires < now and not model.get("pending"):
                     await self.hub.delete_server(user["name"], name)
-                    self.store.remove_session(user["name"], name)
+                    await self.store.remove_session(user["name"], name)
 
-    def _unused_id(self) -> str:
+    async def _unused_id(self) -> str:
         while True:
             candidate = new_id()
-            if not self.store.exists(candidate):
+            if not await self.store.exists(candidate):
                 return candidate
 
 

@@ -103,7 +103,7 @@ class SessionListHandler(SkahaHandler):
             if not caller.admin:
                 raise ApiError(403, "view=all lists every user's sessions: admins only")
             owners = {u["name"] for u in await self.sessions.hub.users()}
-            owners |= {i.owner for i in self.sessions.store.all()}
+            owners |= {i.owner for i in await self.sessions.store.all()}
         else:
             owners = {caller.name}
         views = []
@@ -146,7 +146,7 @@ class SessionHandler(SkahaHandler):
         if action is None:
             raise ApiError(400, "give an action: action=renew")
         found = await self.sessions.find(caller, session_id)
-        self.sessions.renew(found)
+        await self.sessions.renew(found)
         self.write_text(f"{session_id} renewed\n")
 
     async def delete(self, session_id: str) -> None:
@@ -289,7 +289,7 @@ async def platform_stats(sessions: Sessions, caller: Caller) -> dict[str, Any]:
             cores += spec.cores
             ram += spec.ram_gib
             counts["desktopApp" if spec.kind == Kind.desktop_app else "session"] += 1
-    for instance in sessions.store.with_status(*LIVE):
+    for instance in await sessions.store.with_status(*LIVE):
         spec = LaunchSpec.model_validate_json(instance.spec)
         cores += spec.cores
         ram += spec.ram_gib
