@@ -61,6 +61,7 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
     body_limit = limits.BODY_LIMIT
     _body_parsed = False
     _xsrf_refused = False
+    _answered_early = False
 
     @property
     def hub_auth(self) -> HubOAuth:
@@ -83,9 +84,17 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
 
     # --- the body -----------------------------------------------------------------------
 
+    def set_default_headers(self) -> None:
+        if self._answered_early:
+            # Answered before tornado has finished reading the request, it closes the
+            # connection after the answer: say so, or the proxy may send the next request
+            # down this connection (and get "socket hang up" for it).
+            self.set_header("Connection", "close")
+
     def prepare(self) -> None:
         self._chunks: list[bytes] = []
         self._received = 0
+        self._answered_early = True  # until the body has arrived
         if "Transfer-Encoding" in self.request.headers:  # chunked: no length known
             raise ApiError(411, "send the request body with a Content-Length header")
         length = self.request.headers.get("Content-Length", "0").strip() or "0"
@@ -118,6 +127,7 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
         body = b"".join(self._chunks)
         self._chunks = []
         self.request.body = body
+        self._answered_early = False
         if body:
             content_type = self.request.headers.get("Content-Type", "")
             httputil.parse_body_arguments(
@@ -140,6 +150,7 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
 
     def _refuse(self, error: ApiError) -> None:
         """Answer from `data_received`: the handler's method does not run then."""
+        self._answered_early = True
         self.send_error(error.status_code, exc_info=(type(error), error, None))
 
     # --- authentication -----------------------------------------------------------------
