@@ -27,6 +27,10 @@ class LaunchRefused(Exception):
         self.status = status
         super().__init__("; ".join(f"{k}: {v}" if k else v for k, v in errors.items()))
 
+    def __reduce__(self) -> tuple[type[LaunchRefused], tuple[dict[str, str], int]]:
+        """Pickled as made (a refusal may come from a worker process)."""
+        return type(self), (self.errors, self.status)
+
 
 @dataclass(frozen=True)
 class LaunchRequest:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from arcade_hub.service.handlers import log_request
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.limits import BODY_LIMIT
 from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
+from arcade_hub.service.parsing import CreateParser
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.service.skaha import (
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 SESSION = r"/api/v1/users/([^/]+)/sessions/([^/]*)"
 SKAHA = "skaha/v1"
 REAP_INTERVAL = 60.0
+STOP_GRACE = 10.0
+"""Seconds the service may take to stop after SIGTERM before it exits regardless."""
 log = logging.getLogger("arcade_hub.service")
 
 
@@ -86,6 +91,7 @@ def make_app(
         hub_auth=hub_auth,
         hub_client=sessions.hub,
         sessions=sessions,
+        parser=CreateParser(settings.config_file),
         kube=kube,
     )
 
@@ -158,6 +164,7 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await self.reaper
         await self.server.close_all_connections()
+        self.app.settings["parser"].close()
         await _close(self.sessions, self.kube)
 
 
@@ -170,6 +177,10 @@ async def _close(sessions: Sessions, kube: KubeClient | None) -> None:
 
 
 async def serve(settings: ServiceSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop. Nothing blocks the event loop for long (size
+    limits, linear parsing, the store's own thread), so the signal is seen at once; should
+    stopping still take longer than STOP_GRACE seconds, the process exits anyway (job
+    instances run on, and the next service picks them up)."""
     service = await Service.start(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -177,7 +188,15 @@ async def serve(settings: ServiceSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("arcade service stopping; running job instances keep running")
+    deadline = threading.Timer(STOP_GRACE, _exit_now)
+    deadline.daemon = True
+    deadline.start()
     await service.stop()
+
+
+def _exit_now() -> None:
+    log.error("arcade service did not stop within %g s: exiting now", STOP_GRACE)
+    os._exit(1)
 
 
 async def _every(seconds: float, action: Callable[[], object]) -> None:

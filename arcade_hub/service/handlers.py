@@ -15,6 +15,7 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.service import limits
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.limits import MESSAGE_LIMIT, shorten, shown
+from arcade_hub.service.parsing import CreateParser
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.spawners.mixin import platform_config
 
@@ -81,6 +82,11 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
     @property
     def platform(self) -> PlatformConfig:
         return platform_config(self.service.config_file)
+
+    @property
+    def parser(self) -> CreateParser:
+        parser: CreateParser = self.settings["parser"]
+        return parser
 
     # --- the body -----------------------------------------------------------------------
 

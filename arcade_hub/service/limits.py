@@ -51,6 +51,10 @@ FIELD_LIMITS = {
 }
 """The limit of each field with its own; `field_limit` gives FIELD_LIMIT to the others."""
 
+PARSE_INLINE_LIMIT = 16 * KiB
+"""A create with more characters in its fields is parsed in the service's worker process
+(`arcade_hub.service.parsing`)."""
+
 ECHO_LIMIT = 80
 """How much of a value a message quotes (an id, a name, a command)."""
 MESSAGE_LIMIT = 2000

@@ -23,7 +23,6 @@ from arcade_hub.service.handlers import ApiError, ServiceHandler, as_sent
 from arcade_hub.service.limits import PARAM_FILE_LIMIT, shown
 from arcade_hub.service.sessions import Caller, Sessions
 from arcade_hub.service.skaha import browser_base
-from arcade_hub.service.skaha_params import parse_create
 
 ACTIONS = ("renew", "terminate")
 
@@ -177,7 +176,7 @@ class BatchPage(PageHandler):
         if params_text.strip():
             params["params"] = [params_text]
         try:
-            request = parse_create(params, self.sessions.platform())
+            request = await self.parser.parse(params)
             await self.sessions.create(caller, request)
         except LaunchRefused as e:
             shown = {FORM_KEYS.get(k, k): v for k, v in e.errors.items()}

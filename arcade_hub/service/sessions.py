@@ -3,6 +3,7 @@ named servers, headless sessions are job instances from the job store."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import string
 import time
@@ -268,9 +269,10 @@ class Sessions:
         usage = await self.usage(caller.name)
         for attempt in range(1, ID_ATTEMPTS + 1):
             job_id = await self._unused_id()
-            specs = build_job_specs(
-                request, self.platform(), user, self.site(), job_id, usage=usage,
-                backend=self.runner.backend,
+            # parameter lines to split, datasets to look for on disk: off the event loop
+            specs = await asyncio.to_thread(
+                build_job_specs, request, self.platform(), user, self.site(), job_id,
+                usage=usage, backend=self.runner.backend,
             )
             try:
                 await self.runner.submit(caller.name, request.name, job_id, specs)

@@ -28,7 +28,7 @@ from arcade_hub.service.handlers import ApiError, ApiHandler, as_sent
 from arcade_hub.service.limits import shown
 from arcade_hub.service.openapi import document
 from arcade_hub.service.sessions import Caller, Server, Sessions
-from arcade_hub.service.skaha_params import TYPES, parse_create
+from arcade_hub.service.skaha_params import TYPES
 from arcade_hub.spec import LaunchSpec
 
 LIVE = (Status.pending, Status.running, Status.terminating)
@@ -119,7 +119,8 @@ class SessionListHandler(SkahaHandler):
     async def post(self) -> None:
         caller = await self.current_caller()
         try:
-            request = parse_create(self.params(), self.sessions.platform())
+            # up to a megabyte of words to split: off the event loop
+            request = await self.parser.parse(self.params())
             session_id = await self.sessions.create(caller, request)
         except LaunchRefused as e:
             raise ApiError(e.status, str(e)) from None
