@@ -94,7 +94,9 @@ class JobActionPage(PageHandler):
         if action not in ACTIONS:
             raise ApiError(404, f"no action {shown(action)}; use one of {', '.join(ACTIONS)}")
         caller = await self.caller()
-        found = await self.sessions.find(caller, session_id)
+        # each row's forms carry its owner: an admin acts on that user's session
+        owner = (as_sent(self.request.body_arguments).get("owner") or [""])[-1]
+        found = await self.sessions.find(caller, session_id, owner or None)
         if action == "renew":
             await self.sessions.renew(found)
         else:

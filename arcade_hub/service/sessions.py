@@ -135,20 +135,47 @@ class Sessions:
         views += [self.instance_view(i) for i in await self.store.of_owner(owner)]
         return views
 
-    async def find(self, caller: Caller, some_id: str) -> Server | list[Instance]:
-        """The caller's session or job with this id (404 when it is not theirs)."""
+    async def find(
+        self, caller: Caller, some_id: str, owner: str | None = None
+    ) -> Server | list[Instance]:
+        """The session or job `some_id` of `owner` (default: the caller); 404 when the caller
+        may not act on it. Admins act on everyone's: job ids are unique, and a session (a
+        named server, whose name is unique per user only) is `owner`'s, or without `owner`
+        the admin's own, else the one of that name among everyone's (409 if several)."""
+        missing = ApiError(404, f"no session {shown(some_id)}")
+        if owner not in (None, caller.name) and not caller.admin:
+            raise missing
         instances = await self.store.job(some_id)
         if not instances:
             one = await self.store.get(some_id)
             instances = [one] if one else []
         if instances:
-            if instances[0].owner == caller.name or caller.admin:
+            mine = instances[0].owner == caller.name or caller.admin
+            if mine and owner in (None, instances[0].owner):
                 return instances
-            raise ApiError(404, f"no session {shown(some_id)}")
-        for server in await self.servers(caller.name):
+            raise missing
+        for server in await self.servers(owner or caller.name):
             if server.name == some_id:
                 return server
-        raise ApiError(404, f"no session {shown(some_id)}")
+        if owner is None and caller.admin:
+            return await self._anyones_server(some_id)
+        raise missing
+
+    async def _anyones_server(self, name: str) -> Server:
+        metas = await self.store.sessions()
+        found = [
+            Server(user["name"], name, servers[name], metas.get((user["name"], name)))
+            for user in await self.hub.users()
+            if name and name in (servers := user.get("servers") or {})
+        ]
+        if len(found) > 1:
+            owners = ", ".join(shown(s.owner) for s in found[:5])
+            raise ApiError(
+                409, f"several users have a session {shown(name)} ({owners}): give owner="
+            )
+        if not found:
+            raise ApiError(404, f"no session {shown(name)}")
+        return found[0]
 
     def server_view(self, server: Server, base: str) -> dict[str, Any]:
         spec = server.spec

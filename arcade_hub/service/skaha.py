@@ -6,6 +6,7 @@ POST   session?name=&image=&cores=&ram=&...       create; answers the new id as 
 GET    session/{id}[?view=logs|events]            one session (JSON) or its logs/events (text)
 POST   session/{id}?action=renew                  start a new lifetime
 DELETE session/{id}                               stop and forget (job logs stay in the home)
+       (session/{id} takes `owner=` for admins: whose session of that name)
 GET    image[?type=]   context   openapi.json
 """
 
@@ -131,7 +132,7 @@ class SessionHandler(SkahaHandler):
     async def get(self, session_id: str) -> None:
         caller = await self.current_caller()
         view = self.one("view", ("logs", "events"))
-        found = await self.sessions.find(caller, session_id)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
         if view == "logs":
             self.write_text(await self.sessions.read_logs(found))
         elif view == "events":
@@ -146,13 +147,13 @@ class SessionHandler(SkahaHandler):
         action = self.one("action", ("renew",))
         if action is None:
             raise ApiError(400, "give an action: action=renew")
-        found = await self.sessions.find(caller, session_id)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
         await self.sessions.renew(found)
         self.write_text(f"{session_id} renewed\n")
 
     async def delete(self, session_id: str) -> None:
         caller = await self.current_caller()
-        found = await self.sessions.find(caller, session_id)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
         await self.sessions.delete(found)
         self.write_text(f"{session_id} deleted\n")
 
