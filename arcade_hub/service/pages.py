@@ -71,7 +71,7 @@ class JobsPage(PageHandler):
         base = browser_base(self)
         rows: list[dict[str, Any]] = []
         for owner in sorted(owners):
-            rows += await self.sessions.all_views(owner, base)
+            rows += await self.sessions.all_views(owner, base, caller)
         rows.sort(key=lambda r: r.get("startTime") or "", reverse=True)
         self.finish(
             _templates()

@@ -8,7 +8,7 @@ import secrets
 import string
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,9 @@ class Caller:
     name: str
     admin: bool
     groups: frozenset[str]
+    model: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    """The hub's model of the caller as read for this request (servers included): what the
+    request needs of the caller's servers is taken from it, not asked for again."""
 
 
 @dataclass
@@ -110,6 +113,7 @@ class Sessions:
             name=name,
             admin=bool(model.get("admin")),
             groups=user_groups(self.platform(), name, asserted),
+            model=model,
         )
 
     def site(self) -> Site:
@@ -119,8 +123,14 @@ class Sessions:
 
     # --- reading ------------------------------------------------------------------------
 
-    async def servers(self, owner: str) -> list[Server]:
-        model = await self.hub.user(owner)
+    async def _user(self, owner: str, caller: Caller | None) -> dict[str, Any] | None:
+        """The hub's model of `owner`: the caller's own from this request, else the hub's."""
+        if caller is not None and caller.name == owner and caller.model is not None:
+            return caller.model
+        return await self.hub.user(owner)
+
+    async def servers(self, owner: str, caller: Caller | None = None) -> list[Server]:
+        model = await self._user(owner, caller)
         metas = await self.store.sessions(owner)
         if model is None:
             return []
@@ -130,8 +140,10 @@ class Sessions:
             if name  # the unnamed default server is not a session of this API
         ]
 
-    async def all_views(self, owner: str, base: str) -> list[dict[str, Any]]:
-        views = [self.server_view(s, base) for s in await self.servers(owner)]
+    async def all_views(
+        self, owner: str, base: str, caller: Caller | None = None
+    ) -> list[dict[str, Any]]:
+        views = [self.server_view(s, base) for s in await self.servers(owner, caller)]
         views += [self.instance_view(i) for i in await self.store.of_owner(owner)]
         return views
 
@@ -154,7 +166,7 @@ class Sessions:
             if mine and owner in (None, instances[0].owner):
                 return instances
             raise missing
-        for server in await self.servers(owner or caller.name):
+        for server in await self.servers(owner or caller.name, caller):
             if server.name == some_id:
                 return server
         if owner is None and caller.admin:
@@ -264,10 +276,10 @@ class Sessions:
             "instances": views,
         }
 
-    async def usage(self, owner: str) -> Usage:
+    async def usage(self, owner: str, caller: Caller | None = None) -> Usage:
         """What `owner` runs now: active servers (any, the default one too) and unfinished
         job instances, for the group policy's totals and concurrency."""
-        model = await self.hub.user(owner) or {}
+        model = await self._user(owner, caller) or {}
         active = [
             spec_of(server)
             for server in (model.get("servers") or {}).values()
@@ -293,7 +305,7 @@ class Sessions:
 
     async def _submit(self, caller: Caller, request: JobRequest) -> str:
         user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
-        usage = await self.usage(caller.name)
+        usage = await self.usage(caller.name, caller)
         for attempt in range(1, ID_ATTEMPTS + 1):
             job_id = await self._unused_id()
             # parameter lines to split, datasets to look for on disk: off the event loop

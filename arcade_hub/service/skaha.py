@@ -109,7 +109,7 @@ class SessionListHandler(SkahaHandler):
             owners = {caller.name}
         views = []
         for owner in sorted(owners):
-            views += await self.sessions.all_views(owner, self.base())
+            views += await self.sessions.all_views(owner, self.base(), caller)
         views = [
             v
             for v in views
@@ -298,7 +298,7 @@ async def platform_stats(sessions: Sessions, caller: Caller) -> dict[str, Any]:
         counts["headless"] += 1
     total_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     config = sessions.platform()
-    limits = caller_limits(config, caller, await sessions.usage(caller.name))
+    limits = caller_limits(config, caller, await sessions.usage(caller.name, caller))
     per_session = limits["perSession"]
     return {
         "instances": {**counts, "total": sum(counts.values())},
