@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
 from concurrent.futures import ProcessPoolExecutor
 
@@ -19,6 +20,8 @@ from arcade_hub.jobs.build import JobRequest
 from arcade_hub.service.limits import PARSE_INLINE_LIMIT
 from arcade_hub.service.skaha_params import Interactive, Params, parse_create
 from arcade_hub.spawners.mixin import platform_config
+
+WORKER_NICENESS = 10
 
 
 class CreateParser:
@@ -49,6 +52,8 @@ class CreateParser:
 def _worker_start() -> None:
     # a terminal's Ctrl-C reaches the whole process group: the service decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # when the CPU is short, the service's event loop (everyone's requests) comes first
+    os.nice(WORKER_NICENESS)
 
 
 def _parse(params: Params, config_file: str) -> Interactive | JobRequest:
