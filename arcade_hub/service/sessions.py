@@ -123,14 +123,18 @@ class Sessions:
 
     # --- reading ------------------------------------------------------------------------
 
-    async def _user(self, owner: str, caller: Caller | None) -> dict[str, Any] | None:
+    async def _user(
+        self, owner: str, caller: Caller | None, fresh: bool = False
+    ) -> dict[str, Any] | None:
         """The hub's model of `owner`: the caller's own from this request, else the hub's."""
         if caller is not None and caller.name == owner and caller.model is not None:
             return caller.model
-        return await self.hub.user(owner)
+        return await self.hub.user(owner, fresh=fresh)
 
-    async def servers(self, owner: str, caller: Caller | None = None) -> list[Server]:
-        model = await self._user(owner, caller)
+    async def servers(
+        self, owner: str, caller: Caller | None = None, fresh: bool = False
+    ) -> list[Server]:
+        model = await self._user(owner, caller, fresh)
         metas = await self.store.sessions(owner)
         if model is None:
             return []
@@ -166,9 +170,11 @@ class Sessions:
             if mine and owner in (None, instances[0].owner):
                 return instances
             raise missing
-        for server in await self.servers(owner or caller.name, caller):
-            if server.name == some_id:
-                return server
+        for fresh in (False, True):  # a session started a moment ago: ask the hub again
+            for server in await self.servers(owner or caller.name, None if fresh else caller,
+                                             fresh=fresh):
+                if server.name == some_id:
+                    return server
         if owner is None and caller.admin:
             return await self._anyones_server(some_id)
         raise missing
@@ -276,10 +282,11 @@ class Sessions:
             "instances": views,
         }
 
-    async def usage(self, owner: str, caller: Caller | None = None) -> Usage:
+    async def usage(self, owner: str, caller: Caller | None = None, fresh: bool = False) -> Usage:
         """What `owner` runs now: active servers (any, the default one too) and unfinished
-        job instances, for the group policy's totals and concurrency."""
-        model = await self._user(owner, caller) or {}
+        job instances, for the group policy's totals and concurrency (`fresh` when it decides
+        something: not a model the hub gave a moment ago)."""
+        model = await self._user(owner, caller, fresh) or {}
         active = [
             spec_of(server)
             for server in (model.get("servers") or {}).values()
@@ -305,7 +312,7 @@ class Sessions:
 
     async def _submit(self, caller: Caller, request: JobRequest) -> str:
         user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
-        usage = await self.usage(caller.name, caller)
+        usage = await self.usage(caller.name, fresh=True)
         for attempt in range(1, ID_ATTEMPTS + 1):
             job_id = await self._unused_id()
             # parameter lines to split, datasets to look for on disk: off the event loop
