@@ -60,6 +60,8 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
     """
 
     body_limit = limits.BODY_LIMIT
+    body_hint = ""
+    """Added to the 413's message: what in the body may be how large."""
     _body_parsed = False
     _xsrf_refused = False
     _answered_early = False
@@ -92,9 +94,9 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
 
     def set_default_headers(self) -> None:
         if self._answered_early:
-            # Answered before tornado has finished reading the request, it closes the
-            # connection after the answer: say so, or the proxy may send the next request
-            # down this connection (and get "socket hang up" for it).
+            # An answer before tornado has read the whole request: tornado closes the
+            # connection after it. Say so, or the proxy may send the next request down this
+            # connection (and get "socket hang up" for it).
             self.set_header("Connection", "close")
 
     def prepare(self) -> None:
@@ -151,9 +153,6 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
             f"{self.body_limit:,} bytes{self.body_hint}",
         )
 
-    body_hint = ""
-    """Added to the 413's message: what in the body may be how large."""
-
     def _refuse(self, error: ApiError) -> None:
         """Answer from `data_received`: the handler's method does not run then."""
         self._answered_early = True
@@ -189,7 +188,6 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
         if status_code >= 500 and not isinstance(exc, ApiError):
             message = INTERNAL
         return shorten(str(message), MESSAGE_LIMIT)
-
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         """Refusals are the client's business (the access line has their status); what the
