@@ -47,7 +47,7 @@ class Runner(Protocol):
         """Stop what runs and forget the records; raises `JobBackendError`."""
         ...
 
-    def renew(self, instances: list[Instance]) -> None:
+    async def renew(self, instances: list[Instance]) -> None:
         """Start a new lifetime (`jobs.max_runtime_hours`) from now."""
         ...
 

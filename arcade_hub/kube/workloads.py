@@ -296,7 +296,7 @@ INDEX_SCRIPT = (
 """Run by `/bin/sh` in every pod of a multi-instance Job: from the pod's completion index
 (0-based), export that instance's own variables and append its own arguments, then `exec` the
 command. The per-instance shell code is made by `build_batch_job` with every value quoted."""
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def build_batch_job(
@@ -348,7 +348,7 @@ def build_batch_job(
         envs.append(environment(spec, storage))
     common = {k: v for k, v in envs[0].items() if all(e.get(k) == v for e in envs)}
     own = sorted({k for e in envs for k in e} - set(common))
-    bad = [k for k in own if not _NAME.match(k)]
+    bad = [k for k in own if not _NAME.fullmatch(k)]
     if bad:
         raise KubeLaunchError(f"per-instance variables must be shell names: {', '.join(bad)}")
     code: dict[str, str] = {}

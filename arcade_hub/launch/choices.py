@@ -19,6 +19,7 @@ from arcade_hub.launch.rules import (
     limit,
 )
 from arcade_hub.launch.site import Site
+from arcade_hub.quoting import shown
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def _for_job(
         try:
             entry = config.entry(requested)
         except KeyError:
-            error = f"{requested!r} is not a batch image in the catalogue (choose: {names})"
+            error = f"{shown(requested)} is not a batch image in the catalogue (choose: {names})"
             return ImageChoice(None, requested, error=error)
     if entry.kind != Kind.headless:
         error = (
@@ -168,12 +169,12 @@ def _custom_error(
         groups = config.images.policy.custom_image_groups
         who = f" (only for members of {', '.join(groups)})" if groups else ""
         return (
-            f"{requested!r} is not in the catalogue (choose one of: {names}); "
+            f"{shown(requested)} is not in the catalogue (choose one of: {names}); "
             f"custom image references are not allowed on this platform{who}"
         )
     if not site.availability.runs_image_references:
         return (
-            f"{requested!r} is not in the catalogue, and this platform runs sessions as local "
+            f"{shown(requested)} is not in the catalogue, and this platform runs sessions as local "
             f"processes, which cannot run an image reference (choose one of: {names})"
         )
     ref, error = parse_custom(requested)

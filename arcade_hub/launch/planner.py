@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from arcade_hub import contract
+from arcade_hub import contract, shellwords
 from arcade_hub.config import CatalogueEntry, Dataset, Kind, PlatformConfig
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
 from arcade_hub.images.rules import ImageCheck, ResolvedImage
@@ -36,12 +36,12 @@ from arcade_hub.launch.choices import (
     dataset_refusal,
     session_resources,
 )
-from arcade_hub.launch.jobs import split_words
 from arcade_hub.launch.request import LaunchRequest, Refusal
 from arcade_hub.launch.rules import Usage, check_totals, entry_refusal, project_spaces
 from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
 from arcade_hub.launch.storage import expand, home_dir, project_dir, scratch_dir
+from arcade_hub.quoting import shown
 
 log = logging.getLogger("arcade_hub.launch")
 
@@ -189,9 +189,9 @@ def _job_rules(
         count = len(request.params)
     for number, line in enumerate(request.params, start=1):
         try:
-            split_words(line)
+            shellwords.check(line)  # split like a shell line when the instances are made
         except ValueError as e:
-            problems.add("params", f"parameter line {number} ({line!r}): {e}")
+            problems.add("params", f"parameter line {number} ({shown(line)}): {e}")
     count = 1 if count is None else count
     if count < 1:
         problems.add("replicas", f"{count} is below the minimum of 1 instance")
@@ -214,7 +214,7 @@ def _dataset(
         dataset = config.dataset(requested)
     except KeyError:
         known = ", ".join(d.id for d in config.datasets if dataset_allowed(d, user, config))
-        problems.add("dataset", f"unknown dataset {requested!r}" + (
+        problems.add("dataset", f"unknown dataset {shown(requested)}" + (
             f" (available: {known})" if known else " (no datasets are offered here)"))  # fmt: skip
         return None
     if not dataset_allowed(dataset, user, config):
@@ -298,7 +298,7 @@ def _plan_app(user: UserContext, request: LaunchRequest, ctx: PlanContext) -> La
         entry = config.entry(name)
     except KeyError:
         apps = ", ".join(e.name for e in config.catalogue if e.kind == Kind.desktop_app)
-        return Refusal({"app": f"no app {name!r} in the catalogue (available: {apps})"}, 404)
+        return Refusal({"app": f"no app {shown(name)} in the catalogue (available: {apps})"}, 404)
     if entry.kind != Kind.desktop_app:
         return Refusal({"app": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
     if not_desktop := desktop_refusal(desktop):

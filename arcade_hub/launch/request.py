@@ -38,6 +38,10 @@ class Refusal(Exception):
     def message(self) -> str:
         return "; ".join(f"{k}: {v}" if k else v for k, v in self.errors.items())
 
+    def __reduce__(self) -> tuple[type[Refusal], tuple[dict[str, str], int]]:
+        """Pickled as made (a refusal may come from the service's parsing worker)."""
+        return type(self), (self.errors, self.status)
+
 
 LaunchRefused = Refusal
 """The name entry points raise a refusal by (it is an exception they may pass up)."""

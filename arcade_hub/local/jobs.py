@@ -75,7 +75,7 @@ class JobRunner:
         instances = new_instances(
             owner, name, job_id, specs, lambda spec, _: str(log_path(spec, log_dir, job_id))
         )
-        self.store.add(instances)
+        await self.store.add(instances)
         for instance in instances:
             self._start_task(instance.id, self._run(instance.id))
         log.info("Job %s of %s: %d instance(s) queued", job_id, owner, len(instances))
@@ -86,26 +86,26 @@ class JobRunner:
         for instance in instances:
             if instance.status in (Status.running, Status.terminating):
                 instance.status = Status.terminating
-                self.store.update(instance)
+                await self.store.update(instance)
                 running.append(instance)
             else:
                 task = self._tasks.pop(instance.id, None)
                 if task is not None:
                     task.cancel()
-                self.store.remove([instance.id])
+                await self.store.remove([instance.id])
         for instance in running:
             self._start_task(f"stop-{instance.id}", self._stop(instance))
 
-    def renew(self, instances: list[Instance]) -> None:
+    async def renew(self, instances: list[Instance]) -> None:
         expires = time.time() + self._lifetime()
         for instance in instances:
             if not instance.status.final:
                 instance.expires = expires
-                self.store.update(instance)
+                await self.store.update(instance)
 
     async def reap_expired(self) -> None:
         now = time.time()
-        for instance in self.store.with_status(Status.running):
+        for instance in await self.store.with_status(Status.running):
             if instance.expires is not None and instance.expires < now:
                 self._expired.add(instance.id)
                 await self._kill(instance)
@@ -120,7 +120,8 @@ class JobRunner:
 
     async def recover(self) -> None:
         """After a restart: re-attach to running instances, requeue pending ones."""
-        for instance in self.store.with_status(Status.pending, Status.running, Status.terminating):
+        live = await self.store.with_status(Status.pending, Status.running, Status.terminating)
+        for instance in live:
             if instance.status == Status.pending:
                 self._start_task(instance.id, self._run(instance.id))
             elif instance.status == Status.terminating:
@@ -150,7 +151,7 @@ class JobRunner:
 
     async def _run(self, instance_id: str) -> None:
         async with self._slots:
-            instance = self.store.get(instance_id)
+            instance = await self.store.get(instance_id)
             if instance is None or instance.status != Status.pending:
                 return
             spec = LaunchSpec.model_validate_json(instance.spec)
@@ -158,7 +159,7 @@ class JobRunner:
                 session = LocalSession.prepare(spec, self.platform(), self.data_dir)
             except Exception as e:  # whatever it is, the instance ends and leaves nothing
                 await self._clean_up(spec)
-                self._start_failed(instance, f"could not prepare the instance: {e}", e)
+                await self._start_failed(instance, f"could not prepare the instance: {e}", e)
                 return
             status_file = session.tree.user_dir / EXIT_FILE
             env = {**session.environment(), **spec.env}
@@ -181,14 +182,14 @@ class JobRunner:
                 )
             except Exception as e:  # e.g. a NUL byte the API let through: never stays Pending
                 await self._clean_up(spec)
-                self._start_failed(instance, f"could not start: {e}", e)
+                await self._start_failed(instance, f"could not start: {e}", e)
                 return
             instance.pid = proc.pid
             instance.pid_start = start_time(proc.pid)
             instance.started = time.time()
             instance.expires = instance.started + self._lifetime()
             instance.status = Status.running
-            self.store.update(instance)
+            await self.store.update(instance)
             log.info("Job instance %s of %s started (pid %d)", instance.id, spec.username, proc.pid)
             code = await proc.wait()
             await self._finished(instance.id, spec, code)
@@ -202,7 +203,7 @@ class JobRunner:
             await self._finished(instance.id, spec, None)
 
     async def _finished(self, instance_id: str, spec: LaunchSpec, code: int | None) -> None:
-        instance = self.store.get(instance_id)
+        instance = await self.store.get(instance_id)
         tree = session_layout(spec, self.data_dir, read_only_binds_supported())
         recorded = _read_exit(tree.user_dir)
         if code is None or (code < 0 and recorded is not None):
@@ -211,35 +212,39 @@ class JobRunner:
         if instance is None:
             return
         if instance.status == Status.terminating:
-            self.store.remove([instance.id])
+            await self.store.remove([instance.id])
             return
         if instance.id in self._expired:
             self._expired.discard(instance.id)
             hours = self.platform().jobs.max_runtime_hours
-            self._final(instance, Status.failed, f"stopped after its lifetime of {hours:g} h")
+            await self._final(
+                instance, Status.failed, f"stopped after its lifetime of {hours:g} h"
+            )
         elif code is None:
-            self._final(instance, Status.failed, "its exit status was lost (stopped meanwhile)")
+            await self._final(
+                instance, Status.failed, "its exit status was lost (stopped meanwhile)"
+            )
         elif code == 0:
-            self._final(instance, Status.succeeded, "exit code 0", code)
+            await self._final(instance, Status.succeeded, "exit code 0", code)
         elif code < 0:
-            self._final(instance, Status.failed, f"killed by signal {-code}", code)
+            await self._final(instance, Status.failed, f"killed by signal {-code}", code)
         else:
-            self._final(instance, Status.failed, f"exit code {code}", code)
+            await self._final(instance, Status.failed, f"exit code {code}", code)
 
-    def _start_failed(self, instance: Instance, message: str, error: Exception) -> None:
+    async def _start_failed(self, instance: Instance, message: str, error: Exception) -> None:
         expected = isinstance(error, SessionSetupError | OSError)
         log.log(logging.WARNING if expected else logging.ERROR, "Job instance %s: %s",
                 instance.id, message, exc_info=None if expected else error)
-        self._final(instance, Status.error, message)
+        await self._final(instance, Status.error, message)
 
-    def _final(
+    async def _final(
         self, instance: Instance, status: Status, message: str, code: int | None = None
     ) -> None:
         instance.status = status
         instance.message = message
         instance.exit_code = code
         instance.finished = time.time()
-        self.store.update(instance)
+        await self.store.update(instance)
         log.info("Job instance %s: %s (%s)", instance.id, status.value, message)
 
     async def _stop(self, instance: Instance) -> None:
@@ -247,7 +252,7 @@ class JobRunner:
         if instance.id not in self._tasks:  # nobody watches it (e.g. after a restart)
             spec = LaunchSpec.model_validate_json(instance.spec)
             await self._clean_up(spec)
-            self.store.remove([instance.id])
+            await self.store.remove([instance.id])
 
     async def _kill(self, instance: Instance) -> None:
         spec = LaunchSpec.model_validate_json(instance.spec)

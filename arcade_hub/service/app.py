@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,11 @@ from arcade_hub.config.cache import platform_config
 from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.service.apps import AppsHandler
+from arcade_hub.service.handlers import log_request
 from arcade_hub.service.hub_client import HubClient
+from arcade_hub.service.limits import BODY_LIMIT
 from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
+from arcade_hub.service.parsing import CreateParser
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.service.skaha import (
@@ -37,6 +42,8 @@ from arcade_hub.service.skaha import (
 SESSION = r"/api/v1/users/([^/]+)/sessions/([^/]*)"
 SKAHA = "skaha/v1"
 REAP_INTERVAL = 60.0
+STOP_GRACE = 10.0
+"""Seconds the service may take to stop after SIGTERM before it exits regardless."""
 log = logging.getLogger("arcade_hub.service")
 
 
@@ -47,6 +54,10 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
         return url_path_join(settings.prefix, pattern)
 
     hub_auth = HubOAuth.instance(api_token=settings.api_token, api_url=settings.hub_api_url)
+    # The login cookie, its OAuth state cookie and the `_xsrf` cookie: `Secure` when the hub's
+    # cookies are (JUPYTERHUB_COOKIE_OPTIONS), and never sent along with another site's
+    # requests but top-level navigations (SameSite=Lax)
+    hub_auth.cookie_options = {**hub_auth.cookie_options, "samesite": "Lax"}
     return web.Application(
         [
             (route(SESSION + "/apps"), AppsHandler),
@@ -61,16 +72,19 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
             (route(r"jobs/([^/]+)/([a-z]+)"), JobActionPage),
             (route("oauth_callback"), HubOAuthCallbackHandler),
         ],
-        xsrf_cookies=True,  # pages only: API handlers are token-authenticated
-        # `Secure` like the service's login cookie when the hub serves over https
+        # cookie-authenticated requests that change something need the token; requests with
+        # an API token do not (arcade_hub.service.handlers.ServiceHandler)
+        xsrf_cookies=True,
         xsrf_cookie_kwargs=dict(hub_auth.cookie_options),
         cookie_secret=_cookie_secret(settings.data_dir / "service_cookie_secret"),
+        log_function=log_request,  # paths without their query: no commands or variables
         arcade=settings,
         # The one HubOAuth (a singleton, as its OAuth callback handler finds it) checks API
         # tokens and logs pages in; it keeps the OAuth state between redirect and callback.
         hub_auth=hub_auth,
         hub_client=sessions.hub,
         sessions=sessions,
+        parser=CreateParser(settings.config_file),
     )
 
 
@@ -112,7 +126,10 @@ class Service:
         try:
             await sessions.runner.recover()
             app = make_app(settings, sessions)
-            server = app.listen(settings.port, address=settings.bind, xheaders=True)
+            # handlers of the service refuse larger bodies with a 413 of their own; this
+            # bounds the others' (the OAuth callback, unknown paths)
+            server = app.listen(settings.port, address=settings.bind, xheaders=True,
+                                max_body_size=BODY_LIMIT)
         except BaseException:
             await _close(sessions)
             raise
@@ -128,6 +145,7 @@ class Service:
         with contextlib.suppress(asyncio.CancelledError):
             await self.reaper
         await self.server.close_all_connections()
+        self.app.settings["parser"].close()
         await _close(self.sessions)
 
 
@@ -140,6 +158,10 @@ async def _close(sessions: Sessions) -> None:
 
 
 async def serve(settings: ServiceSettings) -> None:
+    """Serve until SIGTERM or SIGINT, then stop. Nothing blocks the event loop for long (size
+    limits, linear parsing, the store's own thread), so the signal is seen at once; should
+    stopping still take longer than STOP_GRACE seconds, the process exits anyway (job
+    instances run on, and the next service picks them up)."""
     service = await Service.start(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -147,7 +169,15 @@ async def serve(settings: ServiceSettings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("arcade service stopping; running job instances keep running")
+    deadline = threading.Timer(STOP_GRACE, _exit_now)
+    deadline.daemon = True
+    deadline.start()
     await service.stop()
+
+
+def _exit_now() -> None:
+    log.error("arcade service did not stop within %g s: exiting now", STOP_GRACE)
+    os._exit(1)
 
 
 async def _every(seconds: float, action: Callable[[], object]) -> None:

@@ -17,6 +17,7 @@ from arcade_hub.launch.choices import UserContext
 from arcade_hub.launch.planner import PlanContext, Purpose, desktop_refusal, plan
 from arcade_hub.launch.request import LaunchRequest, Refusal
 from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.quoting import shorten
 from arcade_hub.service.handlers import ApiError, ApiHandler
 from arcade_hub.service.hub_client import spec_of
 from arcade_hub.service.sessions import Sessions
@@ -74,7 +75,7 @@ class AppsHandler(ApiHandler):
 
     async def _desktop(self, user: str, server: str) -> tuple[dict[str, Any], LaunchSpec]:
         model = await self.hub.server(user, server)
-        label = f"{user}/{server}" if server else user
+        label = shorten(f"{user}/{server}" if server else user)
         if model is None or not model.get("ready"):
             raise ApiError(404, f"session {label} is not running")
         spec = spec_of(model)

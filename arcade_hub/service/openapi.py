@@ -32,6 +32,18 @@ SESSION_ID = {
 }
 
 
+OWNER = {
+    "name": "owner",
+    "in": "query",
+    "description": (
+        "Admins: whose session this is (a session's id is unique per user only; a job's id "
+        "is unique). Without it an admin's own session of that id is meant, else the one "
+        "user's who has one (409 when several do)."
+    ),
+    "schema": {"type": "string"},
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): ERROR for c in codes}
 
@@ -120,7 +132,7 @@ def document(server: str = "/") -> dict[str, Any]:
                 },
             },
             "/session/{sessionID}": {
-                "parameters": [SESSION_ID],
+                "parameters": [SESSION_ID, OWNER],
                 "get": {
                     "summary": "A session, a job (with its instances), or its logs or events",
                     "parameters": [
@@ -138,7 +150,7 @@ def document(server: str = "/") -> dict[str, Any]:
                                 "text/plain": {"schema": {"type": "string"}},
                             },
                         },
-                        **_errors(400, 401, 404),
+                        **_errors(400, 401, 404, 409),
                     },
                 },
                 "post": {
@@ -148,12 +160,14 @@ def document(server: str = "/") -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": {"description": "Renewed", **TEXT},
-                        **_errors(400, 401, 404),
+                        **_errors(400, 401, 404, 409),
                     },
                 },
                 "delete": {
                     "summary": "Stop and forget the session or job (job logs stay in the home)",
-                    "responses": {"200": {"description": "Deleted", **TEXT}, **_errors(401, 404)},
+                    "responses": {
+                        "200": {"description": "Deleted", **TEXT}, **_errors(401, 404, 409)
+                    },
                 },
             },
             "/image": {

@@ -6,6 +6,7 @@ POST   session?name=&image=&cores=&ram=&...       create; answers the new id as 
 GET    session/{id}[?view=logs|events]            one session (JSON) or its logs/events (text)
 POST   session/{id}?action=renew                  start a new lifetime
 DELETE session/{id}                               stop and forget (job logs stay in the home)
+       (session/{id} takes `owner=` for admins: whose session of that name)
 GET    image[?type=]   context   openapi.json
 """
 
@@ -24,10 +25,12 @@ from arcade_hub.jobs.model import Status, parse_status
 from arcade_hub.launch.request import LaunchRefused
 from arcade_hub.launch.rules import Limit, Usage, user_limits
 from arcade_hub.launch.spec import LaunchSpec
-from arcade_hub.service.handlers import ApiError, ApiHandler
+from arcade_hub.service import limits
+from arcade_hub.service.handlers import ApiError, ApiHandler, as_sent
+from arcade_hub.service.limits import shown
 from arcade_hub.service.openapi import document
 from arcade_hub.service.sessions import Caller, Server, Sessions
-from arcade_hub.service.skaha_params import TYPES, parse_create
+from arcade_hub.service.skaha_params import TYPES
 
 LIVE = (Status.pending, Status.running, Status.terminating)
 
@@ -41,20 +44,21 @@ class SkahaHandler(ApiHandler):
     async def current_caller(self) -> Caller:
         user: dict[str, Any] | None = self.get_current_user()
         if user is None:
+            refusal = self.refusal()
             raise ApiError(
-                401,
-                "authentication required: send 'Authorization: Bearer <JupyterHub token>' "
+                403 if refusal else 401,
+                refusal
+                or "authentication required: send 'Authorization: Bearer <JupyterHub token>' "
                 "with a token that may access the arcade service",
             )
         return await self.sessions.caller(user["name"])
 
     def params(self) -> dict[str, list[str]]:
         """Query and form parameters, or a JSON object body (values as lists of strings)."""
-        found: dict[str, list[str]] = {}
-        for key in self.request.arguments:
-            found[key] = self.get_arguments(key, strip=False)
-        for key, values in self.request.body_arguments.items():
-            found.setdefault(key, [v.decode(errors="replace") for v in values])
+        found = as_sent(self.request.query_arguments)
+        for key, values in as_sent(self.request.body_arguments).items():
+            found.setdefault(key, []).extend(values)
+        found.pop("_xsrf", None)  # the XSRF token of a cookie-authenticated request
         if self.request.headers.get("Content-Type", "").startswith("application/json"):
             for key, value in self.body().items():
                 items = value if isinstance(value, list) else [value]
@@ -68,8 +72,10 @@ class SkahaHandler(ApiHandler):
         if not values or not values[-1]:
             return None
         value = values[-1]
+        if problem := limits.too_long(key, value):
+            raise ApiError(400, problem)
         if allowed and value not in allowed:
-            raise ApiError(400, f"unknown {key} {value!r} (one of: {', '.join(allowed)})")
+            raise ApiError(400, f"unknown {key} {shown(value)} (one of: {', '.join(allowed)})")
         return value
 
     def base(self) -> str:
@@ -98,12 +104,12 @@ class SessionListHandler(SkahaHandler):
             if not caller.admin:
                 raise ApiError(403, "view=all lists every user's sessions: admins only")
             owners = {u["name"] for u in await self.sessions.hub.users()}
-            owners |= {i.owner for i in self.sessions.store.all()}
+            owners |= {i.owner for i in await self.sessions.store.all()}
         else:
             owners = {caller.name}
         views = []
         for owner in sorted(owners):
-            views += await self.sessions.all_views(owner, self.base())
+            views += await self.sessions.all_views(owner, self.base(), caller)
         views = [
             v
             for v in views
@@ -114,7 +120,8 @@ class SessionListHandler(SkahaHandler):
     async def post(self) -> None:
         caller = await self.current_caller()
         try:
-            request = parse_create(self.params(), self.sessions.platform())
+            # up to a megabyte of words to split: off the event loop
+            request = await self.parser.parse(self.params())
             session_id = await self.sessions.create(caller, request)
         except LaunchRefused as e:
             raise ApiError(e.status, str(e)) from None
@@ -125,7 +132,7 @@ class SessionHandler(SkahaHandler):
     async def get(self, session_id: str) -> None:
         caller = await self.current_caller()
         view = self.one("view", ("logs", "events"))
-        found = await self.sessions.find(caller, session_id)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
         if view == "logs":
             self.write_text(await self.sessions.read_logs(found))
         elif view == "events":
@@ -140,13 +147,13 @@ class SessionHandler(SkahaHandler):
         action = self.one("action", ("renew",))
         if action is None:
             raise ApiError(400, "give an action: action=renew")
-        found = await self.sessions.find(caller, session_id)
-        self.sessions.renew(found)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
+        await self.sessions.renew(found)
         self.write_text(f"{session_id} renewed\n")
 
     async def delete(self, session_id: str) -> None:
         caller = await self.current_caller()
-        found = await self.sessions.find(caller, session_id)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
         await self.sessions.delete(found)
         self.write_text(f"{session_id} deleted\n")
 
@@ -284,14 +291,14 @@ async def platform_stats(sessions: Sessions, caller: Caller) -> dict[str, Any]:
             cores += spec.cores
             ram += spec.ram_gib
             counts["desktopApp" if spec.kind == Kind.desktop_app else "session"] += 1
-    for instance in sessions.store.with_status(*LIVE):
+    for instance in await sessions.store.with_status(*LIVE):
         spec = LaunchSpec.model_validate_json(instance.spec)
         cores += spec.cores
         ram += spec.ram_gib
         counts["headless"] += 1
     total_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     config = sessions.platform()
-    limits = caller_limits(config, caller, await sessions.usage(caller.name))
+    limits = caller_limits(config, caller, await sessions.usage(caller.name, caller))
     per_session = limits["perSession"]
     return {
         "instances": {**counts, "total": sum(counts.values())},

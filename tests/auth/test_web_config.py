@@ -235,10 +235,13 @@ def test_the_services_xsrf_cookie_is_secure_over_https(
         handler = RequestHandler(app, proxied_request("/services/arcade/jobs/new"))
         assert handler.xsrf_token  # sets the cookie, as every page with a form does
         header = handler._new_cookie["_xsrf"].OutputString()
+        # the login and OAuth state cookies: Secure kept, SameSite added
+        options = app.settings["hub_auth"].cookie_options
     finally:
         HubOAuth.clear_instance()
     assert ("; Secure" in header) is https, header
-    assert "Domain=" not in header, header
+    assert "Domain=" not in header and "; SameSite=Lax" in header, header
+    assert options == ({"secure": True} if https else {}) | {"samesite": "Lax"}
 
 
 @pytest.mark.parametrize(

@@ -232,14 +232,14 @@ async def test_lifetime_is_the_jobs_deadline(cluster: Cluster, hub: FakeHub,
 
         # an hour went by: renewing gives a whole lifetime from now, and the Job's deadline
         # follows (counted from the Job's start, so about a lifetime plus that hour)
-        (record,) = store.job(job_id)
+        (record,) = await store.job(job_id)
         assert record.expires is not None
         record.expires -= 3600
-        store.update(record)
+        await store.update(record)
         with_hour_gone = record.expires
         r = await api.post(f"skaha/v1/session/{job_id}", params={"action": "renew"})
         assert r.status_code == 200, r.text
-        (renewed,) = store.job(job_id)
+        (renewed,) = await store.job(job_id)
         assert renewed.expires is not None and renewed.expires > with_hour_gone + 3000
         if fake is not None:
             def patched() -> bool:
@@ -252,9 +252,9 @@ async def test_lifetime_is_the_jobs_deadline(cluster: Cluster, hub: FakeHub,
         assert 24 * 3600 - 60 < await deadline() <= 24 * 3600 + slack
 
         # its lifetime ran out (as if a day had passed): the reaper ends it
-        (record,) = store.job(job_id)
+        (record,) = await store.job(job_id)
         record.expires = time.time() - 5
-        store.update(record)
+        await store.update(record)
         await svc.service.sessions.reap_expired()
         assert await deadline() <= time.time() - submitted + 60  # now, from the Job's start
         if fake is not None:  # what the Job controller does then
@@ -336,7 +336,7 @@ async def test_kubernetes_errors_are_clear_and_leak_nothing(
         r = await submit(api, cmd="true")
         assert r.status_code == 502
         assert "Kubernetes answered 500: injected failure for create jobs" in r.json()["message"]
-        assert fake_api.list("jobs") == [] and store.all() == []
+        assert fake_api.list("jobs") == [] and await store.all() == []
 
         # no RBAC for Jobs: the operators are told what to apply
         fake_api.fail("create", "jobs", 403)
@@ -368,7 +368,7 @@ async def test_kubernetes_errors_are_clear_and_leak_nothing(
         assert r.status_code == 503 and "did not answer in time" in r.json()["message"]
         await fake_api.wait_for(lambda: fake_api.get("jobs", NAMESPACE, job_name("late0001"))
                                 is not None)
-        assert store.job("late0001") == []
+        assert await store.job("late0001") == []
         monkeypatch.setattr(kube_runner, "ORPHAN_AGE", 0.0)
         await svc.service.sessions.reap_expired()
         assert fake_api.get("jobs", NAMESPACE, job_name("late0001")) is None
@@ -398,7 +398,7 @@ async def test_kubernetes_errors_are_clear_and_leak_nothing(
         assert (await api.delete(f"skaha/v1/session/{job_id}")).status_code == 200
         await wait_gone(api, job_id)
         assert fake_api.list("jobs") == [] and fake_api.list("pods") == []
-        assert store.all() == []
+        assert await store.all() == []
 
 
 async def test_bad_requests_get_a_clear_4xx(fake_api: FakeKubeAPI, hub: FakeHub,
@@ -422,7 +422,8 @@ async def test_bad_requests_get_a_clear_4xx(fake_api: FakeKubeAPI, hub: FakeHub,
         assert r.status_code == 400 and "KiB" in r.json()["message"]
         r = await submit(api, cmd="true", replicas=0)
         assert r.status_code == 400
-        assert fake_api.counts[("create", "jobs")] == 0 and svc.service.sessions.store.all() == []
+        assert fake_api.counts[("create", "jobs")] == 0
+        assert await svc.service.sessions.store.all() == []
 
 
 async def test_deleting_one_instance_stops_only_its_pod(fake_api: FakeKubeAPI, hub: FakeHub,
@@ -642,4 +643,4 @@ async def test_job_command_follows_the_kubernetes_rule(fake_api: FakeKubeAPI, hu
         assert "Batch has no command of its own: give one with `cmd`" in message
         assert "backend.kubernetes.commands.headless" in message
         assert fake_api.counts[("create", "jobs")] == 2  # the two jobs above only
-        assert svc.service.sessions.store.all() == []
+        assert await svc.service.sessions.store.all() == []

@@ -8,7 +8,7 @@ import pytest
 
 from arcade_hub.config import Kind, load_config
 from arcade_hub.jobs.model import Instance, Status, overall, parse_status
-from arcade_hub.jobs.store import JobStore
+from arcade_hub.jobs.store import JobDatabase
 from arcade_hub.launch.jobs import instance_ids
 from arcade_hub.launch.request import LaunchRefused
 from arcade_hub.service.skaha_params import Interactive, Job, parse_create
@@ -62,14 +62,14 @@ def test_status_words() -> None:
 
 
 def test_store_round_trip(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = JobDatabase(tmp_path / "jobs.sqlite")
     one = Instance("j-1", "j", "alice", "n-1", 1, 2, Status.pending, 1.0, "{}", "/l", ["a"])
     two = Instance("j-2", "j", "alice", "n-2", 2, 2, Status.pending, 1.0, "{}", "/l", [])
     store.add([one, two])
     one.status, one.exit_code, one.pid = Status.failed, 3, 42
     store.update(one)
     store.close()
-    again = JobStore(tmp_path / "jobs.sqlite")
+    again = JobDatabase(tmp_path / "jobs.sqlite")
     assert again.job("j") == [one, two]
     assert again.with_status(Status.pending) == [two]
     assert again.exists("j") and again.exists("j-2") and not again.exists("k")

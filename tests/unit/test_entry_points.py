@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 from types import SimpleNamespace
 
+from jupyterhub.services.auth import HubOAuth
 from tornado.web import RequestHandler
 
 import arcade_hub
@@ -80,7 +81,10 @@ def service_handlers() -> dict[str, type[RequestHandler]]:
         name="arcade", hub_api_url="http://127.0.0.1:1/hub/api", api_token="x" * 32,
         prefix="/services/arcade/", port=1, data_dir=Path("/nonexistent"), config_file="",
     )  # fmt: skip
-    app = make_app(settings, SimpleNamespace(hub=None))  # type: ignore[arg-type]
+    try:
+        app = make_app(settings, SimpleNamespace(hub=None))  # type: ignore[arg-type]
+    finally:
+        HubOAuth.clear_instance()  # the service's singleton: others' tests make their own
     found: dict[str, type[RequestHandler]] = {}
     for rule in app.wildcard_router.rules:
         target = rule.target

@@ -33,14 +33,14 @@ async def test_an_instance_that_cannot_start_ends_as_error_and_leaves_nothing() 
         await runner.submit("alice", "nul", "jobnul", specs)
 
         async def ended() -> None:
-            while (i := store.get("jobnul")) is None or i.status == Status.pending:
+            while (i := await store.get("jobnul")) is None or i.status == Status.pending:
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(ended(), 30)
-        instance = store.get("jobnul")
+        instance = await store.get("jobnul")
         assert instance is not None and instance.status == Status.error
         assert "could not start" in instance.message and "null" in instance.message
-        assert store.unfinished("alice") == []  # no longer counts against max_jobs
+        assert await store.unfinished("alice") == []  # no longer counts against max_jobs
         session = specs[0].session_id  # cleaned up before the end was recorded
         assert not (tmp / "data" / "sessions" / session).exists()
         assert not (tmp / "data" / "scratch" / session).exists()

@@ -31,6 +31,7 @@ def test_names_differing_in_case_or_punctuation_never_share_a_directory() -> Non
         "",
         "ünïcode",
         "a" * 80,
+        "alice\n",  # a plain name with a newline is not plain
     ]
     dirs = [path_name(n) for n in names]
     assert len(set(dirs)) == len(names)

@@ -94,7 +94,7 @@ class PodLogs:
         index = pod_index(pod)
         if not job_id or index is None:
             return
-        record = next((r for r in self.store.job(job_id) if r.replica == index + 1), None)
+        record = next((r for r in await self.store.job(job_id) if r.replica == index + 1), None)
         if record is None or self._log_file(record).exists():
             return
         try:
@@ -106,12 +106,12 @@ class PodLogs:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
-    def remove(self, records: list[Instance]) -> None:
+    async def remove(self, records: list[Instance]) -> None:
         """Remove the kept logs of forgotten records (and their job's folder once empty)."""
         for record in records:
             with contextlib.suppress(OSError):
                 self._log_file(record).unlink()
         for job_id in {r.job_id for r in records}:
-            if not self.store.job(job_id):
+            if not await self.store.job(job_id):
                 with contextlib.suppress(OSError):
                     self._job_dir(job_id).rmdir()

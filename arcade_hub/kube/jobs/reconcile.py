@@ -56,10 +56,10 @@ class Reconciler:
         """Held while the job's records or its Job are being brought in line."""
         return self._locks.setdefault(job_id, asyncio.Lock())
 
-    def live_jobs(self) -> list[str]:
+    async def live_jobs(self) -> list[str]:
         """The ids of the jobs with instances not ended yet."""
-        ids = [i.job_id for i in self.store.with_status(Status.pending, Status.running,
-                                                        Status.terminating)]
+        ids = [i.job_id for i in await self.store.with_status(Status.pending, Status.running,
+                                                              Status.terminating)]
         return list(dict.fromkeys(ids))
 
     async def catch_up(self) -> None:
@@ -70,7 +70,7 @@ class Reconciler:
         if not self._swept:
             self._swept = True
             await self.remove_orphans()
-        for job_id in self.live_jobs():
+        for job_id in await self.live_jobs():
             await self.reconcile(job_id)
         self.caught_up.set()
 
@@ -87,7 +87,8 @@ class Reconciler:
         for job_id, job in list(self.objects.jobs.objects.items()):
             meta = job["metadata"]
             created = timestamp(meta.get("creationTimestamp")) or now
-            if self.store.job(job_id) or meta.get("deletionTimestamp") or now - created < min_age:
+            if (await self.store.job(job_id) or meta.get("deletionTimestamp")
+                    or now - created < min_age):
                 continue
             log.warning("Removing Kubernetes Job %s: no job of the store knows it",
                         job_name(job_id))
@@ -97,11 +98,11 @@ class Reconciler:
     async def reconcile(self, job_id: str) -> None:
         async with self.lock(job_id):
             await self._reconcile_locked(job_id)
-        if not self.store.job(job_id):
+        if not await self.store.job(job_id):
             self._locks.pop(job_id, None)
 
     async def _reconcile_locked(self, job_id: str) -> None:
-        records = self.store.job(job_id)
+        records = await self.store.job(job_id)
         if not records:
             return
         job = self.objects.jobs.objects.get(job_id)
@@ -111,7 +112,7 @@ class Reconciler:
             except API_ERRORS:
                 return  # the API did not answer: next time
         if job is None:
-            self._job_gone(records)
+            await self._job_gone(records)
             return
         terminating = [r for r in records if r.status == Status.terminating]
         if terminating and len(terminating) == len(records) and not job["metadata"].get(
@@ -126,30 +127,30 @@ class Reconciler:
             if record.status == Status.terminating:
                 live = [p for p in pods.get(index, []) if not _pod_ended(p)]
                 if not live:
-                    self.forget([record])
+                    await self.forget([record])
                 elif len(terminating) < len(records):
                     with contextlib.suppress(*API_ERRORS):
                         await self.objects.delete_pods(self.objects.namespace(), job_id,
                                                        index)
                 continue
             if record.status.final:
-                self._refine(record, pods.get(index, []))
+                await self._refine(record, pods.get(index, []))
                 continue
-            self._update(record, index_state(job, index, pods.get(index, [])), now)
+            await self._update(record, index_state(job, index, pods.get(index, [])), now)
 
-    def _job_gone(self, records: list[Instance]) -> None:
+    async def _job_gone(self, records: list[Instance]) -> None:
         now = time.time()
         for record in records:
             if record.status == Status.terminating:
-                self.forget([record])
+                await self.forget([record])
             elif not record.status.final:
                 record.status = Status.failed
                 record.message = DELETED_OUTSIDE
                 record.finished = now
-                self.store.update(record)
+                await self.store.update(record)
                 log.info("Job instance %s: %s", record.id, DELETED_OUTSIDE)
 
-    def _update(self, record: Instance, state: IndexState, now: float) -> None:
+    async def _update(self, record: Instance, state: IndexState, now: float) -> None:
         before = (record.status, record.message, record.exit_code, record.started,
                   record.finished)
         if state.status in (Status.running, *_FINAL) and record.started is None:
@@ -165,11 +166,11 @@ class Reconciler:
         after = (record.status, record.message, record.exit_code, record.started,
                  record.finished)
         if after != before:
-            self.store.update(record)
+            await self.store.update(record)
             if state.status != before[0]:
                 log.info("Job instance %s: %s %s", record.id, state.status.value, state.message)
 
-    def _refine(self, record: Instance, pods: list[Obj]) -> None:
+    async def _refine(self, record: Instance, pods: list[Obj]) -> None:
         """The Job's status may tell an index ended before the watch shows its pod's end:
         the pod's exit code follows."""
         pod = newest(pods)
@@ -181,14 +182,14 @@ class Reconciler:
         record.exit_code = state.exit_code
         if record.message in GENERIC:
             record.message = state.message
-        self.store.update(record)
+        await self.store.update(record)
 
-    def forget(self, records: list[Instance]) -> None:
+    async def forget(self, records: list[Instance]) -> None:
         """Remove the records from the store, and their kept logs."""
         if not records:
             return
-        self.store.remove([r.id for r in records])
-        self.logs.remove(records)
+        await self.store.remove([r.id for r in records])
+        await self.logs.remove(records)
 
 
 def _pod_ended(pod: Obj) -> bool:

@@ -118,7 +118,7 @@ class KubeJobRunner:
             command_prefix=kube.commands.get("headless", []),
         )
         try:
-            self.store.add(instances)
+            await self.store.add(instances)
         except Exception:
             with contextlib.suppress(*API_ERRORS):
                 await self.objects.delete_job(namespace, job_id)
@@ -143,14 +143,14 @@ class KubeJobRunner:
         namespace = self.namespace
         for job_id in dict.fromkeys(i.job_id for i in instances):
             chosen = {i.id: i for i in instances if i.job_id == job_id}
-            records = self.store.job(job_id)
+            records = await self.store.job(job_id)
             rest = [r for r in records if r.id not in chosen]
             mine = [r for r in records if r.id in chosen]
             live = [r for r in mine if not r.status.final]
             before = {r.id: r.status for r in live}
             for r in live:
                 r.status = Status.terminating
-                self.store.update(r)
+                await self.store.update(r)
             try:
                 if not rest:
                     try:
@@ -165,18 +165,18 @@ class KubeJobRunner:
             except API_ERRORS as e:
                 for r in live:
                     r.status = before[r.id]
-                    self.store.update(r)
+                    await self.store.update(r)
                 raise backend_error(e, "delete the job") from None
-            self.reconciler.forget([r for r in mine if r not in live])
+            await self.reconciler.forget([r for r in mine if r not in live])
             if live:
                 self._spawn(self.reconciler.reconcile(job_id))
 
-    def renew(self, instances: list[Instance]) -> None:
+    async def renew(self, instances: list[Instance]) -> None:
         expires = time.time() + self.platform().jobs.max_runtime_hours * 3600
         for instance in instances:
             if not instance.status.final:
                 instance.expires = expires
-                self.store.update(instance)
+                await self.store.update(instance)
         for job_id in {i.job_id for i in instances}:
             self._spawn(self._sync_deadline(job_id))
 
@@ -185,7 +185,7 @@ class KubeJobRunner:
         stopped by the Job controller), reconcile everything once more, remove orphans."""
         if not self.objects.listed():
             return
-        for job_id in self.reconciler.live_jobs():
+        for job_id in await self.reconciler.live_jobs():
             await self.reconciler.reconcile(job_id)
             await self._sync_deadline(job_id)
         await self.reconciler.remove_orphans(ORPHAN_AGE)
@@ -196,8 +196,8 @@ class KubeJobRunner:
 
     async def _sync_deadline_locked(self, job_id: str) -> None:
         job = self.objects.jobs.objects.get(job_id)
-        records = [r for r in self.store.job(job_id) if r.status in (Status.pending,
-                                                                     Status.running)]
+        records = [r for r in await self.store.job(job_id) if r.status in (Status.pending,
+                                                                           Status.running)]
         expiries = [r.expires for r in records if r.expires is not None]
         if job is None or not expiries or _ended(job):
             return
