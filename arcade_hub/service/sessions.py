@@ -28,9 +28,9 @@ from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.hub_client import HubClient, spec_of
 from arcade_hub.service.limits import shown
+from arcade_hub.service.skaha_models import NONE, InstanceView, JobView, SessionView
 from arcade_hub.service.skaha_params import Interactive, Job
 
-NONE = "<none>"
 ID_CHARS = string.ascii_lowercase + string.digits
 ID_ATTEMPTS = 3
 """New job ids tried when the backend already has something with the id (a leftover)."""
@@ -211,71 +211,34 @@ class Sessions:
         if spec is not None and spec.kind in (Kind.desktop, Kind.desktop_app):
             url += "desktop/"
         status = server.status
-        return {
-            "id": server.name,
-            "userid": server.owner,
-            "appid": NONE,
-            "image": spec.image if spec else NONE,
-            "type": spec.kind.value if spec else Kind.notebook.value,
-            "status": status.value,
-            "name": server.meta.name if server.meta else server.name,
-            "startTime": iso(started or (server.meta.created if server.meta else None)),
-            "expiryTime": iso(expires),
-            "connectURL": url if status == Status.running else NONE,
-            "requestedRAM": f"{_num(spec.ram_gib)}G" if spec else NONE,
-            "requestedCPUCores": _num(spec.cores) if spec else NONE,
-            "requestedGPUCores": str(spec.gpus) if spec else NONE,
-            "ramInUse": NONE,
-            "gpuRAMInUse": NONE,
-            "cpuCoresInUse": NONE,
-            "gpuUtilization": NONE,
-            "isFixedResources": True,
-            "catalogueEntry": spec.entry if spec else None,
-        }
+        return SessionView(
+            id=server.name,
+            userid=server.owner,
+            image=spec.image if spec else NONE,
+            type=spec.kind.value if spec else Kind.notebook.value,
+            status=status.value,
+            name=server.meta.name if server.meta else server.name,
+            startTime=iso(started or (server.meta.created if server.meta else None)),
+            expiryTime=iso(expires),
+            connectURL=url if status == Status.running else NONE,
+            requestedRAM=f"{_num(spec.ram_gib)}G" if spec else NONE,
+            requestedCPUCores=_num(spec.cores) if spec else NONE,
+            requestedGPUCores=str(spec.gpus) if spec else NONE,
+            catalogueEntry=spec.entry if spec else None,
+        ).model_dump()
 
     def instance_view(self, instance: Instance) -> dict[str, Any]:
-        spec = LaunchSpec.model_validate_json(instance.spec)
-        return {
-            "id": instance.id,
-            "userid": instance.owner,
-            "appid": NONE,
-            "image": spec.image,
-            "type": Kind.headless.value,
-            "status": instance.status.value,
-            "name": instance.name,
-            "startTime": iso(instance.started or instance.created),
-            "expiryTime": iso(instance.expires),
-            "connectURL": NONE,
-            "requestedRAM": f"{_num(spec.ram_gib)}G",
-            "requestedCPUCores": _num(spec.cores),
-            "requestedGPUCores": str(spec.gpus),
-            "ramInUse": NONE,
-            "gpuRAMInUse": NONE,
-            "cpuCoresInUse": NONE,
-            "gpuUtilization": NONE,
-            "isFixedResources": True,
-            "catalogueEntry": spec.entry,
-            "jobId": instance.job_id,
-            "replicaId": instance.replica,
-            "replicaCount": instance.replicas,
-            "command": instance.command,
-            "createdTime": iso(instance.created),
-            "finishTime": iso(instance.finished),
-            "exitCode": instance.exit_code,
-            "message": instance.message,
-            "log": instance.log,
-        }
+        return _instance(instance).model_dump()
 
     def job_view(self, instances: list[Instance]) -> dict[str, Any]:
         if len(instances) == 1:
             return self.instance_view(instances[0])
-        first = self.instance_view(instances[0])
-        views = [self.instance_view(i) for i in instances]
+        views = [_instance(i) for i in instances]
         started = [i.started for i in instances if i.started]
         finished = [i.finished for i in instances if i.finished]
         done = all(i.status.final for i in instances)
-        return {
-            **first,
+        return JobView(**{
+            **views[0].model_dump(),
             "id": instances[0].job_id,
             "name": instances[0].name.rsplit("-", 1)[0],
             "status": overall(i.status for i in instances).value,
@@ -286,7 +249,7 @@ class Sessions:
             "message": "",
             "log": None,
             "instances": views,
-        }
+        }).model_dump()
 
     async def usage(self, owner: str, caller: Caller | None = None, fresh: bool = False) -> Usage:
         """What `owner` runs now: active servers (any, the default one too) and unfinished
@@ -414,6 +377,33 @@ class Sessions:
             candidate = new_id()
             if not await self.store.exists(candidate):
                 return candidate
+
+
+def _instance(instance: Instance) -> InstanceView:
+    spec = LaunchSpec.model_validate_json(instance.spec)
+    return InstanceView(
+        id=instance.id,
+        userid=instance.owner,
+        image=spec.image,
+        type=Kind.headless.value,
+        status=instance.status.value,
+        name=instance.name,
+        startTime=iso(instance.started or instance.created),
+        expiryTime=iso(instance.expires),
+        requestedRAM=f"{_num(spec.ram_gib)}G",
+        requestedCPUCores=_num(spec.cores),
+        requestedGPUCores=str(spec.gpus),
+        catalogueEntry=spec.entry,
+        jobId=instance.job_id,
+        replicaId=instance.replica,
+        replicaCount=instance.replicas,
+        command=instance.command,
+        createdTime=iso(instance.created),
+        finishTime=iso(instance.finished),
+        exitCode=instance.exit_code,
+        message=instance.message,
+        log=instance.log,
+    )
 
 
 SERVER_LOG = (

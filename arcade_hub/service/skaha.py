@@ -30,6 +30,22 @@ from arcade_hub.service.handlers import ApiError, ApiHandler, as_sent
 from arcade_hub.service.limits import shown
 from arcade_hub.service.openapi import document
 from arcade_hub.service.sessions import Caller, Server, Sessions
+from arcade_hub.service.skaha_models import (
+    Choice,
+    ContextView,
+    CoreStats,
+    Counts,
+    GpuChoice,
+    ImageView,
+    InUse,
+    LimitsView,
+    MaxCores,
+    MaxRam,
+    PerSession,
+    RamStats,
+    StatsView,
+    Totals,
+)
 from arcade_hub.service.skaha_params import TYPES
 
 LIVE = (Status.pending, Status.running, Status.terminating)
@@ -92,7 +108,7 @@ class SessionListHandler(SkahaHandler):
         caller = await self.current_caller()
         view = self.one("view", ("stats", "all"))
         if view == "stats":
-            self.write_json(await platform_stats(self.sessions, caller))
+            self.write_json((await platform_stats(self.sessions, caller)).model_dump())
             return
         kind = self.one("type", tuple(TYPES))
         status_arg = self.one("status", ())
@@ -166,17 +182,11 @@ class ImageHandler(SkahaHandler):
         # machine (embedded), any image reference (Kubernetes)
         availability = self.sessions.site().availability
         images = [
-            {
-                "id": e.image,
-                "types": [e.kind.value],
-                "digest": "",
-                "name": e.name,
-                "title": e.title,
-                "versions": e.versions,
-            }
+            ImageView(id=e.image, types=[e.kind.value], name=e.name, title=e.title,
+                      versions=e.versions).model_dump()
             for e in self.sessions.platform().catalogue
             if (kind is None or e.kind.value == kind) and availability.unavailable_reason(e) is None
-        ]
+        ]  # fmt: skip
         self.write_json(images)
 
 
@@ -186,25 +196,24 @@ class ContextHandler(SkahaHandler):
         platform = self.sessions.platform()
         r = platform.resources
 
-        def section(choices: Any) -> dict[str, Any]:
-            return {
-                "default": _n(choices.default),
-                "defaultRequest": _n(choices.default),
-                "defaultLimit": _n(choices.max),
-                "options": [_n(c) for c in choices.choices],
-                "min": _n(choices.min),
-                "max": _n(choices.max),
-            }
+        def section(choices: Any) -> Choice:
+            return Choice(
+                default=_n(choices.default),
+                defaultRequest=_n(choices.default),
+                defaultLimit=_n(choices.max),
+                options=[_n(c) for c in choices.choices],
+                min=_n(choices.min),
+                max=_n(choices.max),
+            )
 
-        self.write_json(
-            {
-                "cores": section(r.cores),
-                "memoryGB": section(r.ram),
-                "gpus": {"options": [_n(c) for c in r.gpus.choices if c > 0]},
-                "maxInteractiveSessions": platform.policy.max_sessions,
-                "maxReplicas": platform.jobs.max_replicas,
-            }
+        context = ContextView(
+            cores=section(r.cores),
+            memoryGB=section(r.ram),
+            gpus=GpuChoice(options=[_n(c) for c in r.gpus.choices if c > 0]),
+            maxInteractiveSessions=platform.policy.max_sessions,
+            maxReplicas=platform.jobs.max_replicas,
         )
+        self.write_json(context.model_dump())
 
 
 class OpenApiHandler(ApiHandler):
@@ -238,31 +247,20 @@ def _bounded(limit: Limit, fmt: Callable[[float], Any] = _n) -> Any:
     return fmt(limit.value) if limit.bounded else None
 
 
-def caller_limits(config: PlatformConfig, caller: Caller, usage: Usage) -> dict[str, Any]:
+def caller_limits(config: PlatformConfig, caller: Caller, usage: Usage) -> LimitsView:
     """The caller's limits under the group policy (capped by the platform's) and what the
     caller holds now: the arcade part of `view=stats`."""
     mine = user_limits(config, caller.groups)
-    return {
-        "user": caller.name,
-        "groups": sorted(caller.groups),
-        "perSession": {
-            "cores": _n(mine.cores.value),
-            "ram": _gib(mine.ram.value),
-            "gpus": _n(mine.gpus.value),
-        },
-        "total": {
-            "cores": _bounded(mine.total_cores),
-            "ram": _bounded(mine.total_ram, _gib),
-            "sessions": _n(mine.sessions.value),
-            "jobs": _bounded(mine.jobs),
-        },
-        "inUse": {
-            "cores": _n(round(usage.cores, 3)),
-            "ram": _gib(usage.ram_gib),
-            "sessions": len(usage.sessions),
-            "jobs": len(usage.jobs),
-        },
-        "source": {
+    return LimitsView(
+        user=caller.name,
+        groups=sorted(caller.groups),
+        perSession=PerSession(cores=_n(mine.cores.value), ram=_gib(mine.ram.value),
+                              gpus=_n(mine.gpus.value)),
+        total=Totals(cores=_bounded(mine.total_cores), ram=_bounded(mine.total_ram, _gib),
+                     sessions=_n(mine.sessions.value), jobs=_bounded(mine.jobs)),
+        inUse=InUse(cores=_n(round(usage.cores, 3)), ram=_gib(usage.ram_gib),
+                    sessions=len(usage.sessions), jobs=len(usage.jobs)),
+        source={
             key: limit.source if limit.bounded else "no limit"
             for key, limit in (
                 ("perSession.cores", mine.cores),
@@ -274,10 +272,10 @@ def caller_limits(config: PlatformConfig, caller: Caller, usage: Usage) -> dict[
                 ("total.jobs", mine.jobs),
             )
         },
-    }
+    )  # fmt: skip
 
 
-async def platform_stats(sessions: Sessions, caller: Caller) -> dict[str, Any]:
+async def platform_stats(sessions: Sessions, caller: Caller) -> StatsView:
     """What runs on the platform and what the machine has, like skaha's; `maxCores` and
     `maxRAM` are the largest session the caller may start (the caller's group policy), and
     `limits` adds the caller's totals and what the caller holds now."""
@@ -297,20 +295,13 @@ async def platform_stats(sessions: Sessions, caller: Caller) -> dict[str, Any]:
         ram += spec.ram_gib
         counts["headless"] += 1
     total_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    config = sessions.platform()
-    limits = caller_limits(config, caller, await sessions.usage(caller.name, caller))
-    per_session = limits["perSession"]
-    return {
-        "instances": {**counts, "total": sum(counts.values())},
-        "cores": {
-            "requestedCPUCores": cores,
-            "cpuCoresAvailable": os.cpu_count() or 1,
-            "maxCores": {"cores": per_session["cores"], "withRam": per_session["ram"]},
-        },
-        "ram": {
-            "requestedRAM": f"{ram:g}G",
-            "ramAvailable": f"{total_ram:.1f}G",
-            "maxRAM": {"ram": per_session["ram"], "withCores": per_session["cores"]},
-        },
-        "limits": limits,
-    }
+    limits = caller_limits(sessions.platform(), caller, await sessions.usage(caller.name, caller))
+    per_session = limits.perSession
+    return StatsView(
+        instances=Counts(**counts, total=sum(counts.values())),
+        cores=CoreStats(requestedCPUCores=cores, cpuCoresAvailable=os.cpu_count() or 1,
+                        maxCores=MaxCores(cores=per_session.cores, withRam=per_session.ram)),
+        ram=RamStats(requestedRAM=f"{ram:g}G", ramAvailable=f"{total_ram:.1f}G",
+                     maxRAM=MaxRam(ram=per_session.ram, withCores=per_session.cores)),
+        limits=limits,
+    )  # fmt: skip

@@ -190,6 +190,29 @@ def test_images_context_and_openapi(alice: Api) -> None:
     assert context["cores"]["options"] == [1, 2] and context["memoryGB"]["defaultLimit"] == 4
     doc = alice.request("GET", "openapi.json").json()
     assert {"/session", "/session/{sessionID}", "/image", "/context"} <= set(doc["paths"])
+    # what the API answers is what its document (made from the models) says it answers
+    job = alice.create(name="doc", image="batch", type="headless", cmd="true", replicas=2)
+    alice.wait_status(job, FINAL)
+    answers = [
+        ("/session", "get", alice.request("GET", "session").json()),
+        ("/session", "get", alice.request("GET", "session", params={"view": "stats"}).json()),
+        ("/session/{sessionID}", "get", alice.session(job)),
+        ("/image", "get", images),
+        ("/context", "get", context),
+    ]
+    for path, method, body in answers:
+        conforms(doc, doc["paths"][path][method]["responses"]["200"], body)
+    alice.request("DELETE", f"session/{job}")
+
+
+def conforms(doc: dict, response: dict, body: object) -> None:
+    import jsonschema
+
+    schema = json.loads(json.dumps(response["content"]["application/json"]["schema"]).replace(
+        "#/components/schemas/", "#/$defs/"))  # fmt: skip
+    defs = json.loads(json.dumps(doc["components"]["schemas"]).replace(
+        "#/components/schemas/", "#/$defs/"))  # fmt: skip
+    jsonschema.validate(body, {**schema, "$defs": defs})
 
 
 def test_other_users_cannot_see_or_touch_a_job(alice: Api, bob: Api) -> None:

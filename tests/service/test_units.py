@@ -77,3 +77,24 @@ def test_store_round_trip(tmp_path: Path) -> None:
     assert again.of_owner("alice") == []
 
 
+
+
+def test_the_openapi_document_is_made_from_the_models() -> None:
+    """Generated, not kept by hand: every answer model is a schema, every query model's field
+    a parameter, and the document is valid OpenAPI 3.1 JSON Schema."""
+    import jsonschema
+
+    from arcade_hub.service.openapi import document
+    from arcade_hub.service.skaha_models import CreateQuery, SessionView
+
+    doc = document("/services/arcade/skaha/v1/")
+    schemas = doc["components"]["schemas"]
+    assert {"SessionView", "InstanceView", "JobView", "ImageView", "ContextView", "StatsView",
+            "ErrorView"} <= set(schemas)  # fmt: skip
+    assert set(schemas["SessionView"]["properties"]) == set(SessionView.model_fields)
+    create = {p["name"]: p for p in doc["paths"]["/session"]["post"]["parameters"]}
+    assert set(create) == set(CreateQuery.model_fields)
+    assert create["name"]["required"] and not create["cores"]["required"]
+    assert create["env"]["explode"] and create["env"]["schema"]["type"] == "array"
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
