@@ -294,13 +294,9 @@ def _plan_app(user: UserContext, request: LaunchRequest, ctx: PlanContext) -> La
     desktop, config = ctx.desktop, ctx.config
     assert desktop is not None, "Purpose.app plans an app on a desktop"
     name = request.image or ""
-    try:
-        entry = config.entry(name)
-    except KeyError:
-        apps = ", ".join(e.name for e in config.catalogue if e.kind == Kind.desktop_app)
-        return Refusal({"app": f"no app {shown(name)} in the catalogue (available: {apps})"}, 404)
-    if entry.kind != Kind.desktop_app:
-        return Refusal({"app": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
+    if not_an_app := unknown_app(config, name):
+        return not_an_app
+    entry = config.entry(name)
     if not_desktop := desktop_refusal(desktop):
         return not_desktop
     refusal = entry_refusal(config, user.groups, entry)
@@ -312,6 +308,18 @@ def _plan_app(user: UserContext, request: LaunchRequest, ctx: PlanContext) -> La
         return Refusal({"dataset": mismatch})
     return desktop.model_copy(update={"kind": Kind.desktop_app, "entry": entry.name,
                                       "title": entry.title, "image": entry.image})  # fmt: skip
+
+
+def unknown_app(config: PlatformConfig, name: str) -> Refusal | None:
+    """Why `name` is no desktop app of the catalogue, or None (the first check of an app)."""
+    try:
+        entry = config.entry(name)
+    except KeyError:
+        apps = ", ".join(e.name for e in config.catalogue if e.kind == Kind.desktop_app)
+        return Refusal({"app": f"no app {shown(name)} in the catalogue (available: {apps})"}, 404)
+    if entry.kind != Kind.desktop_app:
+        return Refusal({"app": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
+    return None
 
 
 def desktop_refusal(desktop: LaunchSpec) -> Refusal | None:

@@ -14,7 +14,13 @@ from typing import Any
 
 from arcade_hub.backend import AppNotRunnable, app_listing
 from arcade_hub.launch.choices import UserContext
-from arcade_hub.launch.planner import PlanContext, Purpose, desktop_refusal, plan
+from arcade_hub.launch.planner import (
+    PlanContext,
+    Purpose,
+    desktop_refusal,
+    plan,
+    unknown_app,
+)
 from arcade_hub.launch.request import LaunchRequest, Refusal
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.quoting import shorten
@@ -48,6 +54,8 @@ class AppsHandler(ApiHandler):
         name = self.body().get("app")
         if not isinstance(name, str) or not name:
             raise ApiError(400, 'give the app to launch: {"app": NAME}')
+        if not_an_app := unknown_app(self.platform, name):  # before the session is looked up
+            raise ApiError(not_an_app.status, not_an_app.message)
         model, desktop = await self._desktop(user, server)
         planned = await self._plan(await self._owner(user), name, desktop)
         if isinstance(planned, Refusal):
