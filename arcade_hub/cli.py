@@ -13,6 +13,8 @@ from typing import Any
 import platformdirs
 
 from arcade_hub.apps import cli as apps_cli
+from arcade_hub.casa import cli as datasets_cli
+from arcade_hub.casa.demo import DEMO_ID
 from arcade_hub.config import ConfigError, PlatformConfig, load_config
 from arcade_hub.hub_config import RunOptions, SetupError, shared_password
 from arcade_hub.images.conformance import cli as image_cli
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return _catalogue(args)
         if command == "apps":
             return apps_cli.run(args)
+        if command == "datasets":
+            return datasets_cli.run(args)
         if command == "render-values":
             return render_values_cli.run(args)
         if command == "image":
@@ -76,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     apps_cli.add_parser(sub)
+    datasets_cli.add_parser(sub)
     render_values_cli.add_parser(sub)
     image_cli.add_parser(sub)
     return p
@@ -210,7 +215,12 @@ def _create_managed_datasets(config: PlatformConfig, data_dir: Path) -> None:
             path.chmod(0o755)
             path.parent.chmod(0o755)
             readme = path / "README.txt"
-            readme.write_text(f"{d.title}\n\n{d.description}\nPut the dataset's files in {path}.\n")
+            make = (
+                "Make it with `arcade-hub datasets demo`."
+                if d.id == DEMO_ID
+                else f"Put the dataset's files in {path}."
+            )
+            readme.write_text(f"{d.title}\n\n{d.description}\n{make}\n")
             readme.chmod(0o644)
 
 

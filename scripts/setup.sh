@@ -42,8 +42,8 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 say "Installing Arcade Hub into $VENV"
 "$VENV/bin/pip" install -q --upgrade pip
-extras=kube
-[ $TESTS = 1 ] && extras="kube,test"
+extras=kube,casa
+[ $TESTS = 1 ] && extras="kube,casa,test"
 "$VENV/bin/pip" install -q -e ".[$extras]"
 
 if [ ! -x "$VENV/node/node_modules/.bin/configurable-http-proxy" ]; then
