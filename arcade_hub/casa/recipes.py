@@ -48,7 +48,7 @@ class CasaRecipe:
     pythons: tuple[str, ...]
     """Every Python with casatools wheels of this version on PyPI (x86_64)."""
     extra: tuple[str, ...] = ()
-    """Further requirements the wheels forget, e.g. `six` for casatasks 6.7.0."""
+    """Further requirements the wheels forget: `six`, which casatasks imports."""
     casadata: str = CASADATA_FLOOR
 
     @property
@@ -104,6 +104,7 @@ RECIPES: tuple[CasaRecipe, ...] = (
         build="6.7.6.14",
         os_base=TRIXIE,
         pythons=("3.12", "3.13"),
+        extra=("six",),  # casatasks imports it (plotbandpass) without requiring it
     ),
 )
 
