@@ -37,9 +37,9 @@ CACHE = Path(os.environ.get("ARCADE_CASA_CACHE") or "/var/tmp/arcade-casa-cache"
 IMAGES = Path(os.environ.get("ARCADE_IMAGES_CACHE") or "/var/tmp/arcade-images")
 
 
-def timed(argv: list[str], cwd: Path) -> float:
+def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     started = time.monotonic()
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stderr[-2000:]}")
     return time.monotonic() - started
@@ -88,10 +88,16 @@ def in_images(rounds: int, work: Path) -> dict[str, Any]:
     podman = ["podman", "--root", root, "--runroot", runroot]
     if runtime := os.environ.get("ARCADE_PODMAN_RUNTIME", "runc" if shutil.which("runc") else ""):
         podman += ["--runtime", runtime]
+    env = dict(os.environ)
+    if "CONTAINERS_CONF" not in env:  # podman's default ulimits cannot be raised in a sandbox
+        conf = work / "containers.conf"
+        limits = '"nofile=1024:1024", "nproc=32768:32768"'
+        conf.write_text(f"[containers]\ndefault_ulimits = [{limits}]\n")
+        env["CONTAINERS_CONF"] = str(conf)
     rows: dict[str, Any] = {}
     for recipe in RECIPES:
         ref = f"ghcr.io/arcade-hub/casa:{recipe.version}"
-        if subprocess.run([*podman, "image", "exists", ref]).returncode != 0:
+        if subprocess.run([*podman, "image", "exists", ref], env=env).returncode != 0:
             continue
         print(f"{recipe.name}: image {ref}", file=sys.stderr)
         home = work / f"image-{recipe.name}"
@@ -105,10 +111,10 @@ def in_images(rounds: int, work: Path) -> dict[str, Any]:
         figures: dict[str, float] = {}
         for n in range(rounds):
             shutil.rmtree(home / "demo", ignore_errors=True)
-            demos.append(timed([*run, SIMULATE, "demo"], work))
+            demos.append(timed([*run, SIMULATE, "demo"], work, env))
             (home / "demo" / "reduce.py").write_text(script(REDUCE))
-            starts.append(timed([*run, *START], work))
-            images.append(timed([*run, "demo/reduce.py", f"out-{n}"], work))
+            starts.append(timed([*run, *START], work, env))
+            images.append(timed([*run, "demo/reduce.py", f"out-{n}"], work, env))
             figures = image_figures(home / f"out-{n}", home / "demo")
         rows[recipe.name] = {"where": f"image {ref} (podman run)", "demo_dataset": summary(demos),
                              "casa_start": summary(starts), "batch_imaging": summary(images),

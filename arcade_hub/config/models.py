@@ -70,7 +70,7 @@ class LocalRuntime(Model):
         title="Hint when unavailable",
         description=(
             "What to tell users and operators when a required executable is missing, e.g. "
-            "`Install it with: arcade-hub apps install casa-6.7`."
+            "`Install it with: arcade-hub apps install casa-6.7.0`."
         ),
     )
 

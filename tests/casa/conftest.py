@@ -4,8 +4,9 @@ and reused between runs: `$ARCADE_CASA_CACHE` (default /var/tmp/arcade-casa-cach
     bin/casa-<version>     their commands
     kernels/casa-<version> their Jupyter kernels (JUPYTER_PATH=$ARCADE_CASA_CACHE finds them)
 
-The first install takes about 70 s per version here (about 530 MB of wheels from PyPI, 2 GB
-installed; longer on a slow link), a later run reuses it in well under a second. Every recipe
+The first install takes about 2 minutes per version here (112 s for casa-6.6.5 with an empty
+pip cache, 65-70 s with a warm one: about 530 MB of wheels from PyPI, 2 GB installed; longer on
+a slow link); a later run finds it complete and reuses it in well under a second. Every recipe
 whose Python this machine has is installed: on Debian 12 (Python 3.11) casa-6.6.5 and
 casa-6.7.0; casa-6.7.6 needs Python 3.12 or 3.13 (Debian 13) and is skipped here with that
 reason — its recipe is installed and checked in the casa-6.7.6 image (tests/images).
