@@ -10,24 +10,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from arcade_hub import contract
 from arcade_hub import render_values as render_values_cli
 from arcade_hub.apps import cli as apps_cli
+from arcade_hub.apps import datasets_cli
+from arcade_hub.apps.demo import DEMO_ID
 from arcade_hub.backends import NotEmbedded, require_embedded
 from arcade_hub.config import ConfigError, PlatformConfig, load_config
+from arcade_hub.config.storage import default_data_dir
 from arcade_hub.hub_config import RunOptions, SetupError, shared_password
 from arcade_hub.images.conformance import cli as image_cli
 from arcade_hub.launch.storage import expand
 from arcade_hub.local.availability import LocalAvailability, local_search_path
-
-
-def default_data_dir() -> Path:
-    """/var/lib/arcade-hub for root (sessions of other uids must reach it), else per user."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/arcade-hub")
-    return Path(platformdirs.user_data_dir("arcade-hub"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             return _catalogue(args)
         if command == "apps":
             return apps_cli.run(args)
+        if command == "datasets":
+            return datasets_cli.run(args)
         if command == "render-values":
             return render_values_cli.run(args)
         if command == "image":
@@ -75,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     apps_cli.add_parser(sub)
+    datasets_cli.add_parser(sub)
     render_values_cli.add_parser(sub)
     image_cli.add_parser(sub)
     return p
@@ -207,7 +204,12 @@ def _create_managed_datasets(config: PlatformConfig, data_dir: Path) -> None:
             path.chmod(0o755)
             path.parent.chmod(0o755)
             readme = path / "README.txt"
-            readme.write_text(f"{d.title}\n\n{d.description}\nPut the dataset's files in {path}.\n")
+            make = (
+                "Make it with `arcade-hub datasets demo`."
+                if d.id == DEMO_ID
+                else f"Put the dataset's files in {path}."
+            )
+            readme.write_text(f"{d.title}\n\n{d.description}\n{make}\n")
             readme.chmod(0o644)
 
 

@@ -47,8 +47,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   say "Creating the virtual environment $VENV"
   "$PY" -m venv "$VENV"
 fi
-extras=kube
-[ $TESTS = 1 ] && extras="kube,test"
+extras=kube,casa
+[ $TESTS = 1 ] && extras="kube,casa,test"
 # Installing again only when what it depends on changed: a start takes seconds, not a pip run.
 stamp="$VENV/.arcade-installed"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras $PWD"

@@ -7,6 +7,9 @@
     install.log                  the full pip output of the last install
 <bin dir>/<command>              symlink to the wrapper (default: next to sys.executable,
                                  which is first on the PATH of embedded-backend sessions)
+<kernel dir>/<name>/kernel.json  CASA only: the Jupyter kernel "CASA <version>" (default:
+                                 share/jupyter/kernels of sys.prefix, where the sessions'
+                                 Jupyter looks)
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ from typing import TextIO
 import platformdirs
 
 from arcade_hub.apps.registry import AppEnv, SiteConfig, UnknownApp, get_app
+from arcade_hub.casa import kernels, siteconfig
 
 MARKER = "arcade-app.json"
-CASA_SITE_CONFIG = "casasiteconfig.py"
-CASA_SITE_CONFIG_VARIABLE = "CASASITECONFIG"  # read by casaconfig/config.py
+CASA_SITE_CONFIG = siteconfig.FILE_NAME
+CASA_SITE_CONFIG_VARIABLE = siteconfig.VARIABLE
 _Say = Callable[[str], None]
 PIP_SHOWN = ("Collecting ", "Downloading ", "Installing collected", "Successfully", "ERROR")
 
@@ -96,6 +100,7 @@ class InstalledApp:
     python: str = ""
     installed_at: str = ""
     links: tuple[str, ...] = field(default=())
+    kernels: tuple[str, ...] = field(default=())  # kernel spec directories written
 
 
 def default_prefix() -> Path:
@@ -113,6 +118,11 @@ def default_python() -> str:
 def default_bin_dir() -> Path:
     """The directory of our interpreter: sessions search it first (`local_search_path`)."""
     return Path(sys.executable).parent  # not resolved: a venv's bin, not /usr/bin
+
+
+def default_kernel_dir() -> Path:
+    """share/jupyter/kernels of our installation: the sessions' Jupyter finds kernels there."""
+    return kernels.default_kernel_dir()
 
 
 def layout(app: AppEnv, prefix: Path) -> Layout:
@@ -180,31 +190,8 @@ exec "$python" -i -c "$startup"
 
 
 def casa_site_config_text(app: AppEnv, measures: Path) -> str:
-    """casaconfig site settings: shared read-only data, never downloaded, a writable log."""
-    return f"""# casaconfig site configuration, written by `arcade-hub apps install {app.name}`.
-# casaconfig reads it through ${CASA_SITE_CONFIG_VARIABLE} (set by the {app.command} wrapper);
-# a user's ~/.casa/config.py is read after it and may override these settings.
-import os as _os
-import tempfile as _tempfile
-import time as _time
-
-# Measures and reference data from the casadata wheel: shared, read-only, never downloaded.
-measurespath = {str(measures)!r}
-datapath = [measurespath]
-measures_auto_update = False
-data_auto_update = False
-
-# The log goes where CASA usually writes it (the current directory) when that is writable,
-# else to the session's scratch, the home directory or the temporary directory.
-_logdir = _tempfile.gettempdir()
-for _d in (_os.getcwd(), _os.environ.get("ARCADE_SCRATCH"), _os.path.expanduser("~")):
-    if _d and _os.path.isdir(_d) and _os.access(_d, _os.W_OK):
-        _logdir = _d
-        break
-logfile = _os.path.join(
-    _logdir, "casa-%s.log" % _time.strftime("%Y%m%d-%H%M%S", _time.gmtime())
-)
-"""
+    """casaconfig site settings (see `arcade_hub.casa.siteconfig`, the one copy)."""
+    return siteconfig.site_config_text(app.name, measures)
 
 
 def write_env_files(app: AppEnv, where: Layout, measures: Path | None = None) -> list[Path]:
@@ -220,6 +207,21 @@ def write_env_files(app: AppEnv, where: Layout, measures: Path | None = None) ->
     _write(where.wrapper, wrapper_text(app, where), 0o755)
     written.append(where.wrapper)
     return written
+
+
+def write_kernel(app: AppEnv, where: Layout, kernel_dir: Path) -> Path:
+    """The Jupyter kernel "<title>" running the environment's Python; returns its directory."""
+    spec_dir = Path(kernel_dir) / app.name
+    spec = kernels.kernel_spec(
+        title=app.title,
+        python=where.python,
+        site_config=where.site_config,
+        casa_version=app.casa_version,
+        app=app.name,
+    )
+    spec_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+    _write(spec_dir / "kernel.json", json.dumps(spec, indent=1) + "\n", 0o644)
+    return spec_dir
 
 
 def link_command(where: Layout, bin_dir: Path) -> Path:
@@ -250,12 +252,14 @@ def install(
     *,
     python: str | None = None,
     bin_dir: Path | str | None = None,
+    kernel_dir: Path | str | None = None,
     dry_run: bool = False,
     index: IndexOptions | None = None,
     pip_command: Sequence[str] | None = None,
     out: TextIO | None = None,
 ) -> InstalledApp | None:
-    """Create or repair <prefix>/<name> and link its command into `bin_dir`.
+    """Create or repair <prefix>/<name>, link its command into `bin_dir` and (CASA) write its
+    Jupyter kernel into `kernel_dir`.
 
     `pip_command` replaces `<env>/bin/python -m pip` (the environment is then created without
     pip): tests use a stub. Returns None for a dry run.
@@ -264,6 +268,7 @@ def install(
     app = _app(name)
     where = layout(app, Path(prefix) if prefix else default_prefix())
     bin_path = Path(bin_dir) if bin_dir else default_bin_dir()
+    kernel_path = Path(kernel_dir) if kernel_dir else default_kernel_dir()
     python = python or default_python()
     version = _check_python(app, python)
     pip = list(pip_command) if pip_command else [str(where.python), "-m", "pip"]
@@ -291,6 +296,8 @@ def install(
                 "auto-updates off) and set CASASITECONFIG to it in the wrapper"
             )
         say(f"would write {where.wrapper} and link {bin_path / app.command} to it")
+        if app.kernel:
+            say(f"would write the Jupyter kernel {app.title!r} in {kernel_path / app.name}")
         return None
 
     started = time.monotonic()
@@ -299,6 +306,7 @@ def install(
         say(f"installing {app.title} into {where.env} ({app.size_hint or 'size unknown'})")
         _make_venv(where, python, version, with_pip=pip_command is None, say=say)
         earlier = _earlier_links(where)
+        earlier_kernels = _earlier_kernels(where)
         where.marker.unlink(missing_ok=True)  # incomplete until written again at the end
         with open(where.log, "w") as log:
             for cmd in steps:
@@ -312,6 +320,9 @@ def install(
         size = _open_up(where.env)
         link = link_command(where, bin_path)
         say(f"linked {link} -> {where.wrapper}")
+        kernel = write_kernel(app, where, kernel_path) if app.kernel else None
+        if kernel is not None:
+            say(f"wrote the Jupyter kernel {app.title!r} in {kernel}")
         record = InstalledApp(
             name=app.name,
             env=where.env,
@@ -320,6 +331,7 @@ def install(
             python=version,
             installed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             links=tuple(dict.fromkeys([str(link), *earlier])),
+            kernels=tuple(dict.fromkeys([str(k) for k in (kernel,) if k] + earlier_kernels)),
         )
         _write(where.marker, json.dumps(_marker(record, app), indent=2) + "\n", 0o644)
     except OSError as e:
@@ -468,6 +480,22 @@ def _earlier_links(where: Layout) -> list[str]:
     return []
 
 
+def _earlier_kernels(where: Layout) -> list[str]:
+    """Kernel specs written by an earlier install that still run this environment."""
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        specs = json.loads(where.marker.read_text()).get("kernels", [])
+        return [str(x) for x in specs if _kernel_runs(Path(x), where.env)]
+    return []
+
+
+def _kernel_runs(spec_dir: Path, env: Path) -> bool:
+    """Is `spec_dir` a kernel spec whose interpreter is in `env`?"""
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, IndexError):
+        argv = json.loads((spec_dir / "kernel.json").read_text())["argv"]
+        return env in Path(argv[0]).parents
+    return False
+
+
 def _marker(record: InstalledApp, app: AppEnv) -> dict[str, object]:
     return {
         "name": record.name,
@@ -477,6 +505,7 @@ def _marker(record: InstalledApp, app: AppEnv) -> dict[str, object]:
         "python": record.python,
         "installed_at": record.installed_at,
         "links": list(record.links),
+        "kernels": list(record.kernels),
     }
 
 
@@ -527,6 +556,7 @@ def list_installed(prefix: Path | str | None = None) -> list[InstalledApp]:
                     python=str(data.get("python", "")),
                     installed_at=str(data.get("installed_at", "")),
                     links=tuple(str(x) for x in data.get("links", [])),
+                    kernels=tuple(str(x) for x in data.get("kernels", [])),
                 )
             )
         elif (env / "pyvenv.cfg").exists():
@@ -549,9 +579,11 @@ def uninstall(
     prefix: Path | str | None = None,
     bin_dir: Path | str | None = None,
     *,
+    kernel_dir: Path | str | None = None,
     out: TextIO | None = None,
 ) -> None:
-    """Remove <prefix>/<name> and the links to its wrapper (in `bin_dir` and recorded ones)."""
+    """Remove <prefix>/<name>, the links to its wrapper (in `bin_dir` and recorded ones) and
+    its Jupyter kernel (in `kernel_dir` and recorded ones)."""
     err = out or sys.stderr
     root = Path(prefix) if prefix else default_prefix()
     env = root.absolute() / name
@@ -567,6 +599,11 @@ def uninstall(
             if link.is_symlink() and _points_into(link, env):
                 link.unlink()
                 print(f"{name}: removed {link}", file=err)
+        specs = {Path(kernel_dir or default_kernel_dir()) / name, *map(Path, record.kernels)}
+        for spec in sorted(specs):
+            if _kernel_runs(spec, env):
+                shutil.rmtree(spec)
+                print(f"{name}: removed the Jupyter kernel {spec}", file=err)
         shutil.rmtree(env)
     except OSError as e:
         raise AppsError(f"{name}: {e}") from None

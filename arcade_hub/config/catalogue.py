@@ -40,7 +40,7 @@ class LocalRuntime(Model):
         title="Hint when unavailable",
         description=(
             "What to tell users and operators when a required executable is missing, e.g. "
-            "`Install it with: arcade-hub apps install casa-6.7`."
+            "`Install it with: arcade-hub apps install casa-6.7.0`."
         ),
     )
 
@@ -208,6 +208,16 @@ class Dataset(Model):
         title="Required CASA version",
         description=(
             "CASA version this dataset needs (ALMA data is reduced with a specific CASA). "
-            "Selecting the dataset preselects a matching CASA entry; mismatches are refused."
+            "Selecting the dataset preselects a matching CASA entry; mismatches are refused. "
+            "Set, it overrides what `casa_version_from_data` finds."
+        ),
+    )
+    casa_version_from_data: bool = Field(
+        False,
+        title="CASA version from the data",
+        description=(
+            "Read the CASA version from the data when `casa_version` is not set: an ALMA "
+            "pipeline manifest (`casaversion`), a MeasurementSet's HISTORY (`version:` rows "
+            "that CASA writes; needs `arcade-hub[casa]`) or a delivery README."
         ),
     )

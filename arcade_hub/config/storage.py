@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import platformdirs
 from pydantic import Field
 
 from arcade_hub.config.base import Model
@@ -45,3 +49,15 @@ class StorageRoots(Model):
         title="Scratch path in containers",
         description="Where container backends mount the session's scratch space.",
     )
+
+
+def expand(template: str, data_dir: Path) -> Path:
+    """A path of the document with `{data_dir}` put in."""
+    return Path(template.replace("{data_dir}", str(data_dir)))
+
+
+def default_data_dir() -> Path:
+    """/var/lib/arcade-hub for root (sessions of other uids must reach it), else per user."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/arcade-hub")
+    return Path(platformdirs.user_data_dir("arcade-hub"))

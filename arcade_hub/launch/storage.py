@@ -8,6 +8,7 @@ from pathlib import Path
 
 from arcade_hub import contract
 from arcade_hub.config import StorageRoots
+from arcade_hub.config.storage import expand
 from arcade_hub.launch.spec import LaunchSpec
 
 _SAFE = re.compile(r"[a-z0-9][a-z0-9._@-]{0,63}")
@@ -34,10 +35,6 @@ def path_name(name: str, digits: int = HASH_DIGITS) -> str:
 def legacy_path_name(name: str) -> str:
     """The directory name `name` had before hashes grew to 64 bits (for moving it)."""
     return path_name(name, LEGACY_HASH_DIGITS)
-
-
-def expand(template: str, data_dir: Path) -> Path:
-    return Path(template.replace("{data_dir}", str(data_dir)))
 
 
 def home_dir(roots: StorageRoots, data_dir: Path, username: str) -> Path:
