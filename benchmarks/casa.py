@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arcade_hub.apps.demo import REDUCE, SIMULATE, casa_apps, make_demo, script
-from arcade_hub.apps.install import layout
+from arcade_hub.apps.layout import layout
 from arcade_hub.apps.registry import get_app
 from arcade_hub.casa.recipes import RECIPES
 from tests.casa_image import measure

@@ -6,16 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from arcade_hub.apps.install import (
+from arcade_hub.apps.install import install, list_installed, uninstall
+from arcade_hub.apps.layout import (
     AppsError,
     IndexOptions,
     default_bin_dir,
     default_kernel_dir,
     default_prefix,
     default_python,
-    install,
-    list_installed,
-    uninstall,
 )
 from arcade_hub.apps.registry import APPS
 

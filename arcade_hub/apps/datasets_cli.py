@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from arcade_hub.apps.demo import DEMO_ID, DemoError, make_demo
-from arcade_hub.apps.install import default_prefix
+from arcade_hub.apps.layout import default_prefix
 from arcade_hub.casa.detect import can_read_history, dataset_casa_version, detect_casa_version
 from arcade_hub.config import load_config
 from arcade_hub.config.storage import default_data_dir, expand

@@ -27,7 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
-from arcade_hub.apps.install import InstalledApp, layout, list_installed
+from arcade_hub.apps.install import list_installed
+from arcade_hub.apps.layout import InstalledApp, layout
 from arcade_hub.apps.registry import SiteConfig, get_app
 from arcade_hub.casa.versions import parse
 

@@ -24,226 +24,26 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-import platformdirs
-
+from arcade_hub.apps.files import link_command, write_env_files, write_file, write_kernel
+from arcade_hub.apps.layout import (
+    MARKER,
+    PIP_SHOWN,
+    AppsError,
+    IndexOptions,
+    InstalledApp,
+    Layout,
+    _Say,
+    default_bin_dir,
+    default_kernel_dir,
+    default_prefix,
+    default_python,
+    layout,
+)
 from arcade_hub.apps.registry import AppEnv, SiteConfig, UnknownApp, get_app
-from arcade_hub.casa import kernels, siteconfig
-
-MARKER = "arcade-app.json"
-CASA_SITE_CONFIG = siteconfig.FILE_NAME
-CASA_SITE_CONFIG_VARIABLE = siteconfig.VARIABLE
-_Say = Callable[[str], None]
-PIP_SHOWN = ("Collecting ", "Downloading ", "Installing collected", "Successfully", "ERROR")
-
-
-class AppsError(Exception):
-    """A failure to report as one clear message, without a traceback."""
-
-
-@dataclass(frozen=True)
-class IndexOptions:
-    """Where pip looks for packages (default: pip's own configuration)."""
-
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-
-    def pip_args(self) -> list[str]:
-        args = ["--index-url", self.index_url] if self.index_url else []
-        for url in self.extra_index_urls:
-            args += ["--extra-index-url", url]
-        for url in self.find_links:
-            args += ["--find-links", url]
-        return args
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the files of an installed application are."""
-
-    env: Path
-    command: str
-
-    @property
-    def python(self) -> Path:
-        return self.env / "bin" / "python"
-
-    @property
-    def wrapper(self) -> Path:
-        return self.env / "bin" / self.command
-
-    @property
-    def site_config(self) -> Path:
-        return self.env / "etc" / CASA_SITE_CONFIG
-
-    @property
-    def marker(self) -> Path:
-        return self.env / MARKER
-
-    @property
-    def log(self) -> Path:
-        return self.env / "install.log"
-
-
-@dataclass(frozen=True)
-class InstalledApp:
-    name: str
-    env: Path
-    command: str
-    title: str = ""
-    complete: bool = True
-    python: str = ""
-    installed_at: str = ""
-    links: tuple[str, ...] = field(default=())
-    kernels: tuple[str, ...] = field(default=())  # kernel spec directories written
-
-
-def default_prefix() -> Path:
-    """/opt/arcade-hub/apps for root (every session uid must read it), else per user."""
-    if os.geteuid() == 0:
-        return Path("/opt/arcade-hub/apps")
-    return Path(platformdirs.user_data_dir("arcade-hub")) / "apps"
-
-
-def default_python() -> str:
-    """The system python, which unprivileged session uids can run; else our own."""
-    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
-
-
-def default_bin_dir() -> Path:
-    """The directory of our interpreter: sessions search it first (`local_search_path`)."""
-    return Path(sys.executable).parent  # not resolved: a venv's bin, not /usr/bin
-
-
-def default_kernel_dir() -> Path:
-    """share/jupyter/kernels of our installation: the sessions' Jupyter finds kernels there."""
-    return kernels.default_kernel_dir()
-
-
-def layout(app: AppEnv, prefix: Path) -> Layout:
-    return Layout(env=Path(prefix).absolute() / app.name, command=app.command)
-
-
-# --- generated files ------------------------------------------------------------------------
-
-
-def startup_code(app: AppEnv) -> str:
-    """Python the terminal runs before its prompt: imports and a banner."""
-    lines = [
-        "import sys",
-        f"print({app.title + ': loading ' + ', '.join(app.imports) + ' ...'!r}, flush=True)",
-    ]
-    lines += [f"import {m}" for m in app.imports]
-    lines += [f"from {m} import *" for m in app.star_imports]
-    lines += [
-        f"print({app.title!r}, 'ready, Python %d.%d' % sys.version_info[:2])",
-        *(
-            f"print('  {m}', getattr({m}, 'version_string', lambda: "
-            f"getattr({m}, '__version__', '?'))())"
-            for m in app.imports
-        ),
-    ]
-    if app.site_config is SiteConfig.casa:
-        lines += [
-            "print('  tasks are defined here, e.g. listobs(vis=...); tools: casatools.ms() ...')",
-            "print('  log:', casatasks.casalog.logfile())",
-            "print('  exit with Ctrl-D')",
-        ]
-    lines.append("sys.stdout.flush()")
-    return "\n".join(lines) + "\n"
-
-
-def wrapper_text(app: AppEnv, where: Layout) -> str:
-    q = shlex.quote
-    exports = ""
-    if app.site_config is SiteConfig.casa:
-        exports = f'export {CASA_SITE_CONFIG_VARIABLE}="$env_dir/etc/{CASA_SITE_CONFIG}"\n'
-    return f"""#!/bin/sh
-# {app.title}: written by `arcade-hub apps install {app.name}`; run that again to repair it.
-#   {app.command}                 the {app.title} prompt in a new xterm (here without DISPLAY)
-#   {app.command} --here          the prompt in this terminal
-#   {app.command} --python ARGS   the environment's python with ARGS (a script, -c, -m ...)
-env_dir={q(str(where.env))}
-python="$env_dir/bin/python"
-{exports}unset PYTHONHOME PYTHONPATH
-startup={q(startup_code(app))}
-writable_cwd() {{
-    [ -w . ] || cd "${{HOME:-/}}" 2>/dev/null && [ -w . ] || cd "${{TMPDIR:-/tmp}}"
-}}
-case "${{1-}}" in
-    --python) shift; exec "$python" "$@" ;;
-    --here) writable_cwd; exec "$python" -i -c "$startup" ;;
-    "") ;;
-    *) echo "usage: {app.command} [--here | --python ARGS...]" >&2; exit 2 ;;
-esac
-writable_cwd
-if [ -n "${{DISPLAY-}}" ] && command -v xterm >/dev/null 2>&1; then
-    exec xterm -T {q(app.title)} -e "$python" -i -c "$startup"
-fi
-exec "$python" -i -c "$startup"
-"""
-
-
-def casa_site_config_text(app: AppEnv, measures: Path) -> str:
-    """casaconfig site settings (see `arcade_hub.casa.siteconfig`, the one copy)."""
-    return siteconfig.site_config_text(app.name, measures)
-
-
-def write_env_files(app: AppEnv, where: Layout, measures: Path | None = None) -> list[Path]:
-    """Write the site configuration (CASA: needs the measures directory) and the wrapper."""
-    written = []
-    if app.site_config is SiteConfig.casa:
-        if measures is None:
-            raise AppsError(f"{app.name}: the casadata measures directory is unknown")
-        where.site_config.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        _write(where.site_config, casa_site_config_text(app, measures), 0o644)
-        written.append(where.site_config)
-    where.wrapper.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    _write(where.wrapper, wrapper_text(app, where), 0o755)
-    written.append(where.wrapper)
-    return written
-
-
-def write_kernel(app: AppEnv, where: Layout, kernel_dir: Path) -> Path:
-    """The Jupyter kernel "<title>" running the environment's Python; returns its directory."""
-    spec_dir = Path(kernel_dir) / app.name
-    spec = kernels.kernel_spec(
-        title=app.title,
-        python=where.python,
-        site_config=where.site_config,
-        casa_version=app.casa_version,
-        app=app.name,
-    )
-    spec_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-    _write(spec_dir / "kernel.json", json.dumps(spec, indent=1) + "\n", 0o644)
-    return spec_dir
-
-
-def link_command(where: Layout, bin_dir: Path) -> Path:
-    """Point <bin_dir>/<command> at the wrapper; never replace a file that is not a link."""
-    link = Path(bin_dir) / where.command
-    if link.is_symlink():
-        link.unlink()
-    elif link.exists():
-        raise AppsError(f"{link} exists and is not a symbolic link; remove it first")
-    Path(bin_dir).mkdir(parents=True, exist_ok=True)
-    link.symlink_to(where.wrapper)
-    return link
-
-
-def _write(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-# --- install --------------------------------------------------------------------------------
 
 
 def install(
@@ -282,58 +82,20 @@ def install(
         print(f"{app.name}: {msg}", file=err, flush=True)
 
     if dry_run:
-        say(f"dry run, nothing is changed ({app.title}, {app.size_hint or 'size unknown'})")
-        reuse = _venv_version(where) == version
-        say(
-            f"would {'reuse' if reuse else 'create'} the virtual environment {where.env} "
-            f"with {python} (Python {version})"
-        )
-        for cmd in steps:
-            say(f"would run: {shlex.join(cmd)}")
-        if app.site_config is SiteConfig.casa:
-            say(
-                f"would write {where.site_config} (measures from the casadata wheel, "
-                "auto-updates off) and set CASASITECONFIG to it in the wrapper"
-            )
-        say(f"would write {where.wrapper} and link {bin_path / app.command} to it")
-        if app.kernel:
-            say(f"would write the Jupyter kernel {app.title!r} in {kernel_path / app.name}")
+        _tell_dry_run(app, where, python, version, steps, bin_path, kernel_path, say)
         return None
-
     started = time.monotonic()
     old_umask = os.umask(0o022)
     try:
         say(f"installing {app.title} into {where.env} ({app.size_hint or 'size unknown'})")
         _make_venv(where, python, version, with_pip=pip_command is None, say=say)
-        earlier = _earlier_links(where)
-        earlier_kernels = _earlier_kernels(where)
+        earlier = _earlier_links(where), _earlier_kernels(where)
         where.marker.unlink(missing_ok=True)  # incomplete until written again at the end
         with open(where.log, "w") as log:
             for cmd in steps:
                 say(f"pip install {' '.join(cmd[len(pip_install) :])}")
                 _run_pip(cmd, log, say)
-        measures = _casa_measures(where) if app.site_config is SiteConfig.casa else None
-        if measures is not None:
-            say(f"measures data: {measures} (auto-updates off)")
-        for path in write_env_files(app, where, measures):
-            say(f"wrote {path}")
-        size = _open_up(where.env)
-        link = link_command(where, bin_path)
-        say(f"linked {link} -> {where.wrapper}")
-        kernel = write_kernel(app, where, kernel_path) if app.kernel else None
-        if kernel is not None:
-            say(f"wrote the Jupyter kernel {app.title!r} in {kernel}")
-        record = InstalledApp(
-            name=app.name,
-            env=where.env,
-            command=app.command,
-            title=app.title,
-            python=version,
-            installed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            links=tuple(dict.fromkeys([str(link), *earlier])),
-            kernels=tuple(dict.fromkeys([str(k) for k in (kernel,) if k] + earlier_kernels)),
-        )
-        _write(where.marker, json.dumps(_marker(record, app), indent=2) + "\n", 0o644)
+        record, size = _finish(app, where, version, bin_path, kernel_path, earlier, say)
     except OSError as e:
         raise AppsError(f"{app.name}: {e}") from None
     finally:
@@ -344,6 +106,71 @@ def install(
         f"{size / 1e9:.2f} GB; run it with `{app.command}`"
     )
     return record
+
+
+def _tell_dry_run(
+    app: AppEnv,
+    where: Layout,
+    python: str,
+    version: str,
+    steps: list[list[str]],
+    bin_path: Path,
+    kernel_path: Path,
+    say: _Say,
+) -> None:
+    say(f"dry run, nothing is changed ({app.title}, {app.size_hint or 'size unknown'})")
+    reuse = _venv_version(where) == version
+    say(
+        f"would {'reuse' if reuse else 'create'} the virtual environment {where.env} "
+        f"with {python} (Python {version})"
+    )
+    for cmd in steps:
+        say(f"would run: {shlex.join(cmd)}")
+    if app.site_config is SiteConfig.casa:
+        say(
+            f"would write {where.site_config} (measures from the casadata wheel, "
+            "auto-updates off) and set CASASITECONFIG to it in the wrapper"
+        )
+    say(f"would write {where.wrapper} and link {bin_path / app.command} to it")
+    if app.kernel:
+        say(f"would write the Jupyter kernel {app.title!r} in {kernel_path / app.name}")
+
+
+def _finish(
+    app: AppEnv,
+    where: Layout,
+    version: str,
+    bin_path: Path,
+    kernel_path: Path,
+    earlier: tuple[list[str], list[str]],
+    say: _Say,
+) -> tuple[InstalledApp, int]:
+    """After pip: the site configuration, wrapper, command link, kernel and the marker that
+    says the environment is complete; (its record, its size)."""
+    measures = _casa_measures(where) if app.site_config is SiteConfig.casa else None
+    if measures is not None:
+        say(f"measures data: {measures} (auto-updates off)")
+    for path in write_env_files(app, where, measures):
+        say(f"wrote {path}")
+    size = _open_up(where.env)
+    link = link_command(where, bin_path)
+    say(f"linked {link} -> {where.wrapper}")
+    kernel = write_kernel(app, where, kernel_path) if app.kernel else None
+    if kernel is not None:
+        say(f"wrote the Jupyter kernel {app.title!r} in {kernel}")
+    links, kernels_before = earlier
+    record = InstalledApp(
+        name=app.name,
+        env=where.env,
+        command=app.command,
+        title=app.title,
+        python=version,
+        installed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        links=tuple(dict.fromkeys([str(link), *links])),
+        kernels=tuple(dict.fromkeys([str(k) for k in (kernel,) if k] + kernels_before)),
+    )
+    write_file(where.marker, json.dumps(_marker(record, app), indent=2) + "\n", 0o644)
+    return record, size
 
 
 def _app(name: str) -> AppEnv:

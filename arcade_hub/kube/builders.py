@@ -186,6 +186,7 @@ def environment(spec: LaunchSpec, storage: StoragePieces) -> dict[str, str]:
     }
 
 
+# long: every kind's pod in one place until the builders move to kube/objects (issue 12)
 def build_pod_pieces(
     spec: LaunchSpec,
     kube: KubeBackend,

@@ -299,6 +299,7 @@ command. The per-instance shell code is made by `build_batch_job` with every val
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+# long: the Job manifest in one place until the builders move to kube/objects (issue 12)
 def build_batch_job(
     specs: list[LaunchSpec],
     kube: KubeBackend,

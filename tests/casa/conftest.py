@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from arcade_hub.apps.install import Layout, install, layout
+from arcade_hub.apps.install import install
+from arcade_hub.apps.layout import Layout, layout
 from arcade_hub.apps.registry import get_app
 from arcade_hub.casa.recipes import RECIPES, CasaRecipe
 

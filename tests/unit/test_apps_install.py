@@ -15,18 +15,14 @@ from pathlib import Path
 import pytest
 
 from arcade_hub.apps import cli, registry
-from arcade_hub.apps.install import (
-    AppsError,
-    IndexOptions,
+from arcade_hub.apps.files import (
     casa_site_config_text,
-    install,
-    layout,
     link_command,
-    list_installed,
     startup_code,
-    uninstall,
     write_env_files,
 )
+from arcade_hub.apps.install import install, list_installed, uninstall
+from arcade_hub.apps.layout import AppsError, IndexOptions, layout
 from arcade_hub.casa.kernels import installed_kernels
 
 CASA = registry.get_app("casa-6.7.0")
