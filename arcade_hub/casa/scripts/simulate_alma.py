@@ -78,20 +78,9 @@ def degrees(d: Any) -> dict[str, float]:
     }
 
 
-def main(outdir: str) -> None:
-    me, qa, cl, sm, ms = (
-        casatools.measures(),
-        casatools.quanta(),
-        casatools.componentlist(),
-        casatools.simulator(),
-        casatools.ms(),
-    )
-    os.makedirs(outdir, exist_ok=True)
-    vis = os.path.join(outdir, MS_NAME)
-    model = os.path.join(outdir, "sky-model.cl")
-    for path in (vis, model):
-        if os.path.exists(path):
-            raise SystemExit(f"{path} exists; remove it first")
+def sky_model(model: str, me: Any, qa: Any) -> tuple[Any, Any]:
+    """The component list: a point source and a Gaussian; their directions."""
+    cl = casatools.componentlist()
 
     def fmt(d: Any) -> str:
         ra = qa.formxxx(d["m0"], format="hms", prec=4)
@@ -113,7 +102,12 @@ def main(outdir: str) -> None:
     )
     cl.rename(model)
     cl.done()
+    return point, blob
 
+
+def observe(vis: str, model: str, me: Any) -> int:
+    """Simulate the observation of `model` into `vis`, with noise; the number of antennas."""
+    sm = casatools.simulator()
     x, y, z, diam, pads = antenna_config(casatools.ctsys.resolve(CONFIG))
     sm.open(vis)
     sm.setconfig(
@@ -157,7 +151,12 @@ def main(outdir: str) -> None:
     sm.setnoise(mode="simplenoise", simplenoise=NOISE_JY)
     sm.corrupt()
     sm.done()
+    return len(x)
 
+
+def record_history(vis: str, antennas: int) -> str:
+    """Write the CASA version into the MS HISTORY, as CASA's tasks do; return it."""
+    ms = casatools.ms()
     version = casatools.ctsys.version_string()
     ms.open(vis, nomodify=False)
     ms.writehistory_batch(
@@ -165,13 +164,26 @@ def main(outdir: str) -> None:
             "taskname=arcade_demo",
             f"version: {version} {casatools.ctsys.version_desc()}",
             f'config      = "{CONFIG}"',
-            f"antennas    = {len(x)}",
+            f"antennas    = {antennas}",
         ],
         origin="arcade_demo",
         app="casatools",
     )
     ms.close()
+    return version
 
+
+def main(outdir: str) -> None:
+    me, qa = casatools.measures(), casatools.quanta()
+    os.makedirs(outdir, exist_ok=True)
+    vis = os.path.join(outdir, MS_NAME)
+    model = os.path.join(outdir, "sky-model.cl")
+    for path in (vis, model):
+        if os.path.exists(path):
+            raise SystemExit(f"{path} exists; remove it first")
+    point, blob = sky_model(model, me, qa)
+    antennas = observe(vis, model, me)
+    version = record_history(vis, antennas)
     with open(os.path.join(outdir, "sky-model.json"), "w") as f:
         json.dump(
             {
@@ -180,7 +192,7 @@ def main(outdir: str) -> None:
                 "freq_ghz": FREQ_GHZ,
                 "channels": CHANNELS,
                 "channel_mhz": CHANNEL_MHZ,
-                "antennas": len(x),
+                "antennas": antennas,
                 "configuration": CONFIG,
                 "noise_per_visibility": NOISE_JY,
                 "point": {**POINT, **degrees(point)},
