@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_hub.casa.versions import nearest
+from arcade_hub.config.casa_versions import nearest
 
 METADATA_KEY = "arcade-hub"
 

@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 from arcade_hub.config.auth import AuthConfig
 from arcade_hub.config.backends import Backend
 from arcade_hub.config.base import SESSION_KINDS, Kind, Model
+from arcade_hub.config.casa_versions import satisfies
 from arcade_hub.config.catalogue import CatalogueEntry, Dataset, Resources
 from arcade_hub.config.images import ImagesConfig
 from arcade_hub.config.lifetimes import Jobs, SessionsApi
@@ -89,7 +90,7 @@ class PlatformConfig(Model):
             raise ValueError("the catalogue needs at least one notebook or desktop entry")
         casa = {e.casa_version for e in self.catalogue if e.casa_version}
         for d in self.datasets:
-            if d.casa_version and d.casa_version not in casa:
+            if d.casa_version and not any(satisfies(v, d.casa_version) for v in casa):
                 raise ValueError(
                     f"dataset {d.id!r} needs CASA {d.casa_version} but no catalogue entry "
                     f"provides it (have: {', '.join(sorted(casa)) or 'none'})"

@@ -21,12 +21,16 @@ class DesktopApp:
     title: str
     group: str = ""
     version: str = ""
+    reason: str = ""
+    """Why it cannot be opened here (empty: it can); the menu shows it greyed, and choosing it
+    says why (`arcade-launch`)."""
 
     @property
     def label(self) -> str:
-        if self.version and self.version not in self.title:
-            return f"{self.title} {self.version}"
-        return self.title
+        title = self.title
+        if self.version and self.version not in title:
+            title = f"{title} {self.version}"
+        return f"{title} (unavailable)" if self.reason else title
 
 
 def parse_apps(raw: object) -> list[DesktopApp]:
@@ -37,7 +41,7 @@ def parse_apps(raw: object) -> list[DesktopApp]:
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ValueError(f"desktop app #{i} needs a non-empty string 'name'")
-        fields = {k: item.get(k) for k in ("title", "group", "version")}
+        fields = {k: item.get(k) for k in ("title", "group", "version", "reason")}
         for key, value in fields.items():
             if value is not None and not isinstance(value, str | int | float):
                 raise ValueError(f"desktop app {item['name']!r}: {key} must be a string")
@@ -47,6 +51,7 @@ def parse_apps(raw: object) -> list[DesktopApp]:
                 title=str(fields["title"] or item["name"]),
                 group=str(fields["group"] or ""),
                 version=str(fields["version"] or ""),
+                reason=str(fields["reason"] or "") if item.get("available") is False else "",
             )
         )
     return apps
@@ -72,11 +77,15 @@ def render_menu(
 ) -> str:
     """Return openbox ``menu.xml``: Terminal, then apps grouped into submenus by group.
 
-    Each app runs ``launch_command + [app.name]``; apps without a group sit at top level.
+    Each app runs ``launch_command + [app.name]`` (an unavailable one too: `arcade-launch` then
+    says why); apps without a group sit at top level. The catalogue's entry for the desktop's
+    own terminal is not listed twice.
     """
     root = ET.Element("openbox_menu", xmlns=MENU_NS)
     menu = ET.SubElement(root, "menu", id="root-menu", label="Arcade")
     _execute_item(menu, "Terminal", terminal_command)
+    terminal = Path(terminal_command[0]).name if terminal_command else ""
+    apps = [app for app in apps if app.name != terminal]
     if apps:
         ET.SubElement(menu, "separator")
     groups: dict[str, list[DesktopApp]] = {}
@@ -99,6 +108,10 @@ _RC_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
   <placement><policy>Smart</policy><center>yes</center></placement>
   <theme>
     <name>Clearlooks</name>
+    <font place="MenuHeader"><name>DejaVu Sans</name><size>13</size><weight>bold</weight></font>
+    <font place="MenuItem"><name>DejaVu Sans</name><size>13</size></font>
+    <font place="ActiveWindow"><name>DejaVu Sans</name><size>11</size><weight>bold</weight></font>
+    <font place="InactiveWindow"><name>DejaVu Sans</name><size>11</size></font>
     <titleLayout>NLIMC</titleLayout>
     <keepBorder>yes</keepBorder>
     <animateIconify>no</animateIconify>

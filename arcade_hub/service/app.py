@@ -121,7 +121,8 @@ class Service:
         def platform() -> PlatformConfig:
             return platform_config(settings.config_file)
 
-        backend = await open_backend(platform, settings.data_dir, kubeconfig)
+        api_url = f"http://{settings.bind}:{settings.port}{settings.prefix}api/v1"
+        backend = await open_backend(platform, settings.data_dir, kubeconfig, api_url)
         sessions = make_sessions(settings, backend)
         try:
             await sessions.runner.recover()

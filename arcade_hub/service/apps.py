@@ -44,10 +44,12 @@ class AppsHandler(ApiHandler):
             raise ApiError(not_desktop.status, not_desktop.message)
         owner = await self._owner(user)
         # may ask podman which app images are stored: off the event loop
-        entries = await asyncio.to_thread(self.sessions.backend.desktop_apps)
-        allowed = [e for e in entries
-                   if isinstance(await self._plan(owner, e.name, desktop), LaunchSpec)]  # fmt: skip
-        self.write_json({"apps": app_listing(allowed)})
+        apps = await asyncio.to_thread(self.sessions.backend.desktop_apps)
+        listed = []
+        for entry, reason in apps:  # why the planner refuses it, else why it cannot run here
+            planned = await self._plan(owner, entry.name, desktop)
+            listed.append((entry, planned.message if isinstance(planned, Refusal) else reason))
+        self.write_json({"apps": app_listing(listed)})
 
     async def post(self, user: str, server: str) -> None:
         self.require_user(user)

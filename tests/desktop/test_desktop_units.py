@@ -78,6 +78,49 @@ def test_app_label() -> None:
     assert DesktopApp("a", "A 1.0", version="1.0").label == "A 1.0"
 
 
+def test_every_catalogue_app_is_listed_unavailable_ones_marked_and_one_terminal() -> None:
+    """CASA 6.7.6 cannot run here: it is in the menu, marked, and choosing it runs
+    `arcade-launch`, which says why; the catalogue's xterm is the menu's own Terminal."""
+    apps = parse_apps([
+        {"name": "xterm", "title": "Terminal (xterm)", "group": "Tools", "available": True},
+        {"name": "casa-6.7.0", "title": "CASA 6.7.0", "group": "CASA", "available": True},
+        {"name": "casa-6.7.6", "title": "CASA 6.7.6", "group": "CASA", "available": False,
+         "reason": "CASA 6.7.6 is not installed on this machine"},
+    ])  # fmt: skip
+    assert apps[2].reason.endswith("not installed on this machine") and not apps[1].reason
+    root = ET.fromstring(render_menu(apps, ["arcade-launch"], ["xterm"])).find(f"{MENU_NS}menu")
+    assert root is not None
+    assert _items(root) == [("Terminal", "xterm")]  # once
+    groups = {m.get("label"): _items(m) for m in root.findall(f"{MENU_NS}menu")}
+    assert groups == {"CASA": [
+        ("CASA 6.7.0", "arcade-launch casa-6.7.0"),
+        ("CASA 6.7.6 (unavailable)", "arcade-launch casa-6.7.6"),
+    ]}  # fmt: skip
+
+
+def test_the_menu_comes_from_the_platform_else_the_apps_file(tmp_path: Path) -> None:
+    from arcade_hub.desktop.session import DesktopSettings, menu_apps
+
+    listing = tmp_path / "arcade-launch"
+    listing.write_text('#!/bin/sh\necho \'[{"name": "ds9", "title": "DS9", "available": true}]\'\n')
+    listing.chmod(0o755)
+    apps_file = tmp_path / "apps.json"
+    apps_file.write_text('[{"name": "xterm", "title": "Terminal"}]')
+    settings = DesktopSettings(rfb_socket=tmp_path / "s", session_dir=tmp_path, session_id="x",
+                               apps_file=apps_file, launch_command=(str(listing),))  # fmt: skip
+    assert [a.name for a in menu_apps(settings)] == ["ds9"]
+    broken = DesktopSettings(rfb_socket=tmp_path / "s", session_dir=tmp_path, session_id="x",
+                             apps_file=apps_file, launch_command=("false",))  # fmt: skip
+    assert [a.name for a in menu_apps(broken)] == ["xterm"]
+
+
+def test_menu_fonts_are_readable(tmp_path: Path) -> None:
+    rc = ET.fromstring(render_rc(tmp_path / "menu.xml"))
+    sizes = {f.get("place"): int(f.findtext(f"{RC_NS}size") or 0)
+             for f in rc.iterfind(f".//{RC_NS}font")}  # fmt: skip
+    assert sizes["MenuItem"] >= 12 and sizes["MenuHeader"] >= 12
+
+
 def test_rc_points_at_session_menu_and_binds_root_menu(tmp_path: Path) -> None:
     rc = ET.fromstring(render_rc(tmp_path / "a&b" / "menu.xml"))
     assert rc.findtext(f"{RC_NS}menu/{RC_NS}file") == str(tmp_path / "a&b" / "menu.xml")

@@ -268,12 +268,13 @@ def via_app_api(w: World, ask: Ask) -> Outcome:
     env = desktop_of(w, ask.user, ask.dataset)
     url = f"{env['ARCADE_API_URL']}/users/{ask.user}/sessions/{env['JUPYTERHUB_SERVER_NAME']}/apps"
     own = {"Authorization": f"token {env['JUPYTERHUB_API_TOKEN']}"}
-    listed = [a["name"] for a in httpx.get(url, headers=own, timeout=30).json()["apps"]]
+    listed = {a["name"]: a for a in httpx.get(url, headers=own, timeout=30).json()["apps"]}
     r = httpx.post(url, headers=own, json={"app": ask.image}, timeout=30)
-    if r.status_code != 201:
-        assert ask.image not in listed  # what is refused is not offered either
-        return Outcome(r.status_code, r.json()["message"])
-    assert ask.image in listed
+    if r.status_code != 201:  # listed as unavailable, with the same reason
+        message = r.json()["message"]
+        assert not listed[ask.image]["available"] and listed[ask.image]["reason"] == message
+        return Outcome(r.status_code, message)
+    assert listed[ask.image]["available"]
     return app_outcome(w, env, r.json()["pid"])
 
 
