@@ -336,9 +336,9 @@ def unknown_app(config: PlatformConfig, name: str) -> Refusal | None:
         entry = config.entry(name)
     except KeyError:
         apps = ", ".join(e.name for e in config.catalogue if e.kind == Kind.desktop_app)
-        return Refusal({"app": f"no app {shown(name)} in the catalogue (available: {apps})"}, 404)
+        return Refusal({"": f"no app {shown(name)} in the catalogue (available: {apps})"}, 404)
     if entry.kind != Kind.desktop_app:
-        return Refusal({"app": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
+        return Refusal({"": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
     return None
 
 
