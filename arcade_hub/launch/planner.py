@@ -121,11 +121,13 @@ async def plan(
             what="job" if purpose == Purpose.job else "session",
         ).items():  # fmt: skip
             problems.add(key, message)
-    dataset = await _dataset(request.dataset, choice.entry, ctx, user, problems)
+    dataset, needed = await _dataset(request.dataset, choice.entry, ctx, user, problems)
     if problems.errors:
         return problems.refusal()
     assert choice.image is not None
     spec = _spec(user, request, purpose, ctx, choice, dataset, (cores, ram, gpus), count)
+    if needed is not None:
+        spec = spec.model_copy(update={"casa_version": needed.version})
     log.info("Launch spec for %s: %s", user.name, spec.summary())
     return spec
 
@@ -209,9 +211,10 @@ async def _dataset(
     ctx: PlanContext,
     user: UserContext,
     problems: Problems,
-) -> Dataset | None:
+) -> tuple[Dataset | None, Detected | None]:
+    """The dataset asked for, checked, and the CASA version its data needs (if known)."""
     if not requested:
-        return None
+        return None, None
     config = ctx.config
     try:
         dataset = config.dataset(requested)
@@ -219,17 +222,18 @@ async def _dataset(
         known = ", ".join(d.id for d in config.datasets if dataset_allowed(d, user, config))
         problems.add("dataset", f"unknown dataset {shown(requested)}" + (
             f" (available: {known})" if known else " (no datasets are offered here)"))  # fmt: skip
-        return None
+        return None, None
     if not dataset_allowed(dataset, user, config):
         problems.add("dataset", dataset_refusal(dataset, config), 403)
     elif ctx.site.datasets_on_host and not expand(dataset.path, ctx.site.data_dir).is_dir():
         problems.add("dataset", f"dataset {dataset.id!r} is not available right now: its data "
                      "is missing on this machine (tell your platform's operators)")  # fmt: skip
-    elif entry is not None and entry.casa_version:
+    else:
         needed = await dataset_casa(dataset, ctx.site)
-        if needed and (mismatch := casa_mismatch(dataset, needed, entry, config)):
+        if entry and needed and (mismatch := casa_mismatch(dataset, needed, entry, config)):
             problems.add("dataset", mismatch)
-    return dataset
+        return dataset, needed
+    return dataset, None
 
 
 async def dataset_casa(dataset: Dataset, site: Site) -> Detected | None:

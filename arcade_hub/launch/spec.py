@@ -46,6 +46,9 @@ class LaunchSpec(BaseModel):
     ram_gib: float
     gpus: int
     dataset: str | None = None
+    casa_version: str | None = Field(
+        None, description="The CASA version the dataset's data needs (its kernel is the default)."
+    )
     desktop: str | None = Field(
         None, description="For a desktop-app: the desktop entry that hosts it."
     )

@@ -18,7 +18,6 @@ from traitlets import Unicode, default
 
 from arcade_hub.casa import kernels
 from arcade_hub.config import Kind
-from arcade_hub.launch.planner import dataset_casa
 from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.sandbox import make_preexec
@@ -123,15 +122,12 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
             return
 
     async def _default_kernel(self, spec: LaunchSpec) -> list[str]:
-        """With a dataset that needs a CASA version, new notebooks open in the kernel of that
-        version (or the nearest installed): the server's default kernel."""
-        if not spec.dataset:
-            return []
-        needed = await dataset_casa(self.platform.dataset(spec.dataset), self.site())
-        if needed is None:
+        """With a dataset that needs a CASA version (the planner's finding), new notebooks
+        open in the kernel of that version (or the nearest installed)."""
+        if spec.casa_version is None:
             return []
         found = await asyncio.to_thread(kernels.installed_kernels)
-        return kernels.singleuser_args(kernels.default_kernel(needed.version, found))
+        return kernels.singleuser_args(kernels.default_kernel(spec.casa_version, found))
 
     def get_args(self) -> list[str]:
         args: list[str] = [
