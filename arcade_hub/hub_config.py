@@ -103,7 +103,7 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     c.JupyterHub.hub_port = free_port()
     c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
-    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates" / "hub")]
+    hub_pages(c, platform)
     c.JupyterHub.allow_named_servers = True
     # No limit from JupyterHub: it counts stopped servers too (a refused launch leaves one).
     # The policy counts running sessions against `policy.max_sessions` and the group policy.
@@ -234,9 +234,18 @@ def _web(c: Config, platform: PlatformConfig) -> None:
             # set for the hub's host from there (cookie tossing). Their path `/` is harmless
             # here, as no user's server is served on the hub's host.
             c.JupyterHub.cookie_host_prefix_enabled = True
-    # Links from the hub's pages and the launch form to the arcade service.
-    c.JupyterHub.template_vars = {"arcade_url": service_url(platform)}
     c.ArcadeLocalSpawner.arcade_url = service_url(platform)
+
+
+def hub_pages(c: Config, platform: PlatformConfig) -> None:
+    """The hub's pages in Arcade Hub's look (the templates in templates/hub, which include
+    templates/shared like the service's pages), linking the arcade service; its Sessions page
+    is where a login lands and what the hub's home shows."""
+    templates = Path(__file__).parent / "templates"
+    c.JupyterHub.template_paths = [str(templates / "hub"), str(templates)]
+    c.JupyterHub.template_vars = {"arcade_url": service_url(platform)}
+    c.JupyterHub.logo_file = str(Path(__file__).parent / "static" / "logo.svg")
+    c.JupyterHub.default_url = service_url(platform) + "jobs"
 
 
 def _service_web_environment(platform: PlatformConfig) -> dict[str, str]:

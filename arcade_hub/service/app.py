@@ -27,7 +27,14 @@ from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.handlers import log_request
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.limits import BODY_LIMIT
-from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
+from arcade_hub.service.pages import (
+    BatchPage,
+    JobActionPage,
+    JobLogPage,
+    JobsPage,
+    NewSessionPage,
+    ServiceRoot,
+)
 from arcade_hub.service.parsing import CreateParser
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
@@ -66,6 +73,8 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
             (route(f"{SKAHA}/image"), ImageHandler),
             (route(f"{SKAHA}/context"), ContextHandler),
             (route(f"{SKAHA}/openapi.json"), OpenApiHandler),
+            (route(""), ServiceRoot),
+            (route("new"), NewSessionPage),
             (route("jobs"), JobsPage),
             (route("jobs/new"), BatchPage),
             (route(r"jobs/([^/]+)/logs"), JobLogPage),

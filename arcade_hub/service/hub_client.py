@@ -71,13 +71,12 @@ class HubClient:
         return r.status_code, _message(r)
 
     async def delete_server(self, user: str, server: str) -> tuple[int, str]:
-        """Stop and remove a named server."""
+        """Stop and remove a named server; stop the unnamed one (`server` empty)."""
         self._users.pop(user, None)
-        r = await self._client.request(
-            "DELETE",
-            f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}",
-            json={"remove": True},
-        )
+        path = f"/users/{quote(user, safe='')}/server"
+        if server:
+            path += f"s/{quote(server, safe='')}"
+        r = await self._client.request("DELETE", path, json={"remove": True} if server else None)
         self._users.pop(user, None)
         return r.status_code, _message(r)
 

@@ -24,10 +24,11 @@ from arcade_hub.launch.planner import PlanContext, Purpose, plan
 from arcade_hub.launch.request import LaunchRefused, Refusal
 from arcade_hub.launch.rules import Usage
 from arcade_hub.launch.site import Site
-from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.launch.spec import UNNAMED_SESSION_ID, LaunchSpec
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.hub_client import HubClient, spec_of
 from arcade_hub.service.limits import shown
+from arcade_hub.service.session_rows import Row, instance_row, job_rows, session_row
 from arcade_hub.service.skaha_models import NONE, InstanceView, JobView, SessionView
 from arcade_hub.service.skaha_params import Interactive, Job
 
@@ -71,12 +72,17 @@ class Caller:
 
 @dataclass
 class Server:
-    """An interactive session: a named server of `owner`."""
+    """An interactive session: a server of `owner` (a named one, or the unnamed default one
+    that a link to `/user/NAME/` starts, whose id is UNNAMED_SESSION_ID)."""
 
     owner: str
     name: str
     model: dict[str, Any]
     meta: SessionMeta | None
+
+    @property
+    def id(self) -> str:
+        return self.name or UNNAMED_SESSION_ID
 
     @property
     def spec(self) -> LaunchSpec | None:
@@ -147,7 +153,6 @@ class Sessions:
         return [
             Server(owner, name, server, metas.get((owner, name)))
             for name, server in (model.get("servers") or {}).items()
-            if name  # the unnamed default server is not a session of this API
         ]
 
     async def all_views(
@@ -156,6 +161,34 @@ class Sessions:
         views = [self.server_view(s, base) for s in await self.servers(owner, caller)]
         views += [self.instance_view(i) for i in await self.store.of_owner(owner)]
         return views
+
+    async def rows(self, owner: str, base: str, caller: Caller | None = None) -> list[Row]:
+        """The Sessions page's rows of `owner`: `all_views`'s sessions and jobs, with what
+        the page shows besides (software, dataset, instances under their job)."""
+        config = self.platform()
+        rows = [
+            session_row(self.server_view(s, base), s.spec, config)
+            for s in await self.servers(owner, caller)
+        ]
+        instances = await self.store.of_owner(owner)
+        members = [
+            instance_row(self.instance_view(i), LaunchSpec.model_validate_json(i.spec), config)
+            for i in instances
+        ]
+        return rows + job_rows(members, [i.job_id for i in instances])
+
+    @staticmethod
+    def finished(found: Server | list[Instance]) -> bool:
+        """Whether a job has ended (every instance); a session has not until it is gone."""
+        return not isinstance(found, Server) and all(i.status.final for i in found)
+
+    @staticmethod
+    def label(found: Server | list[Instance]) -> tuple[str, str]:
+        """A session's or job's name and status, as its pages head it."""
+        if isinstance(found, Server):
+            return (found.meta.name if found.meta else found.id), found.status.value
+        name = found[0].name if len(found) == 1 else found[0].name.rsplit("-", 1)[0]
+        return name, overall(i.status for i in found).value
 
     async def find(
         self, caller: Caller, some_id: str, owner: str | None = None
@@ -179,18 +212,19 @@ class Sessions:
         for fresh in (False, True):  # a session started a moment ago: ask the hub again
             for server in await self.servers(owner or caller.name, None if fresh else caller,
                                              fresh=fresh):
-                if server.name == some_id:
+                if server.id == some_id:
                     return server
         if owner is None and caller.admin:
             return await self._anyones_server(some_id)
         raise missing
 
-    async def _anyones_server(self, name: str) -> Server:
+    async def _anyones_server(self, some_id: str) -> Server:
         metas = await self.store.sessions()
+        name = "" if some_id == UNNAMED_SESSION_ID else some_id
         found = [
             Server(user["name"], name, servers[name], metas.get((user["name"], name)))
             for user in await self.hub.users()
-            if name and name in (servers := user.get("servers") or {})
+            if name in (servers := user.get("servers") or {})
         ]
         if len(found) > 1:
             owners = ", ".join(shown(s.owner) for s in found[:5])
@@ -212,12 +246,12 @@ class Sessions:
             url += "desktop/"
         status = server.status
         return SessionView(
-            id=server.name,
+            id=server.id,
             userid=server.owner,
             image=spec.image if spec else NONE,
             type=spec.kind.value if spec else Kind.notebook.value,
             status=status.value,
-            name=server.meta.name if server.meta else server.name,
+            name=server.meta.name if server.meta else server.id,
             startTime=iso(started or (server.meta.created if server.meta else None)),
             expiryTime=iso(expires),
             connectURL=url if status == Status.running else NONE,
@@ -268,7 +302,7 @@ class Sessions:
     async def create(self, caller: Caller, request: Interactive | Job) -> str:
         if isinstance(request, Job):
             return await self._submit(caller, request)
-        session_id = await self._unused_id()
+        session_id = await self.unused_id()
         status, message = await self.hub.start_server(caller.name, session_id, request.options)
         if status >= 400:
             raise ApiError(status if status < 500 else 502, message)
@@ -285,12 +319,14 @@ class Sessions:
         usage = await self.usage(caller.name, fresh=True)
         config, site = self.platform(), self.site()
         for attempt in range(1, ID_ATTEMPTS + 1):
-            job_id = await self._unused_id()
+            job_id = await self.unused_id()
             context = PlanContext(config, site, job_id, usage=usage,
                                   images=self.images.get(config.images))  # fmt: skip
             planned = await plan(user, job.request, Purpose.job, context)
             if isinstance(planned, Refusal):
-                raise planned
+                raise Refusal({**job.problems, **planned.errors}, planned.status)
+            if job.problems:
+                raise Refusal(job.problems)
             # parameter lines to split: off the event loop
             specs = await asyncio.to_thread(job_instances, planned, job.request, config, site)
             try:
@@ -306,6 +342,7 @@ class Sessions:
 
     async def delete(self, found: Server | list[Instance]) -> None:
         if isinstance(found, Server):
+            # the unnamed server is only stopped (JupyterHub keeps it); a named one goes
             status, message = await self.hub.delete_server(found.owner, found.name)
             if status >= 400 and status != 404:
                 raise ApiError(status if status < 500 else 502, message)
@@ -368,11 +405,13 @@ class Sessions:
                 expires = meta.expires if meta and meta.expires else None
                 if expires is None and started is not None:
                     expires = started + lifetime
-                if name and expires is not None and expires < now and not model.get("pending"):
+                if expires is not None and expires < now and not model.get("pending"):
                     await self.hub.delete_server(user["name"], name)
                     await self.store.remove_session(user["name"], name)
 
-    async def _unused_id(self) -> str:
+    async def unused_id(self) -> str:
+        """A new session or job id that no job of anyone has (named servers are per user, and
+        8 random characters do not meet one of the same user's by chance)."""
         while True:
             candidate = new_id()
             if not await self.store.exists(candidate):
