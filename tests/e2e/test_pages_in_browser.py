@@ -55,10 +55,16 @@ async def test_login_lands_on_sessions_and_new_session_opens_the_form(hub: Runni
         await page.fill("#arcade-filter", "")
         assert await groups.count() >= 3
         # the hub's own pages keep the look and pass too
-        for path in ("hub/token",):
+        for path in ("hub/token", "hub/no-such-page"):
             await page.goto(f"{hub.url}/{path}")
             assert await nav_texts(page) == list(NAV), path
             await assert_accessible(page, path)
+        # and the login page, as the next visitor meets it
+        await page.goto(f"{hub.url}/hub/logout")
+        await page.wait_for_url("**/hub/login**")
+        assert await page.locator("#arcade-brand").count() == 1
+        await assert_accessible(page, "the login page")
+        await screenshot(page, "login")
 
 
 async def test_sessions_page_shows_what_runs_and_groups_a_jobs_instances(hub: RunningHub) -> None:
