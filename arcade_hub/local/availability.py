@@ -46,7 +46,7 @@ class LocalAvailability:
     def no_command_reason(self, entry: CatalogueEntry) -> str:
         return (
             f"{entry.title} has no command of its own here: give the command to run "
-            "(`cmd`; for operators: its catalogue entry has no `local.cmd`)"
+            "(for operators: its catalogue entry has no `local.cmd`)"
         )
 
 
