@@ -98,7 +98,13 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     data = opts.data_dir
     c = Config()
     c.JupyterHub.config_file = str(_empty_config_file(data))
-    c.JupyterHub.bind_url = f"http://{opts.ip}:{opts.port}"
+    web = platform.web
+    scheme = "https" if web.tls_cert_file else "http"
+    c.JupyterHub.bind_url = f"{scheme}://{opts.ip}:{opts.port}"
+    if web.tls_cert_file and web.tls_key_file:
+        # the proxy answers https itself (no TLS-terminating proxy in front)
+        c.JupyterHub.ssl_cert = web.tls_cert_file
+        c.JupyterHub.ssl_key = web.tls_key_file
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = free_port()
     c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
