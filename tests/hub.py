@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,7 @@ class RunningHub:
     password: str
     proc: subprocess.Popen[bytes]
     log: Path
-    verify: str | bool = True
+    verify: ssl.SSLContext | bool = True
     """The CA file to check the hub's certificate with, when it serves https itself."""
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -188,7 +189,7 @@ def running_hub(
             args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp, preexec_fn=preexec_fn
         )
     url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{port}"
-    verify: str | bool = str(tls_ca) if tls_ca else True
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=tls_ca) if tls_ca else True
     hub = RunningHub(url, token, data_dir, "", proc, log, verify)
     try:
 

@@ -238,12 +238,11 @@ class NodesHandler(StorageHandler):
 
     async def get(self, raw: str) -> None:
         path = self.node_path(raw)
-        if not path.in_tree:
-            self.write_xml(
-                virtual_doc(path, self.authority(), self.virtual_children(path)).document()
-            )
-            return
         args = self.arguments()
+        if not path.in_tree:
+            names = [] if args.get("limit") == "0" else self.virtual_children(path)
+            self.write_xml(virtual_doc(path, self.authority(), names).document())
+            return
         start = self.uri_path(args["uri"]).name if args.get("uri") else None
         try:
             page = page_of(args, self.storage.platform().vospace.max_children, start)

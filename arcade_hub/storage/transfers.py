@@ -197,7 +197,7 @@ async def _delete(handler: JobHandler, payload: dict[str, Any]) -> dict[str, str
         raise Refused(403, "PermissionDenied", f"/{path.text} is the platform's")
     grant = handler.grant(path, write=True)
     await handler.storage.pool.run(grant.identity, "delete", grant.args(path))
-    return {"successcount": "final:1", "errorcount": "final:0"}
+    return {"successcount": "final:1"}
 
 
 async def _props(handler: JobHandler, payload: dict[str, Any]) -> dict[str, str]:
@@ -210,7 +210,9 @@ async def _props(handler: JobHandler, payload: dict[str, Any]) -> dict[str, str]
         "props",
         {**grant.args(path), "change": payload["change"], "recursive": True},
     )
-    return {"successcount": f"final:{done['done']}", "errorcount": f"final:{done['failed']}"}
+    # `vos` counts any errorcount result as a failure (it reads the number as text)
+    failed = {"errorcount": f"final:{done['failed']}"} if done["failed"] else {}
+    return {"successcount": f"final:{done['done']}", **failed}
 
 
 RUNNERS = {"move": _move, "delete": _delete, "props": _props}
