@@ -68,6 +68,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 class FilesHandler(StorageHandler):
     streams_files = True
+    endpoint = "files"
     _fd: int | None = None
     _temp: str | None = None
     _path: NodePath | None = None
@@ -82,14 +83,14 @@ class FilesHandler(StorageHandler):
 
     # --- download ---------------------------------------------------------------------------
 
-    async def get(self, raw: str) -> None:
-        await self._send(raw, head=False)
+    async def get(self) -> None:
+        await self._send(head=False)
 
-    async def head(self, raw: str) -> None:
-        await self._send(raw, head=True)
+    async def head(self) -> None:
+        await self._send(head=True)
 
-    async def _send(self, raw: str, head: bool) -> None:
-        path = self.node_path(raw)
+    async def _send(self, head: bool) -> None:
+        path = self.node_path()
         if not path.in_tree or not path.inner:
             raise Refused(409, "InvalidArgument", f"/{path.text} is a container, not a file")
         grant = self.grant(path)
@@ -153,13 +154,15 @@ class FilesHandler(StorageHandler):
         self._length = int(length)
         limit = gib_to_bytes(self.storage.platform().vospace.max_file_gib)
         if self._length > limit:
-            raise Refused(
+            refusal = Refused(
                 413,
                 "RequestEntityTooLarge",
                 f"the file is {self._length:,} bytes; this platform takes files of up "
                 f"to {limit:,} bytes (vospace.max_file_gib)",
             )
-        self._path = path = self.node_path(self.path_args[0])
+            self.refuse_body(refusal, self._length)
+            return
+        self._path = path = self.node_path()
         if not path.in_tree or not path.inner:
             raise Refused(409, "InvalidArgument", f"/{path.text} is a container, not a file")
         self._expected_md5 = md5_of_header(self.request.headers.get("Digest"))
@@ -169,7 +172,7 @@ class FilesHandler(StorageHandler):
         self.request.connection.set_max_body_size(self._length)  # type: ignore[union-attr]
 
     async def data_received(self, chunk: bytes) -> None:  # type: ignore[override]
-        if self._fd is None:
+        if self._fd is None:  # nothing to write to: a refused body is thrown away
             return
         self._received += len(chunk)
         await asyncio.to_thread(self._write, self._fd, chunk)
@@ -180,7 +183,7 @@ class FilesHandler(StorageHandler):
         while view:
             view = view[os.write(fd, view) :]
 
-    async def put(self, raw: str) -> None:
+    async def put(self) -> None:
         assert self._fd is not None and self._path is not None and self._grant is not None
         digest = self._md5.hexdigest()
         if self._received != self._length:

@@ -31,6 +31,8 @@ from arcade_hub.storage.state import Storage
 from arcade_hub.storage.views import node_doc, page_of, permission_change, virtual_doc
 
 SMALL_BODY = documents.XML_LIMIT
+DRAIN_LIMIT = 64 * 1024 * 1024
+"""A refused body up to this size is read (and thrown away) before the answer is sent."""
 MESSAGE_LIMIT = 2000
 TOKEN_PAGE = "/hub/token"
 
@@ -61,19 +63,40 @@ class StorageHandler(web.RequestHandler):
         length = self.request.headers.get("Content-Length", "0").strip() or "0"
         if "Transfer-Encoding" in self.request.headers and limit:
             raise Refused(411, "InvalidArgument", "send the request body with a Content-Length")
-        if not length.isdigit():
+        if not length.isdigit() or len(length) > 19:
             raise Refused(400, "InvalidArgument", "the Content-Length header is not a number")
         if int(length) > limit:
-            self.set_header("Connection", "close")
-            raise Refused(
-                413,
-                "RequestEntityTooLarge",
-                f"the request body is {int(length):,} bytes; the limit here is {limit:,} bytes",
+            self.refuse_body(
+                Refused(
+                    413,
+                    "RequestEntityTooLarge",
+                    f"the request body is {int(length):,} bytes; the limit here is {limit:,} bytes",
+                ),
+                int(length),
             )
+            return
         self.request.connection.set_max_body_size(max(limit, 1))  # type: ignore[union-attr]
 
+    def refuse_body(self, refusal: Refused, length: int) -> None:
+        """Answer `refusal` once the body has been read and thrown away: a proxy still sending
+        it would otherwise see the connection reset and answer an error of its own. A body
+        over DRAIN_LIMIT is not read: the connection is cut after the answer."""
+        self.set_header("Connection", "close")
+        if length > DRAIN_LIMIT:
+            raise refusal
+        self.request.connection.set_max_body_size(length)  # type: ignore[union-attr]
+        self._draining = True
+
+        def answer(*_args: object) -> None:
+            raise refusal
+
+        setattr(self, str(self.request.method).lower(), answer)
+
+    _draining = False
+
     def data_received(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
+        if not self._draining:
+            self._chunks.append(chunk)
 
     @property
     def body(self) -> bytes:
@@ -110,9 +133,19 @@ class StorageHandler(web.RequestHandler):
     def files_url(self, path: NodePath) -> str:
         return f"{self.base()}/files/" + "/".join(quote(n, safe="") for n in path.parts)
 
-    def node_path(self, raw: str) -> NodePath:
+    endpoint = ""
+    """The endpoint (`nodes`, `files`) whose path after it names a node."""
+
+    def raw_path(self) -> str:
+        """The path after the endpoint as the client sent it (still percent-encoded: an
+        encoded slash is not a separator, and nothing is decoded twice)."""
+        start = f"{self.storage.settings.prefix.rstrip('/')}/{self.endpoint}"
+        path = self.request.path
+        return path[len(start) :] if path.startswith(start) else ""
+
+    def node_path(self) -> NodePath:
         try:
-            return from_url(raw)
+            return from_url(self.raw_path())
         except BadPath as e:
             raise Refused(400, "InvalidURI", str(e)) from None
 
@@ -236,8 +269,10 @@ class NodesHandler(StorageHandler):
     """`nodes/<path>`: a node's document (GET, with a page of a container's children), create
     a container, link or empty file (PUT), change sharing (POST), delete (DELETE)."""
 
-    async def get(self, raw: str) -> None:
-        path = self.node_path(raw)
+    endpoint = "nodes"
+
+    async def get(self) -> None:
+        path = self.node_path()
         args = self.arguments()
         if not path.in_tree:
             names = [] if args.get("limit") == "0" else self.virtual_children(path)
@@ -262,8 +297,8 @@ class NodesHandler(StorageHandler):
             return [] if self.caller.name is None else [self.caller.name]
         return self.storage.trees.projects_of(self.caller)
 
-    def writable(self, raw: str) -> NodePath:
-        path = self.node_path(raw)
+    def writable(self) -> NodePath:
+        path = self.node_path()
         if len(path.parts) < 3:
             raise Refused(
                 403,
@@ -273,8 +308,8 @@ class NodesHandler(StorageHandler):
             )
         return path
 
-    async def put(self, raw: str) -> None:
-        path = self.writable(raw)
+    async def put(self) -> None:
+        path = self.writable()
         request = documents.read_node(self.body)
         if request.uri and self.uri_path(request.uri) != path:
             raise Refused(400, "InvalidURI", "the node document names another node than the URL")
@@ -305,8 +340,8 @@ class NodesHandler(StorageHandler):
             raise Refused(400, "InvalidArgument", "a link's target is at most 4096 characters")
         return target
 
-    async def post(self, raw: str) -> None:
-        path = self.node_path(raw)
+    async def post(self) -> None:
+        path = self.node_path()
         if not path.in_tree:
             raise Refused(403, "PermissionDenied", f"/{path.text} is the platform's")
         request = documents.read_node(self.body)
@@ -315,8 +350,8 @@ class NodesHandler(StorageHandler):
         await self.storage.pool.run(grant.identity, "props", {**grant.args(path), "change": change})
         await self.answer_node(path, grant, 200)
 
-    async def delete(self, raw: str) -> None:
-        path = self.writable(raw)
+    async def delete(self) -> None:
+        path = self.writable()
         grant = self.grant(path, write=True)
         await self.storage.pool.run(grant.identity, "delete", grant.args(path))
         self.set_status(204)

@@ -78,6 +78,12 @@ class VosPlatform:
     def project(self, group: str) -> Path:
         return self.hub.data_dir / "projects" / group
 
+    def direct(self) -> tuple[str, int]:
+        """The storage service's own address on loopback (behind the hub's proxy)."""
+        url = self.service().environ()["JUPYTERHUB_SERVICE_URL"]
+        host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+        return host, int(port)
+
     def service(self) -> psutil.Process:
         """The storage service's process."""
         for proc in psutil.process_iter(["cmdline", "environ"]):
