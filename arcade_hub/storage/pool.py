@@ -87,8 +87,10 @@ class Worker:
             self.proc.wait()
 
 
-def start_worker(identity: Identity) -> Worker:
-    """A worker process running as `identity` (as the service's own user when that is it)."""
+def start_worker(identity: Identity, environment: dict[str, str] | None = None) -> Worker:
+    """A worker process running as `identity` (as the service's own user when that is it);
+    `environment` is added to its fixed one (the platform's data directory names whose
+    worker it is)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     switch = os.geteuid() == 0 and identity.uid != 0
     try:
@@ -98,7 +100,7 @@ def start_worker(identity: Identity) -> Worker:
             user=identity.uid if switch else None,
             group=identity.gid if switch else None,
             extra_groups=list(identity.groups) if switch else None,
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", **(environment or {})},
             cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -110,7 +112,10 @@ def start_worker(identity: Identity) -> Worker:
 
 
 class WorkerPool:
-    def __init__(self, limit: int = LIMIT, idle: float = IDLE) -> None:
+    def __init__(
+        self, limit: int = LIMIT, idle: float = IDLE, environment: dict[str, str] | None = None
+    ) -> None:
+        self.environment = environment or {}
         self.limit = limit
         self.idle = idle
         self._workers: dict[Identity, list[Worker]] = {}
@@ -148,7 +153,7 @@ class WorkerPool:
                     return worker
             if len(mine) < PER_IDENTITY:
                 self._make_room()
-                worker = start_worker(identity)
+                worker = start_worker(identity, self.environment)
                 worker.lock.acquire()
                 mine.append(worker)
                 return worker

@@ -88,7 +88,7 @@ class Storage:
     def __init__(self, settings: StorageSettings) -> None:
         self.settings = settings
         self.trees = Trees(self.platform, settings.data_dir)
-        self.pool = WorkerPool()
+        self.pool = WorkerPool(environment={contract.DATA_DIR: str(settings.data_dir)})
         self.jobs = Jobs()
         self.auth = HubAuth(
             api_token=settings.api_token, api_url=settings.hub_api_url, cache_max_age=60
