@@ -78,6 +78,8 @@ class FilesHandler(StorageHandler):
         self._md5 = hashlib.md5()
         self._received = 0
         await super().prepare()
+
+    async def check_request(self) -> None:
         if self.request.method == "PUT":
             await self._start_upload()
 
@@ -145,7 +147,6 @@ class FilesHandler(StorageHandler):
     # --- upload -----------------------------------------------------------------------------
 
     async def _start_upload(self) -> None:
-        self.set_header("Connection", "close")  # until the body has been read
         if "Transfer-Encoding" in self.request.headers:
             raise Refused(411, "InvalidArgument", "send the file with a Content-Length header")
         length = self.request.headers.get("Content-Length", "").strip()
@@ -160,8 +161,7 @@ class FilesHandler(StorageHandler):
                 f"the file is {self._length:,} bytes; this platform takes files of up "
                 f"to {limit:,} bytes (vospace.max_file_gib)",
             )
-            self.refuse_body(refusal, self._length)
-            return
+            raise refusal
         self._path = path = self.node_path()
         if not path.in_tree or not path.inner:
             raise Refused(409, "InvalidArgument", f"/{path.text} is a container, not a file")
@@ -200,7 +200,6 @@ class FilesHandler(StorageHandler):
         temp, self._temp = self._temp, None
         args = {**self._grant.args(self._path), "temp": temp}
         await self.storage.pool.run(self._grant.identity, "commit", args)
-        self.clear_header("Connection")
         self.set_status(201)
         self.set_header("Digest", digest_header(digest))
         self.finish()

@@ -72,7 +72,8 @@ def upload(root: str, inner: tuple[str, ...]) -> tuple[dict[str, Any], list[int]
                     "not replaced (and links are never written through)",
                 )
             mode, gid = stat.S_IMODE(st.st_mode) & 0o777, st.st_gid
-        temp = f".{inner[-1][:200]}{UPLOAD_INFIX}{secrets.token_hex(8)}"
+        short = inner[-1].encode()[:200].decode(errors="ignore")  # room for the suffix
+        temp = f".{short}{UPLOAD_INFIX}{secrets.token_hex(8)}"
         try:
             fd = os.open(
                 temp,

@@ -57,7 +57,20 @@ class StorageHandler(web.RequestHandler):
             self._limit_body(0)
         elif not self.streams_files:
             self._limit_body(SMALL_BODY)
-        await self.authenticate()
+        if self._draining:
+            return  # refused already: answered once the body is in
+        try:
+            await self.authenticate()
+            await self.check_request()
+        except Refused as refusal:
+            self.refuse_body(refusal, self.announced())
+
+    async def check_request(self) -> None:
+        """What a handler checks before its body is read (the files endpoint's upload)."""
+
+    def announced(self) -> int:
+        length = self.request.headers.get("Content-Length", "0").strip()
+        return int(length) if length.isdigit() and len(length) <= 19 else 0
 
     def _limit_body(self, limit: int) -> None:
         length = self.request.headers.get("Content-Length", "0").strip() or "0"
@@ -79,10 +92,12 @@ class StorageHandler(web.RequestHandler):
 
     def refuse_body(self, refusal: Refused, length: int) -> None:
         """Answer `refusal` once the body has been read and thrown away: a proxy still sending
-        it would otherwise see the connection reset and answer an error of its own. A body
-        over DRAIN_LIMIT is not read: the connection is cut after the answer."""
-        self.set_header("Connection", "close")
+        it, or reusing the connection, would otherwise see it reset and answer an error of its
+        own. A body over DRAIN_LIMIT is not read: the connection is cut after the answer."""
+        if length == 0 or self._draining:
+            raise refusal
         if length > DRAIN_LIMIT:
+            self.set_header("Connection", "close")
             raise refusal
         self.request.connection.set_max_body_size(length)  # type: ignore[union-attr]
         self._draining = True
