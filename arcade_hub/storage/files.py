@@ -30,6 +30,8 @@ from arcade_hub.storage.handlers import StorageHandler
 from arcade_hub.storage.names import NodePath, is_own_uri
 
 CHUNK = 1 << 20
+TXN_OP = "x-put-txn-op"
+"""CADC's PUT transactions (not offered here: no `x-put-txn-id` in any answer)."""
 _RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
 
 
@@ -167,6 +169,12 @@ class FilesHandler(StorageHandler):
             raise Refused(409, "InvalidArgument", f"/{path.text} is a container, not a file")
         self._expected_md5 = md5_of_header(self.request.headers.get("Digest"))
         self._grant = grant = self.grant(path, write=True)
+        if self._length == 0 and TXN_OP in self.request.headers:
+            # `vos` opens a PUT transaction for files of 5 GiB and more with an empty PUT;
+            # without a transaction id in the answer it sends the file in one request, so
+            # this one must leave the target as it is
+            self._probe = True
+            return
         created, fds = await self.storage.pool.call(grant.identity, "upload", grant.args(path))
         self._fd, self._temp = fds[0], created["temp"]
         self.request.connection.set_max_body_size(self._length)  # type: ignore[union-attr]
@@ -183,7 +191,13 @@ class FilesHandler(StorageHandler):
         while view:
             view = view[os.write(fd, view) :]
 
+    _probe = False
+
     async def put(self) -> None:
+        if self._probe:
+            self.set_status(200)
+            self.finish()
+            return
         assert self._fd is not None and self._path is not None and self._grant is not None
         digest = self._md5.hexdigest()
         if self._received != self._length:

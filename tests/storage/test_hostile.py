@@ -164,6 +164,17 @@ def test_bodies_and_documents_are_bounded(vos_platform: VosPlatform) -> None:
     assert (
         http(p, "PUT", f"{SERVICE}/files/home/alice/chunked", content=chunks()).status_code == 411
     )
+    kept = http(p, "PUT", f"{SERVICE}/files/home/alice/kept", content=b"old")
+    assert kept.status_code == 201
+    probe = http(
+        p,
+        "PUT",
+        f"{SERVICE}/files/home/alice/kept",
+        content=b"",
+        headers={"x-put-txn-op": "start", "x-total-length": str(6 * 2**30)},
+    )
+    assert probe.status_code == 200 and "x-put-txn-id" not in probe.headers
+    assert (p.home("alice") / "kept").read_bytes() == b"old"  # untouched until the real PUT
     md5 = http(
         p,
         "PUT",
