@@ -39,6 +39,12 @@ class Job:
     name: str
     request: LaunchRequest
     """For the planner (`Purpose.job`), like the Batch page's."""
+    held: bool = False
+    """Planned now, started when its owner runs it (a UWS job created without PHASE=RUN)."""
+    run_id: str = ""
+    destruction: float | None = None
+    duration: float | None = None
+    """UWS: the client's label, when to archive the job, how long it may run (seconds)."""
 
 
 def parse_create(params: Params, config: PlatformConfig) -> Interactive | Job:
