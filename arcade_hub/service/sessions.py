@@ -390,8 +390,12 @@ class Sessions:
         return "\n".join(lines) + "\n"
 
     async def reap_expired(self) -> None:
-        """Stop interactive sessions and job instances past their lifetime."""
+        """Stop interactive sessions and job instances past their lifetime; archive jobs past
+        their destruction time."""
+        from arcade_hub.service.uws_jobs import archive_due  # it builds on Sessions
+
         await self.runner.reap_expired()
+        await archive_due(self)
         now = time.time()
         lifetime = self.platform().sessions.lifetime_hours * 3600
         metas = await self.store.sessions()
