@@ -20,7 +20,6 @@ from arcade_hub.jobs.base import ABORTED, JobBackendError, job_lifetime
 from arcade_hub.jobs.model import Instance, JobRecord, JobState, Status, overall
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.held import parse_iso
-from arcade_hub.service.hub_client import spec_of
 from arcade_hub.service.sessions import Caller, Found, Server, Sessions
 
 ACTIVE = (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)
@@ -165,14 +164,10 @@ async def wait(
 
 
 def lifetime(sessions: Sessions, job: UwsJob) -> int:
-    """The job's execution duration in seconds: how long its instances may run."""
+    """The job's execution duration in seconds: how long each instance may run (a renewal
+    through the sessions API starts that time again)."""
     if job.server is not None:
-        spec = spec_of(job.server.model)
-        hours = sessions.platform().sessions.lifetime_hours if spec else 0
-        return round(hours * 3600)
-    live = [i.expires - i.started for i in job.instances if i.expires and i.started]
-    if live:
-        return round(max(live))
+        return round(sessions.platform().sessions.lifetime_hours * 3600)
     return round(job_lifetime(sessions.platform().jobs.max_runtime_hours, job.record))
 
 

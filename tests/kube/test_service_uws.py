@@ -5,6 +5,8 @@ its results are the pods' logs. Every document is valid UWS 1.1 and read with py
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,21 @@ from .service import service_document as document
 from .test_service_jobs import hub  # noqa: F401 - the fake hub fixture
 
 
+@asynccontextmanager
+async def uws_job_of(
+    fake_api: FakeKubeAPI, hub: FakeHub, tmp_path: Path, **params: str  # noqa: F811
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """The service on the fake API, alice's client, and the id of the UWS job she creates."""
+    cluster = Cluster(fake_api.url, NAMESPACE, fake_api)
+    token = hub.add_user("alice")
+    async with running_service(tmp_path, hub, document(cluster),
+                               kubeconfig_for(cluster, tmp_path)) as svc, \
+            svc.client(token) as api:
+        r = await api.post("uws/jobs", data={"image": "batch", "cmd": "echo", **params})
+        assert r.status_code == 303, r.text
+        yield api, r.headers["Location"].rsplit("/", 1)[1]
+
+
 async def job_doc(api: httpx.AsyncClient, job_id: str) -> object:
     r = await api.get(f"uws/jobs/{job_id}")
     assert r.status_code == 200, r.text
@@ -28,15 +45,8 @@ async def job_doc(api: httpx.AsyncClient, job_id: str) -> object:
 async def test_a_uws_job_runs_as_an_indexed_job_and_aborts(
     fake_api: FakeKubeAPI, hub: FakeHub, tmp_path: Path  # noqa: F811
 ) -> None:
-    cluster = Cluster(fake_api.url, NAMESPACE, fake_api)
-    token = hub.add_user("alice")
-    async with running_service(tmp_path, hub, document(cluster),
-                               kubeconfig_for(cluster, tmp_path)) as svc, \
-            svc.client(token) as api:
-        r = await api.post("uws/jobs", data={"image": "batch", "cmd": "echo", "args": "hi",
-                                             "EXECUTIONDURATION": "600"})  # fmt: skip
-        assert r.status_code == 303, r.text
-        job_id = r.headers["Location"].rsplit("/", 1)[1]
+    async with uws_job_of(fake_api, hub, tmp_path, args="hi",
+                          EXECUTIONDURATION="600") as (api, job_id):  # fmt: skip
         assert fake_api.list("jobs") == []  # held: nothing in the cluster yet
         assert (await job_doc(api, job_id)).phase == "PENDING"  # type: ignore[attr-defined]
         assert (await api.post(f"uws/jobs/{job_id}/phase", data={"PHASE": "RUN"})
@@ -72,14 +82,7 @@ async def test_a_uws_job_runs_as_an_indexed_job_and_aborts(
 async def test_results_are_the_pods_logs(
     fake_api: FakeKubeAPI, hub: FakeHub, tmp_path: Path  # noqa: F811
 ) -> None:
-    cluster = Cluster(fake_api.url, NAMESPACE, fake_api)
-    token = hub.add_user("alice")
-    async with running_service(tmp_path, hub, document(cluster),
-                               kubeconfig_for(cluster, tmp_path)) as svc, \
-            svc.client(token) as api:
-        r = await api.post("uws/jobs", data={"image": "batch", "cmd": "echo", "args": "hello",
-                                             "PHASE": "RUN"})  # fmt: skip
-        job_id = r.headers["Location"].rsplit("/", 1)[1]
+    async with uws_job_of(fake_api, hub, tmp_path, args="hello", PHASE="RUN") as (api, job_id):
         (pod,) = await fake_api.run_job(NAMESPACE, job_name(job_id))
         assert await kubelet(fake_api, NAMESPACE, pod, tmp_path) == 0
 
