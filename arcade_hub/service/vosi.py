@@ -9,7 +9,7 @@ A 401 of the sessions API or UWS carries two `WWW-Authenticate` challenges:
   `{prefix}token` (POST `username` and `password` as a form; the answer's `X-VO-Bearer` header
   is the token and `X-VO-Authenticated` the user). The hub checks the password and makes the
   token, limited to this service and to TOKEN_LIFETIME. Only with the hub's password login
-  (`auth.type: shared-password`): with OpenID Connect there is no password to give, and the
+  (`auth.method.type: shared-password`): with OpenID Connect there is no password to give, and the
   challenge is left out (users create tokens on the hub's token page).
 """
 

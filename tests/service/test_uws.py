@@ -29,7 +29,7 @@ from tests.hub import (
 )
 from tests.service.conftest import FINAL, Api
 from tests.service.test_batch_page import submit
-from tests.service.test_job_page import page_client
+from tests.service.test_job_page import page_client, xsrf_of
 from tests.service.uws_api import FINAL_PHASES, Uws
 
 pytestmark = pytest.mark.integration
@@ -196,6 +196,31 @@ def test_admins_see_everyones_jobs_as_in_the_job_list() -> None:
         assert alice.wait_phase(job, FINAL_PHASES).phase == "COMPLETED"
         assert boss.request("DELETE", job).status_code == 303
         alice.wait_gone(job)
+
+
+def test_changes_with_the_login_cookie_need_the_xsrf_token(alice: Uws, hub: RunningHub) -> None:
+    """UWS from a browser logged in to the service: every change needs the page's XSRF
+    token, as everywhere in the service; reading does not."""
+    job = alice.create(image="batch", cmd="true")
+    service = "/services/arcade/uws/jobs"
+    with closing(page_client(hub, "alice")) as browser:
+        token = xsrf_of(browser.get("/services/arcade/jobs").text)
+        for method, path, data in [
+            ("POST", "", {"image": "batch", "cmd": "id", "PHASE": "RUN"}),
+            ("POST", f"/{job}/phase", {"PHASE": "RUN"}), ("DELETE", f"/{job}", None),
+            ("POST", f"/{job}", {"ACTION": "DELETE"}),
+            ("POST", f"/{job}/destruction", {"DESTRUCTION": "2099-01-01T00:00:00Z"}),
+            ("POST", f"/{job}/phase", {"PHASE": "RUN", "_xsrf": "2|0|forged|1"}),
+        ]:  # fmt: skip
+            r = browser.request(method, service + path, data=data, follow_redirects=False)
+            assert r.status_code == 403 and "XSRF token" in r.text, (method, path, r.text)
+        assert browser.get(f"{service}/{job}/phase").text == "PENDING"
+        r = browser.post(f"{service}/{job}/phase", data={"PHASE": "RUN", "_xsrf": token},
+                         follow_redirects=False)  # fmt: skip
+        assert r.status_code == 303, r.text
+    assert alice.wait_phase(job, FINAL_PHASES).phase == "COMPLETED"
+    assert len([j for j in alice.jobs() if j.jobid == job]) == 1
+    alice.request("DELETE", job)
 
 
 def test_no_token_gets_401_with_the_ivoa_challenges(alice: Uws) -> None:
