@@ -308,6 +308,9 @@ class ResultHandler(UwsHandler):
         known = {r.id: r for r in await self.results(job)}
         if result_id not in known or job.server is not None:
             raise ApiError(404, f"job {job.id} has no result {shown(result_id)}")
+        # what a user's job wrote is never rendered as a page of the service's origin
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", "sandbox")
         if result_id.startswith("files/"):
             try:
                 body = await self.sessions.runner.read_result(job.instances,
@@ -315,6 +318,7 @@ class ResultHandler(UwsHandler):
             except JobBackendError as e:
                 raise ApiError(e.status, e.message) from None
             self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Disposition", "attachment")
             self.finish(body)
             return
         instance = next(i for i in job.instances if log_id(job, i.replica) == result_id)

@@ -86,6 +86,9 @@ def test_pyvo_runs_a_job_to_completed_and_fetches_its_results(alice: Uws) -> Non
     assert all(f.status_code == 200 for f in fetched.values())
     assert fetched["log-1"].text == "fitted m31\n" and fetched["log-2"].text == "fitted m33\n"
     assert fetched["files/flux.txt"].content == b"flux 1.5 Jy\n"
+    # never rendered as a page of the service's origin
+    assert fetched["files/flux.txt"].headers["Content-Disposition"] == "attachment"
+    assert all(f.headers["X-Content-Type-Options"] == "nosniff" for f in fetched.values())
     assert fetched["files/param-2.txt"].content == b"m33 2.5"
     job.delete()
     alice.wait_gone(job.job_id)
