@@ -212,7 +212,16 @@ def running_hub(
             proc.kill()
             proc.wait()
         left = wait_for_none(lambda: processes_mentioning(str(data_dir)), 10)
-        assert not left, f"processes left behind: {left}"
+        assert not left, f"processes left behind: {_commands(left)}"
+
+
+def _commands(pids: list[int]) -> dict[int, str]:
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")[:200]
+    return found
 
 
 def wait_for_none(check: Callable[[], list[int]], timeout: float) -> list[int]:
