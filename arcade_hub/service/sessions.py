@@ -25,12 +25,18 @@ from arcade_hub.launch.rules import Usage
 from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import UNNAMED_SESSION_ID, LaunchSpec
 from arcade_hub.service.handlers import ApiError
-from arcade_hub.service.held import held_view, iso, parse_iso
-from arcade_hub.service.held import number as _num
 from arcade_hub.service.hub_client import HubClient, spec_of
+from arcade_hub.service.job_views import (
+    held_view,
+    instance_view,
+    iso,
+    job_view,
+    number,
+    parse_iso,
+)
 from arcade_hub.service.limits import shown
 from arcade_hub.service.session_rows import Row, held_row, instance_row, job_rows, session_row
-from arcade_hub.service.skaha_models import NONE, InstanceView, JobView, SessionView
+from arcade_hub.service.skaha_models import NONE, SessionView
 from arcade_hub.service.skaha_params import Interactive, Job
 
 ID_CHARS = string.ascii_lowercase + string.digits
@@ -253,37 +259,17 @@ class Sessions:
             startTime=iso(started or (server.meta.created if server.meta else None)),
             expiryTime=iso(expires),
             connectURL=url if status == Status.running else NONE,
-            requestedRAM=f"{_num(spec.ram_gib)}G" if spec else NONE,
-            requestedCPUCores=_num(spec.cores) if spec else NONE,
+            requestedRAM=f"{number(spec.ram_gib)}G" if spec else NONE,
+            requestedCPUCores=number(spec.cores) if spec else NONE,
             requestedGPUCores=str(spec.gpus) if spec else NONE,
             catalogueEntry=spec.entry if spec else None,
         ).model_dump()
 
     def instance_view(self, instance: Instance) -> dict[str, Any]:
-        return _instance(instance).model_dump()
+        return instance_view(instance).model_dump()
 
     def job_view(self, instances: list[Instance] | JobRecord) -> dict[str, Any]:
-        if isinstance(instances, JobRecord):
-            return held_view(instances)
-        if len(instances) == 1:
-            return self.instance_view(instances[0])
-        views = [_instance(i) for i in instances]
-        started = [i.started for i in instances if i.started]
-        finished = [i.finished for i in instances if i.finished]
-        done = all(i.status.final for i in instances)
-        return JobView(**{
-            **views[0].model_dump(),
-            "id": instances[0].job_id,
-            "name": instances[0].name.rsplit("-", 1)[0],
-            "status": overall(i.status for i in instances).value,
-            "startTime": iso(min(started) if started else instances[0].created),
-            "finishTime": iso(max(finished)) if done and finished else None,
-            "replicaId": None,
-            "exitCode": None,
-            "message": "",
-            "log": None,
-            "instances": views,
-        }).model_dump()
+        return job_view(instances)
 
     async def usage(self, owner: str, caller: Caller | None = None, fresh: bool = False) -> Usage:
         """What `owner` runs now: active servers (any, the default one too) and unfinished
@@ -476,33 +462,6 @@ def _record(
         request=job.request.model_dump_json(), state=state, run_id=job.run_id,
         destruction=job.destruction, duration=job.duration,
     )  # fmt: skip
-
-
-def _instance(instance: Instance) -> InstanceView:
-    spec = LaunchSpec.model_validate_json(instance.spec)
-    return InstanceView(
-        id=instance.id,
-        userid=instance.owner,
-        image=spec.image,
-        type=Kind.headless.value,
-        status=instance.status.value,
-        name=instance.name,
-        startTime=iso(instance.started or instance.created),
-        expiryTime=iso(instance.expires),
-        requestedRAM=f"{_num(spec.ram_gib)}G",
-        requestedCPUCores=_num(spec.cores),
-        requestedGPUCores=str(spec.gpus),
-        catalogueEntry=spec.entry,
-        jobId=instance.job_id,
-        replicaId=instance.replica,
-        replicaCount=instance.replicas,
-        command=instance.command,
-        createdTime=iso(instance.created),
-        finishTime=iso(instance.finished),
-        exitCode=instance.exit_code,
-        message=instance.message,
-        log=instance.log,
-    )
 
 
 SERVER_LOG = (
