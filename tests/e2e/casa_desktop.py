@@ -219,6 +219,17 @@ def window_processes(session_id: str, title: str) -> list[int]:
     return found
 
 
+def xterms(session_id: str) -> list[int]:
+    """The session's xterms (its windows: Terminal's and the CASA prompts')."""
+    found = []
+    for pid in processes_mentioning(session_id):
+        with contextlib.suppress(OSError):
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+            if Path(argv0.decode()).name == "xterm":
+                found.append(pid)
+    return found
+
+
 def children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
