@@ -4,7 +4,7 @@ CASA image built by scripts/build-images.sh (which covers casa-6.7.6, Debian 13,
 machine). The baseline in the same run is CASA's own start (`casa --python -c "import
 casatasks"`): imaging minus start is what tclean and exportfits cost.
 
-    python benchmarks/casa.py [--rounds 3] [--prefix DIR] [--images]   prints one JSON document
+    python benchmarks/casa.py [--rounds 3] [--prefix DIR] [--images] [--menu]   prints JSON
 
 With --menu, also the desktop: the embedded platform with the installed CASA and the demo
 dataset, a desktop session started with it in Debian Chromium, and per round a click on the
