@@ -23,6 +23,7 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.config.cache import platform_config
 from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
+from arcade_hub.service import uws
 from arcade_hub.service.apps import AppsHandler
 from arcade_hub.service.handlers import log_request
 from arcade_hub.service.hub_client import HubClient
@@ -45,6 +46,7 @@ from arcade_hub.service.skaha import (
     SessionHandler,
     SessionListHandler,
 )
+from arcade_hub.service.vosi import TokenHandler, VosiHandler
 
 SESSION = r"/api/v1/users/([^/]+)/sessions/([^/]*)"
 SKAHA = "skaha/v1"
@@ -75,6 +77,9 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
             (route(f"{SKAHA}/openapi.json"), OpenApiHandler),
             (route(""), ServiceRoot),
             (route("new"), NewSessionPage),
+            (route(r"(uws|skaha/v1)/(capabilities|availability)"), VosiHandler),
+            (route("token"), TokenHandler),
+            *uws.routes(route),
             (route("jobs"), JobsPage),
             (route("jobs/new"), BatchPage),
             (route(r"jobs/([^/]+)/logs"), JobLogPage),

@@ -8,7 +8,7 @@ the same sessions and jobs with the same status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,8 @@ class Row:
     open_url: str | None = None
     logs: bool = False
     param: str = ""
+    note: str = ""
+    """What a pending row waits for (a held UWS job: to be run)."""
     instances: tuple[Row, ...] = field(default=())
 
     @property
@@ -68,6 +70,12 @@ def instance_row(view: dict[str, Any], spec: LaunchSpec, config: PlatformConfig)
         view, spec, config, finished=view.get("finishTime"), exit_code=view.get("exitCode"),
         logs=True, param=spec.env.get(contract.JOB_PARAM, ""),
     )  # fmt: skip
+
+
+def held_row(view: dict[str, Any], config: PlatformConfig) -> Row:
+    """The row of a held job (`view`: its `held_view`): what was asked, waiting to be run."""
+    return replace(_row(view, None, config, note=view.get("message") or ""),
+                   software=view["image"])  # fmt: skip
 
 
 def _row(

@@ -42,6 +42,12 @@ class Job:
     problems: dict[str, str] = field(default_factory=dict)
     """What is wrong besides what the planner will find (the name): refused with the
     planner's findings, so a form shows every problem at once."""
+    held: bool = False
+    """Planned now, started when its owner runs it (a UWS job created without PHASE=RUN)."""
+    run_id: str = ""
+    destruction: float | None = None
+    duration: float | None = None
+    """UWS: the client's label, when to archive the job, how long it may run (seconds)."""
 
 
 def parse_create(params: Params, config: PlatformConfig) -> Interactive | Job:
