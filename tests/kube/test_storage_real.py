@@ -251,10 +251,13 @@ def test_vls_and_vcp_reach_a_session_home(tmp_path: Path) -> None:
                "VOSPACE_WEBSERVICE": f"127.0.0.1:{relay_port}",
                "PYTHONPATH": str(tls.trust), "CURL_CA_BUNDLE": str(tls.ca)}
 
-        def vos(*command: str) -> str:
-            done = subprocess.run([str(BIN / command[0]), "--token", user_token,
+        def vos(*command: str, token: str | None = user_token, ok: bool = True) -> str:
+            done = subprocess.run([str(BIN / command[0]), *(["--token", token] if token else []),
                                    *command[1:]], env=env, cwd=tmp_path, capture_output=True,
                                   text=True, timeout=120)
+            if not ok:
+                assert done.returncode != 0
+                return done.stderr
             if done.returncode != 0:
                 log = kubectl("logs", "-n", namespace, "deployment/arcade-vospace", "-c",
                               "vospace", check=False).stdout[-4000:]
@@ -273,6 +276,13 @@ def test_vls_and_vcp_reach_a_session_home(tmp_path: Path) -> None:
                 f"{UID}:{GID}"]
             vos("vcp", str(tmp_path / "sent.txt"), "arcade:projects/astro/")
             assert in_session("cat", "/arcade/projects/astro/sent.txt") == "sent with vcp\n"
+
+            # public: anyone fetches it without a token; group sharing needs a gid per group
+            vos("vchmod", "o+r", "arcade:home/alice/sent.txt")
+            vos("vcp", "arcade:home/alice/sent.txt", str(tmp_path / "public.txt"), token=None)
+            assert (tmp_path / "public.txt").read_text() == "sent with vcp\n"
+            refused = vos("vchmod", "g+r", "arcade:home/alice/sent.txt", "astro", ok=False)
+            assert "there is no group 'astro' on this platform" in refused
     finally:
         if forward is not None:
             forward.terminate()
