@@ -190,6 +190,28 @@ def storage_values(config: PlatformConfig, base: Values) -> Values:
     }}
 
 
+def _without_storage(values: Values) -> Values:
+    """`values` without what `storage_values` derives (it sets it again from the document)."""
+    out: Values = copy.deepcopy(values)
+    hub = out.get("hub") or {}
+    access = f"access:services!service={STORAGE}"
+    (hub.get("services") or {}).pop(STORAGE, None)
+    roles = hub.get("loadRoles") or {}
+    roles.pop(STORAGE, None)
+    user = roles.get("user") or {}
+    if access in (user.get("scopes") or []):
+        user["scopes"] = [s for s in user["scopes"] if s != access]
+    config = hub.get("config") or {}
+    spawner = config.get("Spawner") or {}
+    if access in (spawner.get("server_token_scopes") or []):
+        spawner["server_token_scopes"] = [
+            s for s in spawner["server_token_scopes"] if s != access]
+    routes = (config.get("Proxy") or {}).get("extra_routes") or {}
+    for route in [r for r, target in routes.items() if target == STORAGE_URL]:
+        del routes[route]
+    return out
+
+
 def storage_manifests(document: Values, values: Values) -> list[Values]:
     """The storage service's Deployment, Service and NetworkPolicy for rendered `values`
     (`render_values`): the hub's image, which carries arcade_hub, and the platform document
@@ -257,6 +279,7 @@ def render_values(document: Values, base: Values | None = None) -> Values:
         # environment alone would make z2jh register a service without a URL
         web.get("hub", {}).pop("services", None)
     values = deep_merge(deep_merge(values, derived), web)
+    values = _without_storage(values)
     values = deep_merge(values, storage_values(config, values))
     # the document replaces what the base carried, rather than merging into it
     values["hub"]["extraFiles"][PLATFORM_FILE_KEY]["data"] = copy.deepcopy(document)

@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
+from jupyterhub.proxy import Proxy
 
 from arcade_hub import render_values as render
 from arcade_hub.backends import storage_tree_roots
@@ -187,3 +188,25 @@ def test_render_values_says_what_is_missing(
     assert render.run(args) == 1
     assert "hub.image" in capsys.readouterr().err
     assert not (tmp_path / "storage.yaml").exists()
+
+
+def test_values_follow_the_document_when_the_service_is_turned_off() -> None:
+    """Rendering again from the full example with `vospace.enabled: false` leaves no service,
+    role, scope or route of it behind (and turning it on again brings them back)."""
+    values = yaml.safe_load((ROOT / "helm-values/values.yaml").read_text())
+    document = values["hub"]["extraFiles"]["arcade-platform"]["data"]
+    off = render.render_values({**document, "vospace": {"enabled": False}}, values)
+    assert "vospace" not in yaml.safe_dump(off["hub"]["services"])
+    assert "vospace" not in off["hub"]["loadRoles"]
+    assert "vospace" not in " ".join(off["hub"]["loadRoles"]["user"]["scopes"])
+    assert "vospace" not in " ".join(off["hub"]["config"]["Spawner"]["server_token_scopes"])
+    assert STORAGE_URL not in off["hub"]["config"]["Proxy"]["extra_routes"].values()
+    assert off["hub"]["services"]["arcade"] == values["hub"]["services"]["arcade"]
+    assert render.render_values(document, off) == values
+
+
+def test_the_values_name_real_jupyterhub_settings() -> None:
+    """`hub.config.Proxy.extra_routes` is a setting of JupyterHub's proxy (the hub adds the
+    routes at start and keeps them)."""
+    config = render.render_values(PLATFORM)["hub"]["config"]
+    assert set(config["Proxy"]) <= set(Proxy.class_traits(config=True))
