@@ -6,6 +6,7 @@ from pathlib import Path
 
 from arcade_hub.backend import Backend, PlatformSource
 from arcade_hub.config import PlatformConfig
+from arcade_hub.launch.storage import TreeRoots
 
 
 class NotEmbedded(Exception):
@@ -25,6 +26,19 @@ async def open_backend(
     from arcade_hub.local.backend import EmbeddedBackend
 
     return EmbeddedBackend(platform, data_dir, api_url)
+
+
+def storage_tree_roots(config: PlatformConfig, data_dir: Path) -> TreeRoots:
+    """Where the storage service finds homes and project spaces: the embedded backend's
+    directories, or on Kubernetes the sessions' claims mounted into the service's own pod."""
+    if config.backend.kind == "kubernetes":
+        from arcade_hub.kube.volumes import service_tree_roots
+
+        return service_tree_roots()
+    from arcade_hub.launch.storage import embedded_tree_roots
+    from arcade_hub.local.session import per_user
+
+    return embedded_tree_roots(config.storage, data_dir, per_user=per_user(config))
 
 
 def require_embedded(config: PlatformConfig) -> None:

@@ -156,7 +156,7 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
         c.JupyterHub.load_roles.append(
             {"name": STORAGE, "scopes": STORAGE_SCOPES, "services": [STORAGE]}
         )
-        c.Proxy.extra_routes = {_registry_route(platform): f"http://127.0.0.1:{storage_port}"}
+        c.Proxy.extra_routes = {registry_route(platform): f"http://127.0.0.1:{storage_port}"}
     return c
 
 
@@ -180,7 +180,7 @@ def _storage_service(platform: PlatformConfig, opts: RunOptions, port: int) -> d
     }
 
 
-def _registry_route(platform: PlatformConfig) -> str:
+def registry_route(platform: PlatformConfig) -> str:
     """`/reg/` on the hub's host (with subdomains the route names the host)."""
     host = platform.web.subdomain_host
     return f"{urlsplit(host).netloc}{REGISTRY_PATH}" if host else REGISTRY_PATH

@@ -23,7 +23,16 @@ import yaml
 
 from arcade_hub import contract
 from arcade_hub.config import ConfigError, PlatformConfig, is_ip_address, load_config
-from arcade_hub.hub_config import SERVICE, served_over_https, service_url
+from arcade_hub.hub_config import (
+    SERVICE,
+    STORAGE,
+    STORAGE_SCOPES,
+    registry_route,
+    served_over_https,
+    service_url,
+)
+from arcade_hub.kube.storage_service import STORAGE_URL, StorageService, build_storage_service
+from arcade_hub.kube.volumes import storage_service_problem
 
 PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
@@ -31,6 +40,10 @@ HUB_DATA_DIR = "/srv/jupyterhub/arcade"
 SPAWNER = "arcade_hub.spawners.kube.ArcadeKubeSpawner"
 
 Values = dict[str, Any]
+
+
+class RenderError(Exception):
+    """The document and base values cannot be rendered; the message says what to change."""
 
 
 def base_values() -> Values:
@@ -143,6 +156,84 @@ def web_values(config: PlatformConfig) -> Values:
     return values
 
 
+DEFAULT_SERVER_TOKEN_SCOPES = ["users:activity!user", "access:servers!server"]
+"""JupyterHub's own scopes of a session's token (when the base sets none)."""
+
+
+def storage_values(config: PlatformConfig, base: Values) -> Values:
+    """What the storage service (`vospace.enabled`) adds to `base`, as on the embedded
+    platform (`arcade_hub.hub_config`): the service at `/services/vospace/` (its own
+    Deployment, `storage_manifests`, at `STORAGE_URL`; z2jh generates its token), its role,
+    users' and sessions' access to it, and the proxy's route of the registry path `/reg/`."""
+    if not config.vospace.enabled:
+        return {}
+    problem = storage_service_problem(config.backend.kubernetes)
+    if problem:
+        raise RenderError(problem)
+    access = f"access:services!service={STORAGE}"
+    hub = base.get("hub") or {}
+    user = (hub.get("loadRoles") or {}).get("user") or {}
+    user_scopes = list(user.get("scopes") or ["self"])
+    token_scopes = list(((hub.get("config") or {}).get("Spawner") or {}).get(
+        "server_token_scopes") or DEFAULT_SERVER_TOKEN_SCOPES)
+    return {"hub": {
+        "services": {STORAGE: {"url": STORAGE_URL, "display": False}},
+        "loadRoles": {
+            "user": {"scopes": user_scopes + [access] * (access not in user_scopes)},
+            STORAGE: {"scopes": list(STORAGE_SCOPES), "services": [STORAGE]},
+        },
+        "config": {
+            "Spawner": {"server_token_scopes":
+                        token_scopes + [access] * (access not in token_scopes)},
+            "Proxy": {"extra_routes": {registry_route(config): STORAGE_URL}},
+        },
+    }}
+
+
+def _without_storage(values: Values) -> Values:
+    """`values` without what `storage_values` derives (it sets it again from the document)."""
+    out: Values = copy.deepcopy(values)
+    hub = out.get("hub") or {}
+    access = f"access:services!service={STORAGE}"
+    (hub.get("services") or {}).pop(STORAGE, None)
+    roles = hub.get("loadRoles") or {}
+    roles.pop(STORAGE, None)
+    user = roles.get("user") or {}
+    if access in (user.get("scopes") or []):
+        user["scopes"] = [s for s in user["scopes"] if s != access]
+    config = hub.get("config") or {}
+    spawner = config.get("Spawner") or {}
+    if access in (spawner.get("server_token_scopes") or []):
+        spawner["server_token_scopes"] = [
+            s for s in spawner["server_token_scopes"] if s != access]
+    routes = (config.get("Proxy") or {}).get("extra_routes") or {}
+    for route in [r for r, target in routes.items() if target == STORAGE_URL]:
+        del routes[route]
+    return out
+
+
+def storage_manifests(document: Values, values: Values) -> list[Values]:
+    """The storage service's Deployment, Service and NetworkPolicy for rendered `values`
+    (`render_values`): the hub's image, which carries arcade_hub, and the platform document
+    from the hub's Secret (`hub.extraFiles`)."""
+    config = PlatformConfig.model_validate(document)
+    image = (values.get("hub") or {}).get("image") or {}
+    if not image.get("name") or not config.vospace.enabled:
+        raise RenderError(
+            "the storage service needs `vospace.enabled` and the Arcade hub image "
+            "(`hub.image` in the base values, e.g. helm-values/values.yaml)"
+        )
+    tag = str(image.get("tag") or "latest")
+    service = StorageService(
+        image=f"{image['name']}{tag if tag.startswith('@') else ':' + tag}",
+        name=STORAGE,
+        platform_file=PLATFORM_MOUNT,
+        platform_key=PLATFORM_FILE_KEY,
+        public_url=service_url(config, STORAGE).rstrip("/") if config.web.origin else None,
+    )
+    return build_storage_service(service, config.backend.kubernetes)
+
+
 def _without_web(values: Values) -> Values:
     """`values` without what `web` decides (`web_values` sets it again from the document)."""
     out: Values = copy.deepcopy(values)
@@ -188,6 +279,8 @@ def render_values(document: Values, base: Values | None = None) -> Values:
         # environment alone would make z2jh register a service without a URL
         web.get("hub", {}).pop("services", None)
     values = deep_merge(deep_merge(values, derived), web)
+    values = _without_storage(values)
+    values = deep_merge(values, storage_values(config, values))
     # the document replaces what the base carried, rather than merging into it
     values["hub"]["extraFiles"][PLATFORM_FILE_KEY]["data"] = copy.deepcopy(document)
     values["prePuller"]["extraImages"] = prepull_images(config)
@@ -201,6 +294,12 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--config", required=True, help="the platform document (YAML)")
     p.add_argument("--base", help="values to start from, e.g. helm-values/values.yaml")
+    p.add_argument(
+        "--storage-manifests",
+        metavar="FILE",
+        help="also write the storage service's Deployment, Service and NetworkPolicy there "
+        "(kubectl apply -f FILE)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -211,5 +310,14 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, yaml.YAMLError, ConfigError) as e:
         print(f"render-values: {e}", file=sys.stderr)
         return 1
-    sys.stdout.write(yaml.safe_dump(render_values(document, base), sort_keys=False))
+    try:
+        values = render_values(document, base)
+        if args.storage_manifests:
+            objects = storage_manifests(document, values)
+            Path(args.storage_manifests).write_text(
+                yaml.safe_dump_all(objects, sort_keys=False))
+    except (OSError, RenderError) as e:
+        print(f"render-values: {e}", file=sys.stderr)
+        return 1
+    sys.stdout.write(yaml.safe_dump(values, sort_keys=False))
     return 0

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from arcade_hub.config import StorageRoots
@@ -21,6 +22,7 @@ from arcade_hub.config.kubernetes import (
 )
 from arcade_hub.kube.names import object_name, path_component
 from arcade_hub.launch.spec import LaunchSpec, MountKind
+from arcade_hub.launch.storage import TreeRoots
 
 Manifest = dict[str, Any]
 
@@ -66,6 +68,12 @@ def container_paths(roots: StorageRoots, username: str) -> ContainerPaths:
     )
 
 
+def claim_sub_path(name: str) -> str:
+    """The folder of a user's home or a group's project space inside a shared claim: the
+    `subPath` every pod of theirs mounts, and where the storage service finds it."""
+    return path_component(name)
+
+
 def home_claim_name(kube: KubeBackend, username: str) -> str:
     return object_name(kube.home.claim_prefix, username)
 
@@ -80,7 +88,7 @@ def build_storage(spec: LaunchSpec, kube: KubeBackend, roots: StorageRoots) -> S
     if kube.home.mode == "shared-claim":
         volumes.append(_pvc("home", kube.home.claim))
         mounts.append(
-            {"name": "home", "mountPath": paths.home, "subPath": path_component(spec.username)}
+            {"name": "home", "mountPath": paths.home, "subPath": claim_sub_path(spec.username)}
         )
     else:
         name = home_claim_name(kube, spec.username)
@@ -98,7 +106,7 @@ def build_storage(spec: LaunchSpec, kube: KubeBackend, roots: StorageRoots) -> S
         if kube.projects.mode == "shared-claim":
             volumes.append(_pvc("projects", kube.projects.claim))
         for group in groups:
-            folder = path_component(group)
+            folder = claim_sub_path(group)
             mount = {"mountPath": f"{paths.projects}/{folder}"}
             if kube.projects.mode == "shared-claim":
                 mount |= {"name": "projects", "subPath": folder}
@@ -167,3 +175,52 @@ def _scratch(kube: KubeBackend, session_id: str) -> Manifest:
         return {"name": "scratch", "ephemeral": {"volumeClaimTemplate": {"spec": claim_spec}}}
     path = f"{s.host_path.rstrip('/')}/{path_component(session_id)}"
     return {"name": "scratch", "hostPath": {"path": path, "type": "DirectoryOrCreate"}}
+
+
+SERVICE_HOMES = "/arcade/storage/home"
+"""Where the storage service's pod mounts the shared claim of homes (whole)."""
+SERVICE_PROJECTS = "/arcade/storage/projects"
+"""Where the storage service's pod mounts the shared claim of project spaces (whole)."""
+
+
+def storage_service_problem(kube: KubeBackend) -> str | None:
+    """Why the storage service cannot serve this platform's claims, or None.
+
+    It mounts the claims once, whole, and runs as the sessions' uid: claims made per user or
+    per group, and uids per user, would need a pod per user."""
+    problems = []
+    if kube.home.mode != "shared-claim":
+        problems.append(f"home.mode is {kube.home.mode}")
+    if kube.projects.enabled and kube.projects.mode != "shared-claim":
+        problems.append(f"projects.mode is {kube.projects.mode}")
+    if kube.security.run_as != "fixed":
+        problems.append(f"security.run_as is {kube.security.run_as}")
+    if not problems:
+        return None
+    return (
+        f"the storage service (vospace) on Kubernetes needs shared claims and one uid for all "
+        f"sessions, but {', '.join(problems)}: set `vospace: {{enabled: false}}` or use "
+        "`shared-claim` and `run_as: fixed`"
+    )
+
+
+def service_tree_roots() -> TreeRoots:
+    """Homes and project spaces as the storage service's pod sees them: the shared claims
+    mounted whole, each user's or group's folder named as the sessions' `subPath`."""
+    return TreeRoots(
+        homes=Path(SERVICE_HOMES), projects=Path(SERVICE_PROJECTS), name=claim_sub_path,
+        per_user=False,
+    )
+
+
+def service_storage(kube: KubeBackend) -> tuple[list[Manifest], list[Manifest]]:
+    """The storage service pod's volumes and mounts: the sessions' shared claims, whole."""
+    problem = storage_service_problem(kube)
+    if problem:
+        raise KubeLaunchError(problem)
+    volumes = [_pvc("home", kube.home.claim)]
+    mounts: list[Manifest] = [{"name": "home", "mountPath": SERVICE_HOMES}]
+    if kube.projects.enabled:
+        volumes.append(_pvc("projects", kube.projects.claim))
+        mounts.append({"name": "projects", "mountPath": SERVICE_PROJECTS})
+    return volumes, mounts

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from arcade_hub import contract
@@ -38,11 +40,45 @@ def legacy_path_name(name: str) -> str:
 
 
 def home_dir(roots: StorageRoots, data_dir: Path, username: str) -> Path:
-    return expand(roots.home, data_dir) / path_name(username)
+    return embedded_tree_roots(roots, data_dir, per_user=False).home(username)
 
 
 def project_dir(roots: StorageRoots, data_dir: Path, group: str) -> Path:
-    return expand(roots.projects, data_dir) / path_name(group)
+    return embedded_tree_roots(roots, data_dir, per_user=False).project(group)
+
+
+@dataclass(frozen=True)
+class TreeRoots:
+    """Where the storage service finds users' homes and groups' project spaces in its own file
+    system, and how it acts in them (`arcade_hub.backends.storage_tree_roots` chooses)."""
+
+    homes: Path
+    projects: Path
+    name: Callable[[str], str]
+    """The directory of a user or group below `homes` / `projects`: the name the sessions'
+    own mounts use."""
+    per_user: bool
+    """Whether users have uids of their own, which the service's workers switch to (else the
+    workers run as the service's own uid and gid, which are those of the sessions)."""
+    legacy_names: bool = False
+    """Whether directories may still carry the names of before 0.2 (`legacy_path_name`)."""
+
+    def home(self, username: str) -> Path:
+        return self.homes / self.name(username)
+
+    def project(self, group: str) -> Path:
+        return self.projects / self.name(group)
+
+
+def embedded_tree_roots(roots: StorageRoots, data_dir: Path, *, per_user: bool) -> TreeRoots:
+    """The embedded backend's homes and project spaces (`home_dir`, `project_dir`)."""
+    return TreeRoots(
+        homes=expand(roots.home, data_dir),
+        projects=expand(roots.projects, data_dir),
+        name=path_name,
+        per_user=per_user,
+        legacy_names=True,
+    )
 
 
 def scratch_dir(roots: StorageRoots, data_dir: Path, session_id: str) -> Path:

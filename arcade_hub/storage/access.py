@@ -13,7 +13,10 @@
 
 The root of each tree is an absolute path derived from the user's or group's name by the
 platform (`arcade_hub.launch.storage`), below root-owned directories; homes and project spaces
-are created as a session start creates them, for their owners only.
+are created as a session start creates them, for their owners only. On Kubernetes the trees
+are the sessions' shared claims, mounted whole into the service's pod, which runs as the
+sessions' uid and gid (`arcade_hub.kube.volumes.service_tree_roots`): each user's and group's
+folder is the `subPath` their sessions mount.
 """
 
 from __future__ import annotations
@@ -25,13 +28,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcade_hub.backends import storage_tree_roots
 from arcade_hub.config import PlatformConfig
 from arcade_hub.launch.rules import project_spaces
-from arcade_hub.launch.storage import home_dir, legacy_path_name, project_dir
+from arcade_hub.launch.storage import TreeRoots, legacy_path_name
 from arcade_hub.local.identity import Identity, IdentityRegistry, hub_identity
 from arcade_hub.local.paths import adopt_legacy_dir
 from arcade_hub.local.safe_fs import make_dir, root_dir
-from arcade_hub.local.session import per_user
 from arcade_hub.storage.fsops import Refused
 from arcade_hub.storage.names import HOME, PROJECTS, NodePath
 
@@ -91,6 +94,9 @@ class Trees:
         config = self.platform()
         return IdentityRegistry(self.data_dir / "identities.json", config.backend.local.uid_range)
 
+    def roots(self) -> TreeRoots:
+        return storage_tree_roots(self.platform(), self.data_dir)
+
     def projects_of(self, caller: Caller) -> list[str]:
         """The project spaces the group policy gives the caller (none without a token)."""
         if caller.anonymous:
@@ -99,7 +105,7 @@ class Trees:
 
     def identity(self, user: str, groups: list[str]) -> Identity:
         """The uid and gids of `user`'s sessions (allocated at first use, as a session does)."""
-        if not per_user(self.platform()):
+        if not self.roots().per_user:
             return hub_identity()
         return self.registry.identity(user, frozenset(groups))
 
@@ -129,11 +135,9 @@ class Trees:
         return frozenset(groups[g] for g in caller.groups if g in groups)
 
     def root_of(self, path: NodePath) -> Path:
-        config = self.platform()
         assert path.owner is not None
-        if path.top == HOME:
-            return home_dir(config.storage, self.data_dir, path.owner)
-        return project_dir(config.storage, self.data_dir, path.owner)
+        roots = self.roots()
+        return roots.home(path.owner) if path.top == HOME else roots.project(path.owner)
 
     def grant(self, caller: Caller, path: NodePath) -> Grant:
         """How `caller`'s request on the tree of `path` runs (see the module's words)."""
@@ -156,7 +160,7 @@ class Trees:
         """Whose rights a viewer who is not the owner reads with: the home's owner (uid and
         own group only), or nobody with the project's group."""
         assert path.owner is not None
-        if not per_user(self.platform()):
+        if not self.roots().per_user:
             return hub_identity()
         if path.top == HOME:
             uid = self.ids().get("users", {}).get(path.owner)
@@ -173,13 +177,15 @@ class Trees:
         if root.is_dir():
             return
         root_dir(root.parent, 0o711)
-        adopt_legacy_dir(root, legacy_path_name(user), uid=ident.uid)
+        if self.roots().legacy_names:
+            adopt_legacy_dir(root, legacy_path_name(user), uid=ident.uid)
         make_dir(root, 0o700, ident.uid, ident.gid, exist_ok=True)
 
     def _ensure_project(self, root: Path, group: str) -> None:
         if root.is_dir():
             return
-        gid = self.registry.group_id(group) if per_user(self.platform()) else os.getgid()
+        gid = self.registry.group_id(group) if self.roots().per_user else os.getgid()
         root_dir(root.parent, 0o711)
-        adopt_legacy_dir(root, legacy_path_name(group), gid=gid)
+        if self.roots().legacy_names:
+            adopt_legacy_dir(root, legacy_path_name(group), gid=gid)
         make_dir(root, 0o2770, 0 if os.geteuid() == 0 else os.getuid(), gid, exist_ok=True)
