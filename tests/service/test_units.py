@@ -98,3 +98,20 @@ def test_the_openapi_document_is_made_from_the_models() -> None:
     assert create["env"]["explode"] and create["env"]["schema"]["type"] == "array"
     for schema in schemas.values():
         jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_a_reason_phrase_is_one_line_of_printable_ascii() -> None:
+    from tornado.httputil import _ABNF
+
+    from arcade_hub.quoting import REASON_LIMIT, reason_phrase
+
+    for message, phrase in (
+        ("no session 'nosuchid'", "no session 'nosuchid'"),
+        ("send 'Authorization: Bearer <JupyterHub token>'",
+         "send 'Authorization: Bearer (JupyterHub token)'"),
+        ("no session 'é\tx\r\ny…'", "no session '? x y...'"),
+    ):  # fmt: skip
+        assert reason_phrase(message) == phrase
+        assert _ABNF.reason_phrase.fullmatch(phrase) and "<" not in phrase  # tornado's rule
+    long = reason_phrase("x" * 10_000)
+    assert len(long) == REASON_LIMIT and long.endswith("...")
