@@ -7,12 +7,12 @@ import asyncio
 import secrets
 import string
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from arcade_hub.backend import Backend
+from arcade_hub.backend import Backend, InUse, RunsAs
 from arcade_hub.config import Kind
 from arcade_hub.images.services import ImageServicesScope
 from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
@@ -28,6 +28,16 @@ from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.hub_client import HubClient, spec_of
 from arcade_hub.service.limits import shown
+from arcade_hub.service.session_views import (
+    Event,
+    event_table,
+    instance_view,
+    iso,
+    job_spec,
+    parse_iso,
+    runtime_fields,
+    text_number,
+)
 from arcade_hub.service.skaha_models import NONE, InstanceView, JobView, SessionView
 from arcade_hub.service.skaha_params import Interactive, Job
 
@@ -43,22 +53,6 @@ def new_id() -> str:
     )
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value: str | None) -> float | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
-
-
 @dataclass(frozen=True)
 class Caller:
     name: str
@@ -67,6 +61,11 @@ class Caller:
     model: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     """The hub's model of the caller as read for this request (servers included): what the
     request needs of the caller's servers is taken from it, not asked for again."""
+
+    @property
+    def user(self) -> UserContext:
+        """The caller as the launch rules see it."""
+        return UserContext(name=self.name, groups=self.groups, admin=self.admin)
 
 
 @dataclass
@@ -154,8 +153,35 @@ class Sessions:
         self, owner: str, base: str, caller: Caller | None = None
     ) -> list[dict[str, Any]]:
         views = [self.server_view(s, base) for s in await self.servers(owner, caller)]
-        views += [self.instance_view(i) for i in await self.store.of_owner(owner)]
+        views += [instance_view(i).model_dump() for i in await self.store.of_owner(owner)]
         return views
+
+    async def view(self, found: Server | list[Instance], base: str) -> dict[str, Any]:
+        """One session or job as `GET session/{id}` shows it: who it runs as and, while it
+        runs, the cores and RAM it uses now (a job: each instance)."""
+        if isinstance(found, Server):
+            spec = found.spec
+            [runs] = await self._runs_as([spec])
+            used = None
+            if spec is not None and found.status == Status.running:
+                [used] = await self.backend.in_use([spec])
+            return self.server_view(found, base, runs, used)
+        specs = [job_spec(i) for i in found]
+        running = [s for s, i in zip(specs, found, strict=True) if i.status == Status.running]
+        measured = iter(await self.backend.in_use(running))
+        views = [
+            instance_view(i, r, next(measured) if i.status == Status.running else None)
+            for i, r in zip(found, await self._runs_as(specs), strict=True)
+        ]
+        return self.job_view(found, views)
+
+    async def _runs_as(self, specs: Sequence[LaunchSpec | None]) -> list[RunsAs | None]:
+        """The backend's answer for each spec (it may read files: off the event loop)."""
+
+        def ask() -> list[RunsAs | None]:
+            return [self.backend.runs_as(spec) if spec else None for spec in specs]
+
+        return await asyncio.to_thread(ask)
 
     async def find(
         self, caller: Caller, some_id: str, owner: str | None = None
@@ -201,7 +227,9 @@ class Sessions:
             raise ApiError(404, f"no session {shown(name)}")
         return found[0]
 
-    def server_view(self, server: Server, base: str) -> dict[str, Any]:
+    def server_view(
+        self, server: Server, base: str, runs: RunsAs | None = None, used: InUse | None = None
+    ) -> dict[str, Any]:
         spec = server.spec
         started = parse_iso(server.model.get("started"))
         expires = server.meta.expires if server.meta else None
@@ -221,19 +249,18 @@ class Sessions:
             startTime=iso(started or (server.meta.created if server.meta else None)),
             expiryTime=iso(expires),
             connectURL=url if status == Status.running else NONE,
-            requestedRAM=f"{_num(spec.ram_gib)}G" if spec else NONE,
-            requestedCPUCores=_num(spec.cores) if spec else NONE,
+            requestedRAM=text_number(spec.ram_gib) if spec else NONE,
+            requestedCPUCores=text_number(spec.cores) if spec else NONE,
             requestedGPUCores=str(spec.gpus) if spec else NONE,
             catalogueEntry=spec.entry if spec else None,
+            **runtime_fields(runs, used),
         ).model_dump()
 
-    def instance_view(self, instance: Instance) -> dict[str, Any]:
-        return _instance(instance).model_dump()
-
-    def job_view(self, instances: list[Instance]) -> dict[str, Any]:
+    def job_view(self, instances: list[Instance], views: list[InstanceView]) -> dict[str, Any]:
+        """A job of one instance is that instance; of several, the job with its instances
+        (each with what it uses; the job's own `*InUse` are not summed)."""
         if len(instances) == 1:
-            return self.instance_view(instances[0])
-        views = [_instance(i) for i in instances]
+            return views[0].model_dump()
         started = [i.started for i in instances if i.started]
         finished = [i.finished for i in instances if i.finished]
         done = all(i.status.final for i in instances)
@@ -245,6 +272,8 @@ class Sessions:
             "startTime": iso(min(started) if started else instances[0].created),
             "finishTime": iso(max(finished)) if done and finished else None,
             "replicaId": None,
+            "cpuCoresInUse": NONE,
+            "ramInUse": NONE,
             "exitCode": None,
             "message": "",
             "log": None,
@@ -281,14 +310,13 @@ class Sessions:
 
     async def _submit(self, caller: Caller, job: Job) -> str:
         """Plan the job (the planner's `Purpose.job`), then start its instances."""
-        user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
         usage = await self.usage(caller.name, fresh=True)
         config, site = self.platform(), self.site()
         for attempt in range(1, ID_ATTEMPTS + 1):
             job_id = await self._unused_id()
             context = PlanContext(config, site, job_id, usage=usage,
                                   images=self.images.get(config.images))  # fmt: skip
-            planned = await plan(user, job.request, Purpose.job, context)
+            planned = await plan(caller.user, job.request, Purpose.job, context)
             if isinstance(planned, Refusal):
                 raise planned
             # parameter lines to split: off the event loop
@@ -339,21 +367,27 @@ class Sessions:
         return _joined(found, texts)
 
     def events(self, found: Server | list[Instance], base: str) -> str:
+        """What happened to a session or job, as skaha's event table (the columns the
+        `canfar` client shows): TYPE, REASON, MESSAGE, FIRST-SEEN, LAST-SEEN."""
+        now = iso(time.time())
         if isinstance(found, Server):
             view = self.server_view(found, base)
-            lines = [f"{view['startTime']}  Started   {view['name']} ({view['image']})"]
-            lines.append(f"{iso(time.time())}  {view['status']}")
-            return "\n".join(lines) + "\n"
-        lines = []
+            return event_table([
+                ("Normal", "Started", f"{view['name']} ({view['image']})", view["startTime"]),
+                ("Normal", view["status"], f"{view['name']} is {view['status']}", now),
+            ])  # fmt: skip
+        rows: list[Event] = []
         for i in found:
-            lines.append(f"{iso(i.created)}  {i.id}  Pending     queued")
+            rows.append(("Normal", "Queued", f"{i.id}: queued", iso(i.created)))
             if i.started:
-                lines.append(f"{iso(i.started)}  {i.id}  Running     {self.runner.describe(i)}")
+                rows.append(("Normal", "Started", f"{i.id}: {self.runner.describe(i)}",
+                             iso(i.started)))  # fmt: skip
             if i.finished:
-                lines.append(f"{iso(i.finished)}  {i.id}  {i.status.value:<11} {i.message}")
+                kind = "Normal" if i.status == Status.succeeded else "Warning"
+                rows.append((kind, i.status.value, f"{i.id}: {i.message}", iso(i.finished)))
             elif i.status == Status.terminating:
-                lines.append(f"{iso(time.time())}  {i.id}  Terminating")
-        return "\n".join(lines) + "\n"
+                rows.append(("Normal", "Terminating", f"{i.id}: stopping", now))
+        return event_table(rows)
 
     async def reap_expired(self) -> None:
         """Stop interactive sessions and job instances past their lifetime."""
@@ -377,33 +411,6 @@ class Sessions:
             candidate = new_id()
             if not await self.store.exists(candidate):
                 return candidate
-
-
-def _instance(instance: Instance) -> InstanceView:
-    spec = LaunchSpec.model_validate_json(instance.spec)
-    return InstanceView(
-        id=instance.id,
-        userid=instance.owner,
-        image=spec.image,
-        type=Kind.headless.value,
-        status=instance.status.value,
-        name=instance.name,
-        startTime=iso(instance.started or instance.created),
-        expiryTime=iso(instance.expires),
-        requestedRAM=f"{_num(spec.ram_gib)}G",
-        requestedCPUCores=_num(spec.cores),
-        requestedGPUCores=str(spec.gpus),
-        catalogueEntry=spec.entry,
-        jobId=instance.job_id,
-        replicaId=instance.replica,
-        replicaCount=instance.replicas,
-        command=instance.command,
-        createdTime=iso(instance.created),
-        finishTime=iso(instance.finished),
-        exitCode=instance.exit_code,
-        message=instance.message,
-        log=instance.log,
-    )
 
 
 SERVER_LOG = (

@@ -153,10 +153,8 @@ class SessionHandler(SkahaHandler):
             self.write_text(await self.sessions.read_logs(found))
         elif view == "events":
             self.write_text(self.sessions.events(found, self.base()))
-        elif isinstance(found, Server):
-            self.write_json(self.sessions.server_view(found, self.base()))
         else:
-            self.write_json(self.sessions.job_view(found))
+            self.write_json(await self.sessions.view(found, self.base()))
 
     async def post(self, session_id: str) -> None:
         caller = await self.current_caller()

@@ -87,10 +87,18 @@ class ImageQuery(Model):
 
 
 class SessionView(Model):
-    """A session as skaha describes it."""
+    """A session as skaha describes it. RAM values are GB numbers as text (the `canfar` client
+    shows them followed by "GB"). `GET session/{id}` adds who the session runs as and, while
+    it runs, what it uses now (where the backend can measure it); lists leave those out
+    (`<none>`): the answer of one session is measured for it."""
 
     id: str
     userid: str
+    runAsUID: str = Field(NONE, description="The uid the session's processes run as.")
+    runAsGID: str = Field(NONE, description="Their primary gid.")
+    supplementalGroups: list[int] = Field(
+        default_factory=list, description="Their supplementary gids (project groups)."
+    )
     appid: str = NONE
     image: str
     type: TypeName
