@@ -48,6 +48,7 @@ from arcade_hub.service.skaha_models import (
     Totals,
 )
 from arcade_hub.service.skaha_params import TYPES
+from arcade_hub.service.vosi import challenges
 
 VERSION = "v1"
 """The API's version, the last part of its base URL (`skaha/v1`)."""
@@ -55,6 +56,9 @@ LIVE = (Status.pending, Status.running, Status.terminating)
 
 
 class SkahaHandler(ApiHandler):
+    def challenges(self) -> list[str]:
+        return challenges(self)
+
     @property
     def sessions(self) -> Sessions:
         sessions: Sessions = self.settings["sessions"]
