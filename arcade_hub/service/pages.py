@@ -79,7 +79,7 @@ class PageHandler(ServiceHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self.error_message(status_code, kwargs)
         self.set_status(status_code)
-        self.finish(self.page("error.html", status=status_code, message=message))
+        self.finish(self.page("service_error.html", status=status_code, message=message))
 
 
 class ServiceRoot(PageHandler):

@@ -1,5 +1,6 @@
-"""How the sessions API shows sessions and job instances: skaha's session fields (times,
-resources, who a session runs as and what it uses now) and its event table."""
+"""What the sessions API writes for sessions and jobs alike: times, numbers as text, who a
+session runs as and what it uses now (skaha's `runAs*` and `*InUse` fields), and skaha's
+event table. Jobs' own views are in `arcade_hub.service.job_views`."""
 
 from __future__ import annotations
 
@@ -7,10 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from arcade_hub.backend import InUse, RunsAs
-from arcade_hub.config import Kind
-from arcade_hub.jobs.model import Instance
-from arcade_hub.launch.spec import LaunchSpec
-from arcade_hub.service.skaha_models import InstanceView
 
 
 def iso(ts: float | None) -> str | None:
@@ -26,11 +23,8 @@ def parse_iso(value: str | None) -> float | None:
 
 
 def text_number(value: float) -> str:
+    """A number as skaha's text fields carry it (`"1"`, `"0.5"`): RAM in GB, cores."""
     return f"{value:g}"
-
-
-def job_spec(instance: Instance) -> LaunchSpec:
-    return LaunchSpec.model_validate_json(instance.spec)
 
 
 def runtime_fields(runs: RunsAs | None, used: InUse | None) -> dict[str, Any]:
@@ -44,36 +38,6 @@ def runtime_fields(runs: RunsAs | None, used: InUse | None) -> dict[str, Any]:
     if used is not None and used.ram_gib is not None:
         found["ramInUse"] = text_number(round(used.ram_gib, 3))
     return found
-
-
-def instance_view(
-    instance: Instance, runs: RunsAs | None = None, used: InUse | None = None
-) -> InstanceView:
-    spec = job_spec(instance)
-    return InstanceView(
-        id=instance.id,
-        userid=instance.owner,
-        image=spec.image,
-        type=Kind.headless.value,
-        status=instance.status.value,
-        name=instance.name,
-        startTime=iso(instance.started or instance.created),
-        expiryTime=iso(instance.expires),
-        requestedRAM=text_number(spec.ram_gib),
-        requestedCPUCores=text_number(spec.cores),
-        requestedGPUCores=str(spec.gpus),
-        catalogueEntry=spec.entry,
-        **runtime_fields(runs, used),
-        jobId=instance.job_id,
-        replicaId=instance.replica,
-        replicaCount=instance.replicas,
-        command=instance.command,
-        createdTime=iso(instance.created),
-        finishTime=iso(instance.finished),
-        exitCode=instance.exit_code,
-        message=instance.message,
-        log=instance.log,
-    )
 
 
 Event = tuple[str, str, str, str | None]

@@ -26,21 +26,24 @@ from arcade_hub.launch.rules import Usage
 from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import UNNAMED_SESSION_ID, LaunchSpec
 from arcade_hub.service.handlers import ApiError
-from arcade_hub.service.held import HELD, held_view
 from arcade_hub.service.hub_client import HubClient, spec_of
+from arcade_hub.service.job_views import (
+    held_view,
+    instance_view,
+    job_events,
+    job_spec,
+    job_view,
+)
 from arcade_hub.service.limits import shown
 from arcade_hub.service.session_rows import Row, held_row, instance_row, job_rows, session_row
 from arcade_hub.service.session_views import (
-    Event,
     event_table,
-    instance_view,
     iso,
-    job_spec,
     parse_iso,
     runtime_fields,
     text_number,
 )
-from arcade_hub.service.skaha_models import NONE, InstanceView, JobView, SessionView
+from arcade_hub.service.skaha_models import NONE, SessionView
 from arcade_hub.service.skaha_params import Interactive, Job
 
 ID_CHARS = string.ascii_lowercase + string.digits
@@ -187,7 +190,7 @@ class Sessions:
             instance_view(i, r, next(measured) if i.status == Status.running else None)
             for i, r in zip(found, await self._runs_as(specs), strict=True)
         ]
-        return self.job_view(found, views)
+        return job_view(found, views)
 
     async def _runs_as(self, specs: Sequence[LaunchSpec | None]) -> list[RunsAs | None]:
         """The backend's answer for each spec (it may read files: off the event loop)."""
@@ -305,29 +308,6 @@ class Sessions:
             **runtime_fields(runs, used),
         ).model_dump()
 
-    def job_view(self, instances: list[Instance], views: list[InstanceView]) -> dict[str, Any]:
-        """A job of one instance is that instance; of several, the job with its instances
-        (each with what it uses; the job's own `*InUse` are not summed)."""
-        if len(instances) == 1:
-            return views[0].model_dump()
-        started = [i.started for i in instances if i.started]
-        finished = [i.finished for i in instances if i.finished]
-        done = all(i.status.final for i in instances)
-        return JobView(**{
-            **views[0].model_dump(),
-            "id": instances[0].job_id,
-            "name": instances[0].name.rsplit("-", 1)[0],
-            "status": overall(i.status for i in instances).value,
-            "startTime": iso(min(started) if started else instances[0].created),
-            "finishTime": iso(max(finished)) if done and finished else None,
-            "replicaId": None,
-            "cpuCoresInUse": NONE,
-            "ramInUse": NONE,
-            "exitCode": None,
-            "message": "",
-            "log": None,
-            "instances": views,
-        }).model_dump()
 
     async def usage(self, owner: str, caller: Caller | None = None, fresh: bool = False) -> Usage:
         """What `owner` runs now: active servers (any, the default one too) and unfinished
@@ -375,7 +355,7 @@ class Sessions:
                 raise Refusal(job.problems)
             # parameter lines to split: off the event loop
             specs = await asyncio.to_thread(job_instances, planned, job.request, config, site)
-            record = _record(caller.name, job, job_id, held)
+            record = job.record(caller.name, job_id, held)
             await self.store.put_job(record)  # before the instances: they read its lifetime
             try:
                 await self.runner.submit(caller.name, job.name, job_id, specs)
@@ -403,7 +383,7 @@ class Sessions:
             raise Refusal({**job.problems, **planned.errors}, planned.status)
         if job.problems:
             raise Refusal(job.problems)
-        await self.store.put_job(_record(caller.name, job, job_id, None, JobState.held))
+        await self.store.put_job(job.record(caller.name, job_id, None, JobState.held))
         return job_id
 
     async def run(self, caller: Caller, record: JobRecord) -> None:
@@ -461,28 +441,14 @@ class Sessions:
     def events(self, found: Found, base: str) -> str:
         """What happened to a session or job, as skaha's event table (the columns the
         `canfar` client shows): TYPE, REASON, MESSAGE, FIRST-SEEN, LAST-SEEN."""
-        now = iso(time.time())
-        if isinstance(found, JobRecord):
-            return event_table([("Normal", "Pending", f"{found.job_id}: {HELD}",
-                                 iso(found.created))])  # fmt: skip
         if isinstance(found, Server):
             view = self.server_view(found, base)
             return event_table([
                 ("Normal", "Started", f"{view['name']} ({view['image']})", view["startTime"]),
-                ("Normal", view["status"], f"{view['name']} is {view['status']}", now),
+                ("Normal", view["status"], f"{view['name']} is {view['status']}",
+                 iso(time.time())),
             ])  # fmt: skip
-        rows: list[Event] = []
-        for i in found:
-            rows.append(("Normal", "Queued", f"{i.id}: queued", iso(i.created)))
-            if i.started:
-                rows.append(("Normal", "Started", f"{i.id}: {self.runner.describe(i)}",
-                             iso(i.started)))  # fmt: skip
-            if i.finished:
-                kind = "Normal" if i.status == Status.succeeded else "Warning"
-                rows.append((kind, i.status.value, f"{i.id}: {i.message}", iso(i.finished)))
-            elif i.status == Status.terminating:
-                rows.append(("Normal", "Terminating", f"{i.id}: stopping", now))
-        return event_table(rows)
+        return event_table(job_events(found, self.runner.describe))
 
     async def reap_expired(self) -> None:
         """Stop interactive sessions and job instances past their lifetime; archive jobs past
@@ -512,19 +478,6 @@ class Sessions:
             candidate = new_id()
             if not await self.store.exists(candidate):
                 return candidate
-
-
-def _record(
-    owner: str, job: Job, job_id: str, held: JobRecord | None, state: JobState = JobState.submitted
-) -> JobRecord:
-    """The job's record: a held one's, now in `state`, or a new one."""
-    if held is not None:
-        return JobRecord(**{**vars(held), "state": state})
-    return JobRecord(
-        job_id=job_id, owner=owner, name=job.name, created=time.time(),
-        request=job.request.model_dump_json(), state=state, run_id=job.run_id,
-        destruction=job.destruction, duration=job.duration,
-    )  # fmt: skip
 
 
 SERVER_LOG = (
