@@ -4,10 +4,13 @@ CASA image built by scripts/build-images.sh (which covers casa-6.7.6, Debian 13,
 machine). The baseline in the same run is CASA's own start (`casa --python -c "import
 casatasks"`): imaging minus start is what tclean and exportfits cost.
 
-    python benchmarks/casa.py [--rounds 3] [--prefix DIR] [--images]   prints one JSON document
+    python benchmarks/casa.py [--rounds 3] [--prefix DIR] [--images] [--menu]   prints JSON
 
-Not measured yet: menu click -> CASA window on the desktop (it needs the desktop's Chromium
-harness of benchmarks/desktop.py and the form/menu wiring of the launch planner).
+With --menu, also the desktop: the embedded platform with the installed CASA and the demo
+dataset, a desktop session started with it in Debian Chromium, and per round a click on the
+menu's Terminal (the baseline: a plain xterm) and on the dataset's CASA (a CASA prompt in an
+xterm) until the window is on the canvas, alternated; what the test
+tests/e2e/test_casa_workflow.py does once.
 """
 
 from __future__ import annotations
@@ -122,12 +125,89 @@ def in_images(rounds: int, work: Path) -> dict[str, Any]:
     return rows
 
 
+def menu_to_window(rounds: int) -> dict[str, Any]:
+    """Menu click -> window, the dataset's CASA against Terminal, in one desktop session."""
+    import asyncio
+
+    from tests.casa.conftest import open_cache
+    from tests.e2e.casa_desktop import casa_platform
+
+    with casa_platform(open_cache()) as hub:
+        return asyncio.run(_menu_rounds(hub, rounds))
+
+
+async def _menu_rounds(hub: Any, rounds: int) -> dict[str, Any]:
+    import signal
+
+    from playwright.async_api import async_playwright
+
+    from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.desktop.test_desktop_e2e import CANVAS_STATS, DESKTOP_VISIBLE
+    from tests.e2e.browser import login
+    from tests.e2e.casa_desktop import (
+        casa_item,
+        click_until_window,
+        open_menu,
+        stats,
+        terminal_item,
+        xterms,
+    )
+    from tests.e2e.test_casa_workflow import Demo, new_session, start
+    from tests.hub import env_of
+
+    demo = Demo(hub)
+    samples: dict[str, list[float]] = {"terminal": [], demo.entry.name: []}
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            await login(page, hub, "alice")
+            await new_session(page, hub, demo)
+            name = await start(page, "desktop", "desktop/")
+        except BaseException:
+            await browser.close()
+            raise
+        try:
+            await page.wait_for_function(DESKTOP_VISIBLE, polling=50, timeout=60_000)
+            session_id = env_of(hub, "alice", name)["ARCADE_SESSION_ID"]
+            bare = (await stats(page))["white"]
+            for n in range(rounds):
+                for row in (("terminal", demo.entry.name) if n % 2 else
+                            (demo.entry.name, "terminal")):  # fmt: skip
+                    await open_menu(page)
+                    point = await (terminal_item(page) if row == "terminal" else
+                                   casa_item(page, demo.menu_index))  # fmt: skip
+                    samples[row].append(await click_until_window(page, point, bare))
+                    print(f"round {n + 1}: {row} {samples[row][-1]:.2f} s", file=sys.stderr)
+                    for pid in xterms(session_id):  # close the window again
+                        os.kill(pid, signal.SIGTERM)
+                    gone = f"() => ({CANVAS_STATS})().white < {bare} + 5000"
+                    await page.wait_for_function(gone, polling=50, timeout=30_000)
+        finally:
+            await browser.close()
+            hub.stop_server("alice", name)
+    result: dict[str, Any] = {k: summary(v) for k, v in samples.items()}
+    result["casa_over_terminal"] = round(
+        statistics.median(samples[demo.entry.name]) / statistics.median(samples["terminal"]), 2
+    )
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--prefix", type=Path, default=CACHE / "apps",
-                        help="where CASA environments are installed (default: the tests' cache)")
+    parser.add_argument(
+        "--prefix",
+        type=Path,
+        default=CACHE / "apps",
+        help="where CASA environments are installed (default: the tests' cache)",
+    )
     parser.add_argument("--images", action="store_true", help="also the built CASA images")
+    parser.add_argument(
+        "--menu",
+        action="store_true",
+        help="also menu click -> window on a desktop: CASA against Terminal",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="arcade-bench-casa-", dir="/tmp"))
     work.chmod(0o755)
@@ -136,9 +216,7 @@ def main() -> int:
             "rounds": args.rounds,
             "embedded": installed(args.prefix, args.rounds, work),
             "images": in_images(args.rounds, work) if args.images else {},
-            "menu_click_to_window": None,
-            "not_measured": "menu click -> CASA window needs the desktop harness and the "
-            "launch planner's menu wiring (issue 12); batch imaging only",
+            "menu_click_to_window": menu_to_window(args.rounds) if args.menu else None,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)

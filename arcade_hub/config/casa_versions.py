@@ -80,7 +80,8 @@ class CasaChoice:
     exact: bool
     """True when the selected entry satisfies the dataset's version."""
     note: str
-    """One line in a user's words for the form (empty when the exact version is selected)."""
+    """One line in a user's words for the form: the version the dataset needs, and what is
+    selected for it or why the exact version is not."""
 
 
 def choose(wanted: str, candidates: Iterable[Candidate], source: str = "") -> CasaChoice:
@@ -93,7 +94,7 @@ def choose(wanted: str, candidates: Iterable[Candidate], source: str = "") -> Ca
     best = nearest(wanted, [c.version for c in runnable])
     if best is not None and satisfies(best, wanted):
         chosen = _newest_named(runnable, best)
-        return CasaChoice(wanted, chosen.name, True, "")
+        return CasaChoice(wanted, chosen.name, True, f"{said}: {chosen.title} is selected.")
     exact = [c for c in entries if satisfies(c.version, wanted)]
     why = (
         f"{exact[0].title} cannot run here: {exact[0].unavailable}"

@@ -71,6 +71,7 @@ class PageHandler(ServiceHandler):
                 admin_ui=bool(user and user.get("admin")),
                 current=current,
                 xsrf=self.xsrf_form_html(),
+                xsrf_token=self.xsrf_token.decode(),
                 shown_time=shown_time,
                 **values,
             )

@@ -55,6 +55,12 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
     def _default_term_timeout(self) -> int:
         return 5
 
+    @default("env_keep")
+    def _default_env_keep(self) -> list[str]:
+        """JUPYTER_PATH too: the session's Jupyter finds the kernels `_default_kernel` chose
+        from (`arcade_hub.casa.kernels.search_dirs`, e.g. kernels installed elsewhere)."""
+        return ["JUPYTERHUB_SINGLEUSER_APP", "JUPYTER_PATH"]
+
     @default("cmd")
     def _default_cmd(self) -> list[str]:
         return [self.singleuser_command()]

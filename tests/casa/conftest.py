@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +83,13 @@ def _current(casa: Casa, kernels: Path) -> bool:
 
 
 @pytest.fixture(scope="session")
-def casa_cache() -> Iterator[CasaCache]:
+def casa_cache() -> CasaCache:
+    return open_cache()
+
+
+def open_cache() -> CasaCache:
+    """The cache with every recipe this machine has a Python for installed (installs take
+    its lock: one installer at a time); also what benchmarks/casa.py uses."""
     root = cache_dir()
     root.mkdir(mode=0o755, parents=True, exist_ok=True)
     root.chmod(0o755)  # session uids run the environments
@@ -105,7 +110,7 @@ def casa_cache() -> Iterator[CasaCache]:
             if not _current(casa, kernels):
                 install(recipe.name, prefix, python=python, bin_dir=bin_dir, kernel_dir=kernels)
             installed[recipe.name] = casa
-    yield CasaCache(root, installed, missing)
+    return CasaCache(root, installed, missing)
 
 
 def run_casa(casa: Casa, *args: str, user: str | None = None, **kwargs: object) -> str:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -116,5 +117,11 @@ def test_a_session_with_the_dataset_opens_notebooks_in_its_casa_kernel(hub: Runn
         kernel = next(n for n in (f"casa-{r.version}" for r in RECIPES)
                       if satisfies(n.removeprefix("casa-"), wanted))  # fmt: skip
         assert f"--MappingKernelManager.default_kernel_name={kernel}".encode() in cmdline
+        # and the session's Jupyter has that kernel: it is the default new notebooks get
+        own = {"Authorization": f"token {env['JUPYTERHUB_API_TOKEN']}"}
+        r = httpx.get(f"{hub.url}/user/alice/casa-nb/api/kernelspecs", headers=own, timeout=30)
+        assert r.status_code == 200, r.text
+        specs = r.json()
+        assert specs["default"] == kernel and kernel in specs["kernelspecs"], specs
     finally:
         hub.stop_server("alice", "casa-nb")

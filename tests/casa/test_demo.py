@@ -17,7 +17,7 @@ from arcade_hub.casa.detect import dataset_casa_version, detect_casa_version, re
 from arcade_hub.casa.recipes import CasaRecipe
 from arcade_hub.config import load_config
 
-from .conftest import RECIPE_PARAMS, CasaCache
+from .conftest import RECIPE_PARAMS, CasaCache, run_casa
 
 
 @pytest.mark.parametrize("recipe", RECIPE_PARAMS)
@@ -78,3 +78,27 @@ def test_without_casa_the_demo_says_what_to_install(tmp_path: Path) -> None:
     with pytest.raises(DemoError, match=r"casa-6\.7\.0 is not installed; run `arcade-hub apps"):
         make_demo(tmp_path / "demo", "casa-6.7.0", prefix=tmp_path / "no-apps")
     assert not (tmp_path / "demo").exists() and os.listdir(tmp_path) == []
+
+
+def test_reduce_py_exec_d_at_a_prompt_or_in_a_kernel_finds_the_session_s_dataset(
+    casa_cache: CasaCache, tmp_path: Path
+) -> None:
+    """`exec(open(".../reduce.py").read())`, as the tutorial runs it at a CASA prompt and in a
+    notebook: no `__file__`, a kernel's own argv (`-f connection.json`), another working
+    directory. The dataset is the session's (ARCADE_DATASETS/ARCADE_DATASET) and the image
+    goes to the home, not to a directory named after the kernel's argument."""
+    casa = casa_cache.installed[max(casa_cache.installed)]
+    datasets, home, elsewhere = tmp_path / "datasets", tmp_path / "home", tmp_path / "cwd"
+    make_demo(datasets / "alma-demo", casa.name, casa_cache.root / "apps")
+    home.mkdir()
+    elsewhere.mkdir()
+    env = {**os.environ, "ARCADE_DATASETS": str(datasets), "ARCADE_DATASET": "alma-demo",
+           "ARCADE_HOME": str(home), "HOME": str(home)}  # fmt: skip
+    code = f"exec(open({str(datasets / 'alma-demo' / 'reduce.py')!r}).read())"
+    out = run_casa(casa, "-c", code, "-f", "kernel-connection.json", cwd=elsewhere, env=env)
+    assert f"wrote {home}/alma-demo-images/alma-demo.fits" in out
+    assert not (elsewhere / "-f").exists()
+    env.pop("ARCADE_DATASET")  # not started with the dataset: it says how to run it
+    argv = [str(casa.link), "--python", "-c", code]
+    lost = subprocess.run(argv, cwd=elsewhere, env=env, capture_output=True, text=True)
+    assert lost.returncode == 1 and "alma-demo.ms not found: run it as" in lost.stderr

@@ -123,3 +123,16 @@ async def test_batch_and_error_pages_share_the_look(hub: RunningHub) -> None:
         assert "no session 'nosuchjob'" in await page.inner_text("#message")
         assert await nav_texts(page) == list(NAV)
         await assert_accessible(page, "an error page")
+
+
+async def test_the_sessions_list_follows_a_job_without_a_reload(hub: RunningHub) -> None:
+    api = Api(hub, "frank")
+    job = api.create(name="nap", image="batch", cmd="sleep", args="8")
+    api.wait_status(job, ("Running",), timeout=120)
+    async with logged_in_page(hub, "frank") as page:
+        assert await page.inner_text(f"#row-{job} .arcade-status") == "Running"
+        await page.evaluate("window.notReloaded = true")
+        # the list refreshes itself (every 10 s) to the job's end, in place
+        done = page.locator(f"#row-{job} .arcade-status", has_text="Succeeded")
+        await done.wait_for(timeout=60_000)
+        assert await page.evaluate("window.notReloaded === true")

@@ -50,8 +50,11 @@ def test_choose_preselects_the_version_or_says_which_instead() -> None:
         Candidate("casa-6.7.0", "CASA 6.7.0", "6.7.0", "run `arcade-hub apps install casa-6.7.0`"),
         Candidate("casa-6.7.6", "CASA 6.7.6", "6.7.6"),
     ]
-    exact = choose("6.6.5.31", entries)
-    assert (exact.selected, exact.exact, exact.note) == ("casa-6.6.5", True, "")
+    exact = choose("6.6.5.31", entries, "recorded in the data")
+    assert (exact.selected, exact.exact) == ("casa-6.6.5", True)
+    assert exact.note == (
+        "This dataset needs CASA 6.6.5.31 (recorded in the data): CASA 6.6.5 is selected."
+    )
     near = choose("6.7.0.31", entries, "recorded in the data")
     assert (near.selected, near.exact) == ("casa-6.7.6", False)
     assert near.note == (

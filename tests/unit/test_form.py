@@ -81,6 +81,8 @@ def test_a_dataset_selects_the_casa_that_serves_it_or_says_why_not() -> None:
     needed = {demo: Detected("6.7.0.31", "the history of alma-demo.ms")}
     html = render_form(config, AllLocal(), UserContext("u"), casa_needed=needed)
     assert 'data-casa="6.7.0.31" data-casa-select="casa-6.7.0"' in html
+    assert ('data-casa-note="This dataset needs CASA 6.7.0.31 (recorded in the history of '
+            'alma-demo.ms): CASA 6.7.0 is selected."') in html
     state = FormState(values={"dataset": [demo]})
     html = render_form(config, Only665(), UserContext("u"), state, casa_needed=needed)
     assert 'data-casa-select="casa-6.6.5"' in html

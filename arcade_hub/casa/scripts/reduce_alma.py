@@ -3,7 +3,8 @@
 Run it with the CASA the dataset was written with, from anywhere (the dataset is read-only;
 the images go to OUTDIR, by default ~/alma-demo-images):
     casa-6.7.0 --python reduce.py [OUTDIR]         # a terminal or a batch job
-    exec(open("/datasets/alma-demo/reduce.py").read())   # at a CASA prompt or in a notebook
+    exec(open(".../alma-demo/reduce.py").read())   # at a CASA prompt or in a CASA notebook of
+                                                   # a session started with the dataset
 """
 
 import os
@@ -11,10 +12,31 @@ import sys
 
 from casatasks import exportfits, tclean
 
-HERE = os.path.dirname(os.path.abspath(globals().get("__file__") or sys.argv[0]))
+SCRIPT = globals().get("__file__")  # unset when exec'd at a prompt or in a notebook
+# OUTDIR only from a command line that runs this very file (a kernel's argv is its own)
+ARGS = sys.argv[1:] if SCRIPT and os.path.abspath(sys.argv[0]) == os.path.abspath(SCRIPT) else []
+
+
+def dataset_dir() -> str:
+    """Beside this script; exec'd, the session's dataset (ARCADE_DATASETS/ARCADE_DATASET) or
+    the current directory, whichever holds alma-demo.ms."""
+    if SCRIPT:
+        return os.path.dirname(os.path.abspath(SCRIPT))
+    places = [os.getcwd()]
+    if os.environ.get("ARCADE_DATASET"):
+        places.insert(0, os.path.join(os.environ.get("ARCADE_DATASETS", ""),
+                                      os.environ["ARCADE_DATASET"]))
+    for place in places:
+        if os.path.isdir(os.path.join(place, "alma-demo.ms")):
+            return place
+    raise SystemExit("reduce.py: alma-demo.ms not found: run it as `casa --python "
+                     "/path/to/reduce.py`, or exec it in a session started with the dataset")
+
+
+HERE = dataset_dir()
 VIS = os.path.join(HERE, "alma-demo.ms")
 HOME = os.environ.get("ARCADE_HOME") or os.path.expanduser("~")
-OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(HOME, "alma-demo-images"))
+OUT = os.path.abspath(ARGS[0] if ARGS else os.path.join(HOME, "alma-demo-images"))
 
 os.makedirs(OUT, exist_ok=True)
 image = os.path.join(OUT, "alma-demo")
