@@ -10,7 +10,8 @@ else through this interface and never asks which backend it has.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +34,25 @@ def app_listing(apps: list[tuple[CatalogueEntry, str | None]]) -> list[dict[str,
          "available": reason is None, "reason": reason or ""}
         for e, reason in apps
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RunsAs:
+    """The uid, primary gid and supplementary gids a session's processes run under (skaha's
+    `runAsUID`, `runAsGID`, `supplementalGroups`)."""
+
+    uid: int
+    gid: int
+    groups: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class InUse:
+    """What a running session uses now: cores (CPU seconds per second) and RAM in GiB; None
+    where the backend cannot tell (not running, or not measurable there)."""
+
+    cores: float | None = None
+    ram_gib: float | None = None
 
 
 class AppNotRunnable(Exception):
@@ -69,6 +89,16 @@ class Backend(Protocol):
 
     def job_runner(self, store: JobStore, data_dir: Path) -> Runner:
         """The runner of batch jobs here, keeping its records in `store`."""
+        ...
+
+    def runs_as(self, spec: LaunchSpec) -> RunsAs | None:
+        """Who the processes of the session or job instance `spec` run as; None when that
+        cannot be said (no identity configured for its user). May read files: call it off
+        the event loop."""
+        ...
+
+    async def in_use(self, specs: Sequence[LaunchSpec]) -> list[InUse]:
+        """The cores and RAM each session or job instance of `specs` uses now."""
         ...
 
     async def close(self) -> None:

@@ -5,20 +5,23 @@ batch jobs Kubernetes Jobs; one Kubernetes client for the service's life."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kubernetes_asyncio.client import CoreV1Api
 
-from arcade_hub.backend import AppNotRunnable, PlatformSource
+from arcade_hub.backend import AppNotRunnable, InUse, PlatformSource, RunsAs
 from arcade_hub.config import CatalogueEntry, Kind
 from arcade_hub.jobs.base import Runner
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.kube import apps
 from arcade_hub.kube.availability import KubeAvailability
+from arcade_hub.kube.builders import posix_ids
 from arcade_hub.kube.client import API_ERRORS, KubeClient, api_error, connect
 from arcade_hub.kube.jobs.runner import KubeJobRunner
+from arcade_hub.kube.volumes import KubeLaunchError
 from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 
@@ -67,6 +70,20 @@ class KubernetesBackend:
 
     def job_runner(self, store: JobStore, data_dir: Path) -> Runner:
         return KubeJobRunner(store, self.platform, data_dir, self.kube)
+
+    def runs_as(self, spec: LaunchSpec) -> RunsAs | None:
+        """The pod's security context (`arcade_hub.kube.builders.security_contexts`): its
+        fsGroup is the processes' supplementary group."""
+        try:
+            ids = posix_ids(self.platform().backend.kubernetes.security, spec.username)
+        except KubeLaunchError:
+            return None
+        return RunsAs(ids.uid, ids.gid, () if ids.fs_group is None else (ids.fs_group,))
+
+    async def in_use(self, specs: Sequence[LaunchSpec]) -> list[InUse]:
+        """Not measured: that needs the cluster's metrics API, which Arcade does not use."""
+        await asyncio.sleep(0)
+        return [InUse() for _ in specs]
 
     async def close(self) -> None:
         await self.kube.close()

@@ -192,6 +192,13 @@ def resource_max(config: PlatformConfig, user: UserContext, key: str) -> tuple[C
     return choices, limit(config, user.groups, f"max_{key}")  # type: ignore[arg-type]
 
 
+def resource_default(config: PlatformConfig, user: UserContext, key: str) -> float:
+    """What a session gets of `key` (cores, ram, gpus) when it asks for none: the platform's
+    default, at most the user's group maximum (and never below the platform's minimum)."""
+    choices, group = resource_max(config, user, key)
+    return min(choices.default, max(group.value, choices.min))
+
+
 def session_resources(
     request: LaunchRequest, config: PlatformConfig, user: UserContext, errors: dict[str, str]
 ) -> tuple[float, float, float]:
@@ -212,9 +219,9 @@ def _within(
     unit: str,
     errors: dict[str, str],
 ) -> float:
-    choices, group = resource_max(config, user, key)
     if value is None:
-        return min(choices.default, max(group.value, choices.min))
+        return resource_default(config, user, key)
+    choices, group = resource_max(config, user, key)
     if value < choices.min:
         errors[key] = f"{value:g} is below the minimum of {choices.min:g} {unit}"
     elif value > choices.max:

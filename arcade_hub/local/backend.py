@@ -5,16 +5,18 @@ session's desktop, batch jobs local processes."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from arcade_hub.backend import PlatformSource
+from arcade_hub.backend import InUse, PlatformSource, RunsAs
 from arcade_hub.config import CatalogueEntry
 from arcade_hub.jobs.base import Runner
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.local import usage
 from arcade_hub.local.apps import launch_app
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.jobs import JobRunner
@@ -46,6 +48,12 @@ class EmbeddedBackend:
 
     def job_runner(self, store: JobStore, data_dir: Path) -> Runner:
         return JobRunner(store, self.platform, data_dir)
+
+    def runs_as(self, spec: LaunchSpec) -> RunsAs | None:
+        return usage.runs_as(spec, self.platform(), self.data_dir)
+
+    async def in_use(self, specs: Sequence[LaunchSpec]) -> list[InUse]:
+        return await usage.in_use(specs)
 
     async def close(self) -> None:
         await asyncio.sleep(0)  # nothing held

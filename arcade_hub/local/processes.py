@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Collection
 
 import psutil
 
@@ -22,12 +23,17 @@ MARKER = contract.SESSION_ID
 def session_pids(session_id: str, extra: set[int] | None = None) -> set[int]:
     """Pids whose environment carries this session's marker, plus `extra` still alive."""
     found = {p for p in (extra or set()) if psutil.pid_exists(p)}
+    return found | pids_by_session({session_id})[session_id]
+
+
+def pids_by_session(session_ids: Collection[str]) -> dict[str, set[int]]:
+    """The pids whose environment carries each session's marker, in one look at them all."""
+    found: dict[str, set[int]] = {s: set() for s in session_ids}
     for proc in psutil.process_iter(["pid", "environ"]):
         # another user's process whose environment root may not read has environ None
-        if proc.info["pid"] != os.getpid() and (proc.info["environ"] or {}).get(
-            MARKER
-        ) == session_id:
-            found.add(proc.info["pid"])
+        marker = (proc.info["environ"] or {}).get(MARKER)
+        if marker in found and proc.info["pid"] != os.getpid():
+            found[marker].add(proc.info["pid"])
     return found
 
 

@@ -40,6 +40,8 @@ from arcade_hub.service.parsing import CreateParser
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
 from arcade_hub.service.skaha import (
+    VERSION,
+    CanfarServerHandler,
     ContextHandler,
     ImageHandler,
     OpenApiHandler,
@@ -49,7 +51,7 @@ from arcade_hub.service.skaha import (
 from arcade_hub.service.vosi import TokenHandler, VosiHandler
 
 SESSION = r"/api/v1/users/([^/]+)/sessions/([^/]*)"
-SKAHA = "skaha/v1"
+SKAHA = f"skaha/{VERSION}"
 REAP_INTERVAL = 60.0
 STOP_GRACE = 10.0
 """Seconds the service may take to stop after SIGTERM before it exits regardless."""
@@ -74,6 +76,7 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
             (route(f"{SKAHA}/session/([^/]+)"), SessionHandler),
             (route(f"{SKAHA}/image"), ImageHandler),
             (route(f"{SKAHA}/context"), ContextHandler),
+            (route(f"{SKAHA}/canfar-server"), CanfarServerHandler),
             (route(f"{SKAHA}/openapi.json"), OpenApiHandler),
             (route(""), ServiceRoot),
             (route("new"), NewSessionPage),

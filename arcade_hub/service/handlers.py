@@ -13,6 +13,7 @@ from tornado.log import access_log
 
 from arcade_hub.config import PlatformConfig
 from arcade_hub.config.cache import platform_config
+from arcade_hub.quoting import reason_phrase
 from arcade_hub.service import limits
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.limits import MESSAGE_LIMIT, shorten, shown
@@ -252,7 +253,9 @@ class ApiHandler(ServiceHandler):
                 self.add_header("WWW-Authenticate", value)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """`{"status", "message"}`; the message is the status line's reason phrase too."""
         self.set_header("Content-Type", "application/json")
         self.send_challenges(status_code)
         message = self.error_message(status_code, kwargs)
+        self.set_status(status_code, reason_phrase(message) or None)
         self.finish(json.dumps({"status": status_code, "message": message}))

@@ -1,35 +1,26 @@
 """How jobs show in the sessions API and the job list: an instance, a job of several (its
 instances within), and a held job (a UWS job not run yet: a headless job `Pending`, saying
-what it waits for); times as the APIs write them."""
+what it waits for). RAM is GB as a number in text, as for sessions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable
 from typing import Any
 
+from arcade_hub.backend import InUse, RunsAs
 from arcade_hub.config import Kind
 from arcade_hub.jobs.model import Instance, JobRecord, Status, overall
 from arcade_hub.launch.request import LaunchRequest
 from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.service.session_views import Event, iso, runtime_fields, text_number
 from arcade_hub.service.skaha_models import NONE, InstanceView, JobView
 
 HELD = "held: starts when it is run (UWS PHASE=RUN)"
 
 
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value: str | None) -> float | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def number(value: float) -> str:
-    return f"{value:g}"
+def job_spec(instance: Instance) -> LaunchSpec:
+    return LaunchSpec.model_validate_json(instance.spec)
 
 
 def held_view(record: JobRecord) -> dict[str, Any]:
@@ -44,8 +35,8 @@ def held_view(record: JobRecord) -> dict[str, Any]:
         name=record.name,
         startTime=None,
         expiryTime=None,
-        requestedRAM=f"{number(request.ram_gib)}G" if request.ram_gib else NONE,
-        requestedCPUCores=number(request.cores) if request.cores else NONE,
+        requestedRAM=text_number(request.ram_gib) if request.ram_gib else NONE,
+        requestedCPUCores=text_number(request.cores) if request.cores else NONE,
         requestedGPUCores=str(request.gpus) if request.gpus is not None else NONE,
         catalogueEntry=None,
         jobId=record.job_id,
@@ -60,8 +51,11 @@ def held_view(record: JobRecord) -> dict[str, Any]:
     ).model_dump()
 
 
-def instance_view(instance: Instance) -> InstanceView:
-    spec = LaunchSpec.model_validate_json(instance.spec)
+def instance_view(
+    instance: Instance, runs: RunsAs | None = None, used: InUse | None = None
+) -> InstanceView:
+    """An instance; with who it runs as and what it uses now where they are given."""
+    spec = job_spec(instance)
     return InstanceView(
         id=instance.id,
         userid=instance.owner,
@@ -71,10 +65,11 @@ def instance_view(instance: Instance) -> InstanceView:
         name=instance.name,
         startTime=iso(instance.started or instance.created),
         expiryTime=iso(instance.expires),
-        requestedRAM=f"{number(spec.ram_gib)}G",
-        requestedCPUCores=number(spec.cores),
+        requestedRAM=text_number(spec.ram_gib),
+        requestedCPUCores=text_number(spec.cores),
         requestedGPUCores=str(spec.gpus),
         catalogueEntry=spec.entry,
+        **runtime_fields(runs, used),
         jobId=instance.job_id,
         replicaId=instance.replica,
         replicaCount=instance.replicas,
@@ -87,13 +82,16 @@ def instance_view(instance: Instance) -> InstanceView:
     )
 
 
-def job_view(instances: list[Instance] | JobRecord) -> dict[str, Any]:
-    """A job as `GET /session/{id}` answers: one instance's view, or the job's over them."""
+def job_view(
+    instances: list[Instance] | JobRecord, views: list[InstanceView] | None = None
+) -> dict[str, Any]:
+    """A job as `GET /session/{id}` answers: one instance's view, or the job's over them
+    (`views`: the instances' own, measured; the job's `*InUse` are not summed)."""
     if isinstance(instances, JobRecord):
         return held_view(instances)
+    views = views or [instance_view(i) for i in instances]
     if len(instances) == 1:
-        return instance_view(instances[0]).model_dump()
-    views = [instance_view(i) for i in instances]
+        return views[0].model_dump()
     started = [i.started for i in instances if i.started]
     finished = [i.finished for i in instances if i.finished]
     done = all(i.status.final for i in instances)
@@ -105,8 +103,30 @@ def job_view(instances: list[Instance] | JobRecord) -> dict[str, Any]:
         "startTime": iso(min(started) if started else instances[0].created),
         "finishTime": iso(max(finished)) if done and finished else None,
         "replicaId": None,
+        "cpuCoresInUse": NONE,
+        "ramInUse": NONE,
         "exitCode": None,
         "message": "",
         "log": None,
         "instances": views,
     }).model_dump()
+
+
+def job_events(
+    found: list[Instance] | JobRecord, describe: Callable[[Instance], str]
+) -> list[Event]:
+    """What happened to a job's instances (`describe`: the runner's word on a started one),
+    or that a held job waits to be run."""
+    if isinstance(found, JobRecord):
+        return [("Normal", "Pending", f"{found.job_id}: {HELD}", iso(found.created))]
+    rows: list[Event] = []
+    for i in found:
+        rows.append(("Normal", "Queued", f"{i.id}: queued", iso(i.created)))
+        if i.started:
+            rows.append(("Normal", "Started", f"{i.id}: {describe(i)}", iso(i.started)))
+        if i.finished:
+            kind = "Normal" if i.status == Status.succeeded else "Warning"
+            rows.append((kind, i.status.value, f"{i.id}: {i.message}", iso(i.finished)))
+        elif i.status == Status.terminating:
+            rows.append(("Normal", "Terminating", f"{i.id}: stopping", iso(time.time())))
+    return rows

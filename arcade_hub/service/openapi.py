@@ -12,6 +12,7 @@ from pydantic.json_schema import models_json_schema
 
 from arcade_hub.service.skaha_models import (
     ActionQuery,
+    CanfarServerView,
     ContextView,
     CreateQuery,
     ErrorView,
@@ -28,7 +29,8 @@ from arcade_hub.service.skaha_models import (
 REF = "#/components/schemas/{model}"
 TEXT = "text"
 ANSWERS: tuple[type[BaseModel], ...] = (
-    SessionView, InstanceView, JobView, ImageView, ContextView, StatsView, ErrorView,
+    SessionView, InstanceView, JobView, ImageView, ContextView, StatsView, CanfarServerView,
+    ErrorView,
 )  # fmt: skip
 
 
@@ -78,6 +80,9 @@ OPERATIONS = (
               array(ImageView)),
     Operation("get", "/context", "Resource choices: cores, memoryGB, gpus", None,
               "Choices and defaults", ref(ContextView), errors=(401,)),
+    Operation("get", "/canfar-server",
+              "Arcade: the caller's limits as a server of the `canfar` client's configuration",
+              None, "The server record", ref(CanfarServerView), errors=(401,)),
 )  # fmt: skip
 SESSION_ID = {
     "name": "sessionID",

@@ -7,11 +7,12 @@ import asyncio
 import secrets
 import string
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from arcade_hub.backend import Backend
+from arcade_hub.backend import Backend, InUse, RunsAs
 from arcade_hub.config import Kind
 from arcade_hub.images.services import ImageServicesScope
 from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
@@ -29,13 +30,19 @@ from arcade_hub.service.hub_client import HubClient, spec_of
 from arcade_hub.service.job_views import (
     held_view,
     instance_view,
-    iso,
+    job_events,
+    job_spec,
     job_view,
-    number,
-    parse_iso,
 )
 from arcade_hub.service.limits import shown
 from arcade_hub.service.session_rows import Row, held_row, instance_row, job_rows, session_row
+from arcade_hub.service.session_views import (
+    event_table,
+    iso,
+    parse_iso,
+    runtime_fields,
+    text_number,
+)
 from arcade_hub.service.skaha_models import NONE, SessionView
 from arcade_hub.service.skaha_params import Interactive, Job
 
@@ -59,6 +66,11 @@ class Caller:
     model: dict[str, Any] | None = field(default=None, compare=False, hash=False)
     """The hub's model of the caller as read for this request (servers included): what the
     request needs of the caller's servers is taken from it, not asked for again."""
+
+    @property
+    def user(self) -> UserContext:
+        """The caller as the launch rules see it."""
+        return UserContext(name=self.name, groups=self.groups, admin=self.admin)
 
 
 @dataclass
@@ -154,10 +166,39 @@ class Sessions:
         self, owner: str, base: str, caller: Caller | None = None
     ) -> list[dict[str, Any]]:
         views = [self.server_view(s, base) for s in await self.servers(owner, caller)]
-        views += [self.instance_view(i) for i in await self.store.of_owner(owner)]
+        views += [instance_view(i).model_dump() for i in await self.store.of_owner(owner)]
         records = await self.store.jobs_of(owner)
         views += [held_view(r) for r in records.values() if r.state == JobState.held]
         return views
+
+    async def view(self, found: Found, base: str) -> dict[str, Any]:
+        """One session or job as `GET session/{id}` shows it: who it runs as and, while it
+        runs, the cores and RAM it uses now (a job: each instance; a held job: what it asks)."""
+        if isinstance(found, JobRecord):
+            return held_view(found)
+        if isinstance(found, Server):
+            spec = found.spec
+            [runs] = await self._runs_as([spec])
+            used = None
+            if spec is not None and found.status == Status.running:
+                [used] = await self.backend.in_use([spec])
+            return self.server_view(found, base, runs, used)
+        specs = [job_spec(i) for i in found]
+        running = [s for s, i in zip(specs, found, strict=True) if i.status == Status.running]
+        measured = iter(await self.backend.in_use(running))
+        views = [
+            instance_view(i, r, next(measured) if i.status == Status.running else None)
+            for i, r in zip(found, await self._runs_as(specs), strict=True)
+        ]
+        return job_view(found, views)
+
+    async def _runs_as(self, specs: Sequence[LaunchSpec | None]) -> list[RunsAs | None]:
+        """The backend's answer for each spec (it may read files: off the event loop)."""
+
+        def ask() -> list[RunsAs | None]:
+            return [self.backend.runs_as(spec) if spec else None for spec in specs]
+
+        return await asyncio.to_thread(ask)
 
     async def rows(self, owner: str, base: str, caller: Caller | None = None) -> list[Row]:
         """The Sessions page's rows of `owner`: `all_views`'s sessions and jobs, with what
@@ -169,8 +210,7 @@ class Sessions:
         ]
         instances = await self.store.of_owner(owner)
         members = [
-            instance_row(self.instance_view(i), LaunchSpec.model_validate_json(i.spec), config)
-            for i in instances
+            instance_row(instance_view(i).model_dump(), job_spec(i), config) for i in instances
         ]
         records = await self.store.jobs_of(owner)
         held = [held_row(held_view(r), config) for r in records.values()
@@ -239,7 +279,9 @@ class Sessions:
             raise ApiError(404, f"no session {shown(name)}")
         return found[0]
 
-    def server_view(self, server: Server, base: str) -> dict[str, Any]:
+    def server_view(
+        self, server: Server, base: str, runs: RunsAs | None = None, used: InUse | None = None
+    ) -> dict[str, Any]:
         spec = server.spec
         started = parse_iso(server.model.get("started"))
         expires = server.meta.expires if server.meta else None
@@ -259,17 +301,13 @@ class Sessions:
             startTime=iso(started or (server.meta.created if server.meta else None)),
             expiryTime=iso(expires),
             connectURL=url if status == Status.running else NONE,
-            requestedRAM=f"{number(spec.ram_gib)}G" if spec else NONE,
-            requestedCPUCores=number(spec.cores) if spec else NONE,
+            requestedRAM=text_number(spec.ram_gib) if spec else NONE,
+            requestedCPUCores=text_number(spec.cores) if spec else NONE,
             requestedGPUCores=str(spec.gpus) if spec else NONE,
             catalogueEntry=spec.entry if spec else None,
+            **runtime_fields(runs, used),
         ).model_dump()
 
-    def instance_view(self, instance: Instance) -> dict[str, Any]:
-        return instance_view(instance).model_dump()
-
-    def job_view(self, instances: list[Instance] | JobRecord) -> dict[str, Any]:
-        return job_view(instances)
 
     async def usage(self, owner: str, caller: Caller | None = None, fresh: bool = False) -> Usage:
         """What `owner` runs now: active servers (any, the default one too) and unfinished
@@ -304,21 +342,20 @@ class Sessions:
     async def _submit(self, caller: Caller, job: Job, held: JobRecord | None = None) -> str:
         """Plan the job (the planner's `Purpose.job`), record it, then start its instances;
         a `held` job keeps its id (and is held again when it cannot start)."""
-        user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
         usage = await self.usage(caller.name, fresh=True)
         config, site = self.platform(), self.site()
         for attempt in range(1, ID_ATTEMPTS + 1):
             job_id = held.job_id if held else await self.unused_id()
             context = PlanContext(config, site, job_id, usage=usage,
                                   images=self.images.get(config.images))  # fmt: skip
-            planned = await plan(user, job.request, Purpose.job, context)
+            planned = await plan(caller.user, job.request, Purpose.job, context)
             if isinstance(planned, Refusal):
                 raise Refusal({**job.problems, **planned.errors}, planned.status)
             if job.problems:
                 raise Refusal(job.problems)
             # parameter lines to split: off the event loop
             specs = await asyncio.to_thread(job_instances, planned, job.request, config, site)
-            record = _record(caller.name, job, job_id, held)
+            record = job.record(caller.name, job_id, held)
             await self.store.put_job(record)  # before the instances: they read its lifetime
             try:
                 await self.runner.submit(caller.name, job.name, job_id, specs)
@@ -337,17 +374,16 @@ class Sessions:
     async def _hold(self, caller: Caller, job: Job) -> str:
         """Plan the job as `_submit` does (so it is refused now, not when it is run), and
         record it held: `run` starts it, planned again then (the user's usage may differ)."""
-        user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
         config = self.platform()
         job_id = await self.unused_id()
         context = PlanContext(config, self.site(), job_id, images=self.images.get(config.images),
                               usage=await self.usage(caller.name, fresh=True))  # fmt: skip
-        planned = await plan(user, job.request, Purpose.job, context)
+        planned = await plan(caller.user, job.request, Purpose.job, context)
         if isinstance(planned, Refusal):
             raise Refusal({**job.problems, **planned.errors}, planned.status)
         if job.problems:
             raise Refusal(job.problems)
-        await self.store.put_job(_record(caller.name, job, job_id, None, JobState.held))
+        await self.store.put_job(job.record(caller.name, job_id, None, JobState.held))
         return job_id
 
     async def run(self, caller: Caller, record: JobRecord) -> None:
@@ -403,23 +439,16 @@ class Sessions:
         return _joined(found, texts)
 
     def events(self, found: Found, base: str) -> str:
-        if isinstance(found, JobRecord):
-            return f"{iso(found.created)}  {found.job_id}  Pending     {found.state.value}\n"
+        """What happened to a session or job, as skaha's event table (the columns the
+        `canfar` client shows): TYPE, REASON, MESSAGE, FIRST-SEEN, LAST-SEEN."""
         if isinstance(found, Server):
             view = self.server_view(found, base)
-            lines = [f"{view['startTime']}  Started   {view['name']} ({view['image']})"]
-            lines.append(f"{iso(time.time())}  {view['status']}")
-            return "\n".join(lines) + "\n"
-        lines = []
-        for i in found:
-            lines.append(f"{iso(i.created)}  {i.id}  Pending     queued")
-            if i.started:
-                lines.append(f"{iso(i.started)}  {i.id}  Running     {self.runner.describe(i)}")
-            if i.finished:
-                lines.append(f"{iso(i.finished)}  {i.id}  {i.status.value:<11} {i.message}")
-            elif i.status == Status.terminating:
-                lines.append(f"{iso(time.time())}  {i.id}  Terminating")
-        return "\n".join(lines) + "\n"
+            return event_table([
+                ("Normal", "Started", f"{view['name']} ({view['image']})", view["startTime"]),
+                ("Normal", view["status"], f"{view['name']} is {view['status']}",
+                 iso(time.time())),
+            ])  # fmt: skip
+        return event_table(job_events(found, self.runner.describe))
 
     async def reap_expired(self) -> None:
         """Stop interactive sessions and job instances past their lifetime; archive jobs past
@@ -449,19 +478,6 @@ class Sessions:
             candidate = new_id()
             if not await self.store.exists(candidate):
                 return candidate
-
-
-def _record(
-    owner: str, job: Job, job_id: str, held: JobRecord | None, state: JobState = JobState.submitted
-) -> JobRecord:
-    """The job's record: a held one's, now in `state`, or a new one."""
-    if held is not None:
-        return JobRecord(**{**vars(held), "state": state})
-    return JobRecord(
-        job_id=job_id, owner=owner, name=job.name, created=time.time(),
-        request=job.request.model_dump_json(), state=state, run_id=job.run_id,
-        destruction=job.destruction, duration=job.duration,
-    )  # fmt: skip
 
 
 SERVER_LOG = (

@@ -8,6 +8,8 @@ POST   session/{id}?action=renew                  start a new lifetime
 DELETE session/{id}                               stop and forget (job logs stay in the home)
        (session/{id} takes `owner=` for admins: whose session of that name)
 GET    image[?type=]   context   openapi.json
+GET    canfar-server                             Arcade: the caller's limits as a server record
+                                                  of the `canfar` client's configuration
 """
 
 from __future__ import annotations
@@ -30,12 +32,11 @@ from arcade_hub.service.handlers import ApiError, ApiHandler, as_sent
 from arcade_hub.service.limits import shown
 from arcade_hub.service.openapi import document
 from arcade_hub.service.sessions import Caller, Server, Sessions
+from arcade_hub.service.skaha_context import caller_context, client_resources, number
 from arcade_hub.service.skaha_models import (
-    Choice,
-    ContextView,
+    CanfarServerView,
     CoreStats,
     Counts,
-    GpuChoice,
     ImageView,
     InUse,
     LimitsView,
@@ -49,6 +50,8 @@ from arcade_hub.service.skaha_models import (
 from arcade_hub.service.skaha_params import TYPES
 from arcade_hub.service.vosi import challenges
 
+VERSION = "v1"
+"""The API's version, the last part of its base URL (`skaha/v1`)."""
 LIVE = (Status.pending, Status.running, Status.terminating)
 
 
@@ -157,10 +160,8 @@ class SessionHandler(SkahaHandler):
             self.write_text(await self.sessions.read_logs(found))
         elif view == "events":
             self.write_text(self.sessions.events(found, self.base()))
-        elif isinstance(found, Server):
-            self.write_json(self.sessions.server_view(found, self.base()))
         else:
-            self.write_json(self.sessions.job_view(found))
+            self.write_json(await self.sessions.view(found, self.base()))
 
     async def post(self, session_id: str) -> None:
         caller = await self.current_caller()
@@ -196,28 +197,26 @@ class ImageHandler(SkahaHandler):
 
 class ContextHandler(SkahaHandler):
     async def get(self) -> None:
-        await self.current_caller()
-        platform = self.sessions.platform()
-        r = platform.resources
+        caller = await self.current_caller()
+        self.write_json(caller_context(self.sessions.platform(), caller.user).model_dump())
 
-        def section(choices: Any) -> Choice:
-            return Choice(
-                default=_n(choices.default),
-                defaultRequest=_n(choices.default),
-                defaultLimit=_n(choices.max),
-                options=[_n(c) for c in choices.choices],
-                min=_n(choices.min),
-                max=_n(choices.max),
-            )
 
-        context = ContextView(
-            cores=section(r.cores),
-            memoryGB=section(r.ram),
-            gpus=GpuChoice(options=[_n(c) for c in r.gpus.choices if c > 0]),
-            maxInteractiveSessions=platform.policy.max_sessions,
-            maxReplicas=platform.jobs.max_replicas,
+class CanfarServerHandler(SkahaHandler):
+    """Arcade: this platform as a server record of the `canfar` client's configuration, with
+    the caller's limits. The client reads the limits `canfar stats` shows and `canfar create`
+    checks from its configuration, filled by a discovery that cannot find this platform; a
+    user saves this record there instead (`canfar config set servers.arcade ...`)."""
+
+    async def get(self) -> None:
+        caller = await self.current_caller()
+        context = caller_context(self.sessions.platform(), caller.user)
+        api = self.request.path.rsplit("/", 2)[0]  # without /v1/canfar-server
+        origin = os.environ.get("JUPYTERHUB_HOST") or (
+            f"{self.request.protocol}://{self.request.host}"
         )
-        self.write_json(context.model_dump())
+        record = CanfarServerView(url=origin + api, version=VERSION,
+                                  resources=client_resources(context))  # fmt: skip
+        self.write_json(record.model_dump(exclude_none=True))
 
 
 class OpenApiHandler(ApiHandler):
@@ -238,15 +237,11 @@ def browser_base(handler: RequestHandler) -> str:
     )
 
 
-def _n(value: float) -> float | int:
-    return int(value) if value == int(value) else value
-
-
 def _gib(value: float) -> str:
-    return f"{_n(round(value, 3))}G"
+    return f"{number(round(value, 3))}G"
 
 
-def _bounded(limit: Limit, fmt: Callable[[float], Any] = _n) -> Any:
+def _bounded(limit: Limit, fmt: Callable[[float], Any] = number) -> Any:
     """A limit's value for JSON; None when there is none."""
     return fmt(limit.value) if limit.bounded else None
 
@@ -258,11 +253,11 @@ def caller_limits(config: PlatformConfig, caller: Caller, usage: Usage) -> Limit
     return LimitsView(
         user=caller.name,
         groups=sorted(caller.groups),
-        perSession=PerSession(cores=_n(mine.cores.value), ram=_gib(mine.ram.value),
-                              gpus=_n(mine.gpus.value)),
+        perSession=PerSession(cores=number(mine.cores.value), ram=_gib(mine.ram.value),
+                              gpus=number(mine.gpus.value)),
         total=Totals(cores=_bounded(mine.total_cores), ram=_bounded(mine.total_ram, _gib),
-                     sessions=_n(mine.sessions.value), jobs=_bounded(mine.jobs)),
-        inUse=InUse(cores=_n(round(usage.cores, 3)), ram=_gib(usage.ram_gib),
+                     sessions=number(mine.sessions.value), jobs=_bounded(mine.jobs)),
+        inUse=InUse(cores=number(round(usage.cores, 3)), ram=_gib(usage.ram_gib),
                     sessions=len(usage.sessions), jobs=len(usage.jobs)),
         source={
             key: limit.source if limit.bounded else "no limit"

@@ -87,10 +87,18 @@ class ImageQuery(Model):
 
 
 class SessionView(Model):
-    """A session as skaha describes it."""
+    """A session as skaha describes it. RAM values are GB numbers as text (the `canfar` client
+    shows them followed by "GB"). `GET session/{id}` adds who the session runs as and, while
+    it runs, what it uses now (where the backend can measure it); lists leave those out
+    (`<none>`): the answer of one session is measured for it."""
 
     id: str
     userid: str
+    runAsUID: str = Field(NONE, description="The uid the session's processes run as.")
+    runAsGID: str = Field(NONE, description="Their primary gid.")
+    supplementalGroups: list[int] = Field(
+        default_factory=list, description="Their supplementary gids (project groups)."
+    )
     appid: str = NONE
     image: str
     type: TypeName
@@ -153,11 +161,45 @@ class GpuChoice(Model):
 
 
 class ContextView(Model):
+    """What the caller may ask for, as skaha says it (and the `canfar` client reads it): a
+    session that asks for no cores or RAM gets `default` and no more (`defaultRequest` =
+    `defaultLimit`); `options` are whole numbers up to the caller's maximum, `min` and `max`
+    the exact bounds (fractions allowed)."""
+
     cores: Choice
     memoryGB: Choice
     gpus: GpuChoice
     maxInteractiveSessions: int
     maxReplicas: int
+
+
+class Bounds(Model):
+    min: int
+    max: int
+
+
+class ModeBounds(Model):
+    cores: Bounds | None = None
+    ram: Bounds | None = None
+
+
+class ClientResources(Model):
+    """What the `canfar` client makes of `context` (`ServerResources.from_context`)."""
+
+    flexible: ModeBounds = Field(description="A session that asks for no cores or RAM.")
+    fixed: ModeBounds = Field(description="The smallest and largest values one may ask for.")
+    gpus: Bounds | None = None
+    sessions: int | None = Field(None, description="Interactive sessions at once.")
+
+
+class CanfarServerView(Model):
+    """Arcade: this platform as a server of the `canfar` client's configuration, with the
+    caller's limits (what its discovery would save from `context`; `canfar stats` and
+    `canfar create` read them from there)."""
+
+    url: str = Field(description="The sessions API without its version.")
+    version: str = Field(description="The API version the client appends.")
+    resources: ClientResources
 
 
 class Counts(Model):

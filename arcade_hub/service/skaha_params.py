@@ -9,11 +9,13 @@ skaha sends everything as query or form parameters: `name`, `image`, `cores`, `r
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from arcade_hub import shellwords
 from arcade_hub.config import Kind, PlatformConfig
+from arcade_hub.jobs.model import JobRecord, JobState
 from arcade_hub.launch.request import LaunchRefused, LaunchRequest, parse_request
 from arcade_hub.service import limits
 from arcade_hub.service.limits import shorten, shown
@@ -48,6 +50,19 @@ class Job:
     destruction: float | None = None
     duration: float | None = None
     """UWS: the client's label, when to archive the job, how long it may run (seconds)."""
+
+    def record(
+        self, owner: str, job_id: str, held: JobRecord | None,
+        state: JobState = JobState.submitted,
+    ) -> JobRecord:  # fmt: skip
+        """The job's record: a held one's, now in `state`, or a new one."""
+        if held is not None:
+            return JobRecord(**{**vars(held), "state": state})
+        return JobRecord(
+            job_id=job_id, owner=owner, name=self.name, created=time.time(),
+            request=self.request.model_dump_json(), state=state, run_id=self.run_id,
+            destruction=self.destruction, duration=self.duration,
+        )  # fmt: skip
 
 
 def parse_create(params: Params, config: PlatformConfig) -> Interactive | Job:

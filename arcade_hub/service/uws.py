@@ -28,8 +28,8 @@ from arcade_hub.launch.request import LaunchRefused
 from arcade_hub.service import limits
 from arcade_hub.service import uws_jobs as jobs
 from arcade_hub.service.handlers import ApiError, as_sent
-from arcade_hub.service.job_views import iso
 from arcade_hub.service.limits import shown
+from arcade_hub.service.session_views import iso
 from arcade_hub.service.sessions import Caller
 from arcade_hub.service.skaha import SkahaHandler
 from arcade_hub.service.skaha_params import Job

@@ -19,7 +19,7 @@ from vo_models.uws.types import ExecutionPhase
 from arcade_hub.jobs.base import ABORTED, JobBackendError, job_lifetime
 from arcade_hub.jobs.model import Instance, JobRecord, JobState, Status, overall
 from arcade_hub.service.handlers import ApiError
-from arcade_hub.service.job_views import parse_iso
+from arcade_hub.service.session_views import parse_iso
 from arcade_hub.service.sessions import Caller, Found, Server, Sessions
 
 ACTIVE = (ExecutionPhase.PENDING, ExecutionPhase.QUEUED, ExecutionPhase.EXECUTING)

@@ -159,7 +159,15 @@ async def test_instances_run_as_one_indexed_job(
             pods = await fake.run_job(NAMESPACE, name)
             for pod in pods:
                 await fake.mark_running(NAMESPACE, pod)
-            await wait_statuses(api, job_id, ["Running"] * 3)
+            running = await wait_statuses(api, job_id, ["Running"] * 3)
+            # who each instance runs as is the pod's security context (`canfar info`'s
+            # UID, GID and Groups); what it uses is not measured on Kubernetes
+            pod_context = spec["template"]["spec"]["securityContext"]
+            for instance in running["instances"]:
+                assert (instance["runAsUID"], instance["runAsGID"]) == (
+                    str(pod_context["runAsUser"]), str(pod_context["runAsGroup"]))
+                assert instance["supplementalGroups"] == [pod_context["fsGroup"]]
+                assert instance["cpuCoresInUse"] == instance["ramInUse"] == "<none>"
             events = (await api.get(f"skaha/v1/session/{job_id}",
                                     params={"view": "events"})).text
             assert f"pod {pods[0]}" in events

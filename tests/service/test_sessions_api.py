@@ -187,7 +187,10 @@ def test_images_context_and_openapi(alice: Api) -> None:
     assert {"notebook", "batch"} <= listed
     assert not listed & {"casa-4.7", "missing-tool"}
     context = alice.request("GET", "context").json()
-    assert context["cores"]["options"] == [1, 2] and context["memoryGB"]["defaultLimit"] == 4
+    # options: the platform's choices up to the caller's maximum (4 GiB), and the maximum;
+    # a session that asks for no RAM gets the default and no more (skaha's defaultLimit)
+    assert context["cores"]["options"] == [1, 2] and context["memoryGB"]["options"] == [1, 2, 4]
+    assert context["memoryGB"]["defaultLimit"] == context["memoryGB"]["default"] == 1
     doc = alice.request("GET", "openapi.json").json()
     assert {"/session", "/session/{sessionID}", "/image", "/context"} <= set(doc["paths"])
     # what the API answers is what its document (made from the models) says it answers
@@ -199,6 +202,7 @@ def test_images_context_and_openapi(alice: Api) -> None:
         ("/session/{sessionID}", "get", alice.session(job)),
         ("/image", "get", images),
         ("/context", "get", context),
+        ("/canfar-server", "get", alice.request("GET", "canfar-server").json()),
     ]
     for path, method, body in answers:
         conforms(doc, doc["paths"][path][method]["responses"]["200"], body)

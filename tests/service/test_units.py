@@ -98,3 +98,42 @@ def test_the_openapi_document_is_made_from_the_models() -> None:
     assert create["env"]["explode"] and create["env"]["schema"]["type"] == "array"
     for schema in schemas.values():
         jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_a_reason_phrase_is_one_line_of_printable_ascii() -> None:
+    from tornado.httputil import _ABNF
+
+    from arcade_hub.quoting import REASON_LIMIT, reason_phrase
+
+    for message, phrase in (
+        ("no session 'nosuchid'", "no session 'nosuchid'"),
+        ("send 'Authorization: Bearer <JupyterHub token>'",
+         "send 'Authorization: Bearer (JupyterHub token)'"),
+        ("no session 'é\tx\r\ny…'", "no session '? x y...'"),
+    ):  # fmt: skip
+        assert reason_phrase(message) == phrase
+        assert _ABNF.reason_phrase.fullmatch(phrase) and "<" not in phrase  # tornado's rule
+    long = reason_phrase("x" * 10_000)
+    assert len(long) == REASON_LIMIT and long.endswith("...")
+
+
+def test_events_are_skahas_table_of_five_columns() -> None:
+    """The `canfar` client skips the first line and shows the lines that split into five
+    parts at runs of two spaces or more."""
+    import re
+
+    from arcade_hub.service.session_views import event_table
+
+    table = event_table([
+        ("Normal", "Queued", "j-1: queued", "2026-01-01T00:00:00Z"),
+        ("Warning", "Failed", "j-2: could  not\tstart:\n  no such  program", None),
+        ("Normal", "Started", "", "2026-01-01T00:00:01Z"),
+    ])  # fmt: skip
+    header, *lines = table.splitlines()
+    assert re.split(r"\s{2,}", header) == ["TYPE", "REASON", "MESSAGE", "FIRST-SEEN", "LAST-SEEN"]
+    rows = [re.split(r"\s{2,}", line) for line in lines]
+    assert rows == [
+        ["Normal", "Queued", "j-1: queued", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z"],
+        ["Warning", "Failed", "j-2: could not start: no such program", "-", "-"],
+        ["Normal", "Started", "-", "2026-01-01T00:00:01Z", "2026-01-01T00:00:01Z"],
+    ]

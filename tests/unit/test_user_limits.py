@@ -1,5 +1,5 @@
 """A user's limits under the group policy, capped by the platform's, as the sessions API's
-statistics report them (`view=stats`)."""
+statistics report them (`view=stats`) and its `context` (what the `canfar` client keeps)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import pytest
 import yaml
 
 from arcade_hub.config import PlatformConfig
+from arcade_hub.launch.choices import UserContext
 from arcade_hub.launch.rules import Held, Usage, user_limits
 from arcade_hub.service.sessions import Caller
 from arcade_hub.service.skaha import caller_limits
+from arcade_hub.service.skaha_context import caller_context, client_resources
+from arcade_hub.service.skaha_models import Bounds
 from tests.unit.test_options_policy import PLATFORM
 
 GROUPS: dict[str, Any] = {
@@ -95,3 +98,48 @@ def test_caller_limits_for_the_stats() -> None:
     assert body["source"]["total.ram"] == "no limit"
     assert body["source"]["perSession.ram"] == "platform limit"
     assert body["source"]["total.cores"] == "group policy: alma"
+
+
+@pytest.mark.parametrize(
+    ("groups", "cores", "ram", "sessions"),
+    [
+        # (options, max) per resource: the platform's choices up to the caller's maximum
+        ([], ([1], 1), ([1], 1), 1),
+        (["alma"], ([1, 2], 2), ([1, 2, 4], 4), 1),  # RAM: the platform's 4 GiB counts
+    ],
+)
+def test_the_context_is_the_callers(
+    groups: list[str], cores: tuple[list[int], float], ram: tuple[list[int], float], sessions: int
+) -> None:
+    c = config(GROUPS)
+    context = caller_context(c, UserContext(name="carol", groups=frozenset(groups)))
+    assert (context.cores.options, context.cores.max) == cores
+    assert (context.memoryGB.options, context.memoryGB.max) == ram
+    assert context.maxInteractiveSessions == sessions
+    # no cores or RAM asked: the default, held to it
+    assert context.cores.defaultRequest == context.cores.defaultLimit == 1
+    assert context.memoryGB.defaultRequest == context.memoryGB.defaultLimit == 1
+    assert context.gpus.options == []
+
+
+def test_fractional_limits_are_bounds_and_options_whole_numbers() -> None:
+    c = config({"default": {"max_cores": 1.5, "max_ram": "0.5G"}})
+    context = caller_context(c, UserContext(name="dave", groups=frozenset()))
+    assert (context.cores.options, context.cores.max) == ([1], 1.5)
+    # below 1 GiB: no whole number to offer; the default follows the maximum down
+    assert (context.memoryGB.options, context.memoryGB.max) == ([], 0.5)
+    assert context.memoryGB.default == 0.5
+    resources = client_resources(context)
+    assert resources.fixed.cores == Bounds(min=1, max=1) and resources.fixed.ram is None
+    assert resources.flexible.ram is None  # 0.5 GiB is not a whole number of GB
+
+
+def test_the_server_record_is_what_the_canfar_client_makes_of_the_context() -> None:
+    http = pytest.importorskip("canfar.models.http")
+    c = config(GROUPS)
+    for groups in ([], ["alma"], ["alma", "big"]):
+        context = caller_context(c, UserContext(name="carol", groups=frozenset(groups)))
+        theirs = http.ServerResources.from_context(context.model_dump())
+        assert client_resources(context).model_dump(exclude_none=True) == theirs.model_dump(
+            exclude_none=True
+        )
