@@ -22,9 +22,9 @@ from .service import container_env
 
 def lifecycle_platform(cluster: Cluster, **kube: Any) -> PlatformConfig:
     """On a real cluster: a real image serving HTTP, and storage the cluster can provide."""
-    if cluster.fake is not None:
+    if cluster.real is None:
         return platform(**kube)
-    image = os.environ.get("ARCADE_TEST_IMAGE", "quay.io/jupyter/base-notebook:latest")
+    image = cluster.real.images["notebook"]
     doc = {**PLATFORM, "catalogue": [{**e, "image": image} for e in PLATFORM["catalogue"]]}
     doc["backend"] = {"kind": "kubernetes", "kubernetes": {
         "commands": {"notebook": ["python3", "-m", "http.server", "8888"]},

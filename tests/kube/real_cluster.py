@@ -1,0 +1,137 @@
+"""The real Kubernetes cluster that the `[real]` variants and `test_real_*.py` run on.
+
+`scripts/test.sh` builds and starts `../shared/kube-cluster` (a single-node v1.20.2), imports
+the images it built into the cluster's containerd and sets:
+
+- `ARCADE_TEST_KUBECONFIG`: a cluster admin's kubeconfig (setting it asks for these tests);
+- `ARCADE_TEST_NAMESPACE`: the namespace to work in (default `arcade-test`);
+- `ARCADE_TEST_IMAGE`: the notebook image, imported into the cluster;
+  `ARCADE_TEST_DESKTOP_IMAGE` and `ARCADE_TEST_HEADLESS_IMAGE` default to the same reference
+  with `notebook` replaced by `desktop` / `headless` (as `scripts/build-images.sh` tags them);
+- `ARCADE_TEST_CLUSTER_ERROR`: why the cluster could not be built or started. The tests were
+  asked to run and cannot: they fail with this reason rather than skip.
+
+`ARCADE_TEST_CLUSTER=0` is a developer's opt-out: the real tests skip, saying so.
+Features this cluster's Kubernetes lacks skip with the server's version in the reason
+(`require`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+
+import pytest
+
+NAMESPACE = "arcade-test"
+OPT_OUT = "ARCADE_TEST_CLUSTER"
+ERROR = "ARCADE_TEST_CLUSTER_ERROR"
+
+
+@dataclass(frozen=True)
+class RealCluster:
+    kubeconfig: str
+    namespace: str
+    version: str
+    """The API server's gitVersion, e.g. `v1.20.2`."""
+    images: dict[str, str]
+    """Catalogue kind (`notebook`, `desktop`, `headless`) -> image imported into the cluster."""
+
+    @property
+    def minor(self) -> tuple[int, int]:
+        found = re.match(r"v?(\d+)\.(\d+)", self.version)
+        assert found, self.version
+        return int(found[1]), int(found[2])
+
+    def require(self, feature: str, minimum: tuple[int, int]) -> None:
+        """Skip, naming the server's version, when it is older than `minimum`."""
+        if self.minor < minimum:
+            pytest.skip(f"{feature} needs Kubernetes {minimum[0]}.{minimum[1]}+; the test "
+                        f"cluster runs {self.version}")
+
+
+def _images() -> dict[str, str]:
+    notebook = os.environ.get("ARCADE_TEST_IMAGE", "")
+    if not notebook:
+        pytest.fail("ARCADE_TEST_KUBECONFIG is set but ARCADE_TEST_IMAGE is not: name the "
+                    "notebook image imported into the cluster")
+    head, _, tail = notebook.rpartition("/")
+
+    def like(kind: str) -> str:
+        derived = f"{head}/{tail.replace('notebook', kind, 1)}" if head else notebook
+        return os.environ.get(f"ARCADE_TEST_{kind.upper()}_IMAGE") or derived
+
+    return {"notebook": notebook, "desktop": like("desktop"), "headless": like("headless")}
+
+
+LEFTOVERS = ("app.kubernetes.io/part-of=arcade-hub", "component=singleuser-server",
+             "component=singleuser-storage")
+"""What tests make carries one of these labels (Arcade's objects, KubeSpawner's pods and
+home claims)."""
+
+
+async def _server_version(kubeconfig: str, namespace: str) -> str:
+    """The server's version, once leftovers of earlier (interrupted) runs are gone from
+    `namespace`: objects stay in the API across stop.sh/start.sh."""
+    from kubernetes_asyncio.client import BatchV1Api, CoreV1Api, NetworkingV1Api, VersionApi
+    from kubernetes_asyncio.config import new_client_from_config
+
+    api = await new_client_from_config(config_file=kubeconfig)
+    try:
+        info = await asyncio.wait_for(VersionApi(api).get_code(), 30)
+        core, batch, net = CoreV1Api(api), BatchV1Api(api), NetworkingV1Api(api)
+        for selector in LEFTOVERS:
+            await batch.delete_collection_namespaced_job(
+                namespace, label_selector=selector, propagation_policy="Background")
+            for delete in (core.delete_collection_namespaced_pod,
+                           core.delete_collection_namespaced_secret,
+                           core.delete_collection_namespaced_persistent_volume_claim,
+                           net.delete_collection_namespaced_network_policy):
+                await delete(namespace, label_selector=selector)
+        return str(info.git_version)
+    finally:
+        await api.close()
+
+
+@cache
+def _connect(kubeconfig: str, namespace: str) -> str | BaseException:
+    """The server's version, or why it cannot be reached (asked once per test session, from
+    a thread of its own: callers may run inside an event loop)."""
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            return pool.submit(asyncio.run, _server_version(kubeconfig, namespace)).result()
+        except Exception as e:
+            return e
+
+
+def real_cluster() -> RealCluster:
+    """The real cluster, or skip / fail as the module docstring says."""
+    if os.environ.get(OPT_OUT, "1") in ("0", "no", "false"):
+        pytest.skip(f"real-cluster tests turned off ({OPT_OUT}=0)")
+    if error := os.environ.get(ERROR):
+        pytest.fail(f"the test cluster could not be built or started: {error}", pytrace=False)
+    kubeconfig = os.environ.get("ARCADE_TEST_KUBECONFIG")
+    if not kubeconfig:
+        pytest.skip("real-cluster variant: set ARCADE_TEST_KUBECONFIG to a kubeconfig (and "
+                    "ARCADE_TEST_NAMESPACE, ARCADE_TEST_IMAGE); scripts/test.sh does, as "
+                    "root on Debian with ../shared/kube-cluster")
+    namespace = os.environ.get("ARCADE_TEST_NAMESPACE", NAMESPACE)
+    version = _connect(kubeconfig, namespace)
+    if isinstance(version, BaseException):
+        pytest.fail(f"the test cluster of {kubeconfig} does not answer: {version!r}",
+                    pytrace=False)
+    return RealCluster(kubeconfig, namespace, version, _images())
+
+
+def host_address(pod_ip: str) -> str:
+    """This machine's address as pods see it: the source address of its route to `pod_ip`
+    (the pod bridge's gateway on the shared cluster)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect((pod_ip, 9))
+        address: str = s.getsockname()[0]
+        return address
