@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -206,6 +207,23 @@ def test_notebook_has_jupyterlab_arcade_hub_and_the_science_stack(
     assert run_in(chain, name, "sh", "-c", "command -v jupyterhub-singleuser").strip() == (
         "/opt/venv/bin/jupyterhub-singleuser"
     )
+
+
+@pytest.mark.parametrize("name", params("notebook"))
+def test_the_images_own_jupyter_config_enables_the_desktop_extension(
+    chain: BuiltChain, name: str
+) -> None:
+    """Whatever starts `jupyterhub-singleuser` in the image (the local spawner, KubeSpawner,
+    another site's spawner) gets the `arcade_hub.desktop` server extension: without it a
+    desktop runs jupyter-remote-desktop-proxy's own xstartup, which loops, and desktop apps
+    find no desktop. It comes from the package's data files in `<venv>/etc/jupyter`."""
+    out = re.sub(r"\x1b\[[0-9;]*m", "", run_in(chain, name, "sh", "-c",
+                                               "jupyter server extension list 2>&1"))
+    assert re.search(r"arcade_hub\.desktop\s+enabled", out), out
+    assert re.search(r"arcade_hub\.desktop\s+OK", out), out  # it imports and loads
+    path = "/opt/venv/etc/jupyter/jupyter_server_config.d/arcade_hub.desktop.json"
+    assert json.loads(run_in(chain, name, "cat", path)) == {
+        "ServerApp": {"jpserver_extensions": {"arcade_hub.desktop": True}}}
 
 
 @pytest.mark.parametrize("name", params("desktop"))
