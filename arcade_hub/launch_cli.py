@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Mapping
 from urllib.parse import quote
 
 import httpx
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the apps that can be launched")
     args = p.parse_args(argv)
     try:
-        url, token = _endpoint()
+        url, token = apps_endpoint(os.environ)
     except KeyError as e:
         print(
             f"arcade-launch: {e.args[0]} is not set: run this inside an Arcade session",
@@ -48,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _endpoint() -> tuple[str, str]:
-    env = os.environ
+def apps_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
+    """The session's apps URL and its token (KeyError: not in an Arcade session)."""
     api = env["ARCADE_API_URL"].rstrip("/")
     user = quote(env["JUPYTERHUB_USER"], safe="")
     server = quote(env.get("JUPYTERHUB_SERVER_NAME", ""), safe="")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -57,6 +57,25 @@ def load_apps(path: Path | None) -> list[DesktopApp]:
     if path is None:
         return []
     return parse_apps(json.loads(path.read_text(encoding="utf-8")))
+
+
+def apps_from_api(env: Mapping[str, str], timeout: float = 10.0) -> list[DesktopApp]:
+    """What `arcade-launch --list` lists: the apps this session may open, from the platform's
+    API (`ARCADE_API_URL`, the session's token). Used where no apps file is given, as in pods
+    on Kubernetes; raises `OSError` or `ValueError` when the API cannot tell."""
+    import httpx
+
+    from arcade_hub.launch_cli import apps_endpoint
+
+    try:
+        url, token = apps_endpoint(env)
+        r = httpx.get(url, headers={"Authorization": f"token {token}"}, timeout=timeout)
+        r.raise_for_status()
+        return parse_apps(r.json()["apps"])
+    except KeyError as e:
+        raise ValueError(f"{e.args[0]} is not set") from None
+    except httpx.HTTPError as e:
+        raise OSError(f"the platform API at {env.get('ARCADE_API_URL')}: {e}") from None
 
 
 def _execute_item(parent: ET.Element, label: str, argv: Sequence[str]) -> None:

@@ -34,7 +34,7 @@ import psutil
 
 from arcade_hub.secret_files import write_private_file
 
-from .menu import load_apps, render_menu, render_rc
+from .menu import DesktopApp, apps_from_api, load_apps, render_menu, render_rc
 from .xauth import new_cookie, write_xauthority
 
 log = logging.getLogger("arcade_hub.desktop")
@@ -240,7 +240,7 @@ class DesktopSession:
         self.env["DISPLAY"] = f":{self.display}"
         self.env["XAUTHORITY"] = str(s.app_auth)
         s.menu_file.write_text(
-            render_menu(load_apps(s.apps_file), s.launch_command, s.terminal_command)
+            render_menu(self.menu_apps(), s.launch_command, s.terminal_command)
         )
         s.rc_file.write_text(render_rc(s.menu_file))
         s.startup_file.write_text(startup_script(s.launch_command, self.env.get(ENV_AUTOSTART)))
@@ -260,6 +260,16 @@ class DesktopSession:
             preexec_fn=_die_with_parent,
         )
         log.info("desktop on display :%d, info in %s", self.display, s.info_file)
+
+    def menu_apps(self) -> list[DesktopApp]:
+        """The menu's apps: from the apps file, else (pods on Kubernetes) from the API."""
+        if self.settings.apps_file is not None or "ARCADE_API_URL" not in self.env:
+            return load_apps(self.settings.apps_file)
+        try:
+            return apps_from_api(self.env)
+        except (OSError, ValueError) as e:
+            log.warning("no desktop apps in the menu: %s", e)
+            return []
 
     def wait(self) -> int:
         """Reap children (and adopted orphans) until Xvnc or the window manager exits."""

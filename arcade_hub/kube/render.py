@@ -29,6 +29,9 @@ PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
 HUB_DATA_DIR = "/srv/jupyterhub/arcade"
 SPAWNER = "arcade_hub.kube.spawner.ArcadeKubeSpawner"
+SESSION_API_URL = f"http://proxy-public/services/{SERVICE}/api/v1"
+"""The arcade service as session pods reach it: through the proxy (z2jh's singleuser policy
+lets sessions reach the proxy, not the hub pod's port 10101)."""
 
 Values = dict[str, Any]
 
@@ -41,7 +44,8 @@ def base_values() -> Values:
             "config": {
                 "JupyterHub": {"spawner_class": SPAWNER},
                 "ArcadeKubeSpawner": {"platform_config_file": PLATFORM_MOUNT,
-                                      "data_dir": HUB_DATA_DIR},
+                                      "data_dir": HUB_DATA_DIR,
+                                      "arcade_api_url": SESSION_API_URL},
             },
         },
         "singleuser": {

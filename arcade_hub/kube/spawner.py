@@ -14,6 +14,7 @@ from typing import Any
 from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client import V1Pod
 from kubespawner import KubeSpawner
+from traitlets import Unicode
 
 from arcade_hub.config.models import CatalogueEntry, PlatformConfig
 from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal, serialize
@@ -57,6 +58,13 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
     platform_config: PlatformConfig | None = None
     """The platform document, when given as an object (tests, tools); else read from
     `platform_config_file`."""
+
+    arcade_api_url = Unicode(
+        "",
+        help="URL of the arcade service's API as session pods reach it, given to them as "
+        "ARCADE_API_URL (`arcade-launch`, the desktop menu); on z2jh through the proxy: "
+        "`http://proxy-public/services/arcade/api/v1`.",
+    ).tag(config=True)
 
     # KubeSpawner's progress reports the pod's events; the mixin's is for local sessions
     progress = KubeSpawner.progress
@@ -185,6 +193,8 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         (which `build_pod_pieces` made literal already): `$` in a username, a server name or
         an operator's value reaches the session as written."""
         env: dict[str, Any] = super().get_env()
+        if self.arcade_api_url:
+            env["ARCADE_API_URL"] = self.arcade_api_url
         ours = set(self.environment)
         return {k: literal(v) if isinstance(v, str) and k not in ours else v
                 for k, v in env.items()}

@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -19,6 +21,7 @@ from arcade_hub.desktop import secure_xsrf_cookie
 from arcade_hub.desktop.menu import DesktopApp, parse_apps, render_menu, render_rc
 from arcade_hub.desktop.proxy import PROXY_NAME, install_proxy_config, server_process_spec
 from arcade_hub.desktop.session import (
+    DesktopSession,
     DesktopSettings,
     desktop_info,
     window_manager_command,
@@ -131,6 +134,51 @@ def test_settings_from_env(tmp_path: Path) -> None:
         assert fallback.session_dir.stat().st_mode & 0o777 == 0o700
     finally:
         shutil.rmtree(fallback.session_dir)
+
+
+class AppsApi(BaseHTTPRequestHandler):
+    """The platform API's app list, as `arcade-launch --list` reads it."""
+
+    def do_GET(self) -> None:
+        ok = (self.path == "/api/v1/users/al%20ice/sessions/desk/apps"
+              and self.headers.get("Authorization") == "token t0k")
+        body = json.dumps({"apps": [{"name": "xterm", "title": "Terminal", "group": "Tools"}]}
+                          if ok else {"message": "no"}).encode()
+        self.send_response(200 if ok else 403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_menu_apps_come_from_the_api_without_an_apps_file(tmp_path: Path) -> None:
+    """In a pod on Kubernetes no apps file is written: the menu lists what the platform's API
+    says this session may open; without the API, the menu has only the terminal."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AppsApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {"ARCADE_API_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v1/",
+               "JUPYTERHUB_USER": "al ice", "JUPYTERHUB_SERVER_NAME": "desk",
+               "JUPYTERHUB_API_TOKEN": "t0k"}
+        settings = DesktopSettings.from_env(Path("/run/rfb"), {
+            "ARCADE_SESSION_DIR": str(tmp_path)})
+        apps = DesktopSession(settings, env=dict(env)).menu_apps()
+        assert apps == [DesktopApp(name="xterm", title="Terminal", group="Tools")]
+        refused = DesktopSession(settings, env={**env, "JUPYTERHUB_API_TOKEN": "bad"})
+        assert refused.menu_apps() == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert DesktopSession(settings, env=env).menu_apps() == []  # the API is gone
+    assert DesktopSession(settings, env={}).menu_apps() == []  # not in a session
+    (tmp_path / "apps.json").write_text('[{"name": "ds9"}]')
+    with_file = DesktopSettings.from_env(Path("/run/rfb"), {
+        "ARCADE_SESSION_DIR": str(tmp_path), "ARCADE_DESKTOP_APPS": str(tmp_path / "apps.json")})
+    assert [a.name for a in DesktopSession(with_file, env=env).menu_apps()] == ["ds9"]
 
 
 def test_xvnc_has_no_tcp_and_uses_cookie(tmp_path: Path) -> None:

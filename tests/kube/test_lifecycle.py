@@ -298,3 +298,21 @@ async def test_dollar_signs_reach_the_session_as_written(fake_api: FakeKubeAPI,
     await start
     await spawner.stop()
     assert fake_api.list("pods") == []
+
+
+@pytest.mark.parametrize("entry", ["notebook", "desktop"])
+async def test_sessions_are_told_the_arcade_api(fake_api: FakeKubeAPI, entry: str) -> None:
+    """`arcade-launch` and the desktop menu call the arcade service: session pods get its
+    URL as ARCADE_API_URL (z2jh: through the proxy), as the embedded backend's sessions do."""
+    cluster = Cluster(fake_api.url, "arcade-test", fake_api)
+    config = platform()
+    url = "http://proxy-public/services/arcade/api/v1"
+    spawner = build_spawner(cluster, config, launch_spec(config, entry), arcade_api_url=url)
+    spawner.apply_pieces(spawner.render(launch_spec(config, entry)))
+    pod = serialize(await spawner.get_pod_manifest())
+    env = container_env(pod, pod["spec"]["containers"][0])
+    assert env["ARCADE_API_URL"] == url
+    without = build_spawner(cluster, config, launch_spec(config, entry))
+    without.apply_pieces(without.render(launch_spec(config, entry)))
+    names = [e.name for e in (await without.get_pod_manifest()).spec.containers[0].env]
+    assert "ARCADE_API_URL" not in names
