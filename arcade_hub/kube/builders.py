@@ -244,6 +244,8 @@ def build_pod_pieces(
         }
         if spec.cmd or spec.args:
             app["command"] = [literal(c) for c in (*spec.cmd, *spec.args)]
+        elif entry is not None and entry.local is not None and entry.local.cmd:
+            app["args"] = [literal(c) for c in entry.local.cmd]  # as app pods (workloads)
         if kube.image_pull_policy:
             app["imagePullPolicy"] = kube.image_pull_policy
         extra_containers.append(app)

@@ -147,7 +147,9 @@ def build_app_pod(
     """The pod of desktop app `entry`, drawing on the desktop pod `owner` at `desktop_ip`.
 
     The image's own command runs (the container contract: a desktop-app image starts its X
-    client); DISPLAY is the desktop's relay, XAUTHORITY the session's cookie from its Secret.
+    client), or the entry's `local.cmd` when it names one, as app containers on one machine
+    do (e.g. the `xterm` entry on the desktop image); DISPLAY is the desktop's relay,
+    XAUTHORITY the session's cookie from its Secret.
     """
     spec = app_spec(desktop, entry)
     labels, annotations = labels_and_annotations(kube, spec, entry)
@@ -159,7 +161,7 @@ def build_app_pod(
         "defaultMode": 0o440 if kube.security.fs_group is not None else 0o444,
     }}
     pod = workload_pod_spec(
-        spec, kube, roots, args=None,
+        spec, kube, roots, args=list(entry.local.cmd) if entry.local and entry.local.cmd else None,
         extra_env={"DISPLAY": f"{desktop_ip}:{X_DISPLAY}",
                    "XAUTHORITY": f"{X11_SECRET_DIR}/xauthority", "ARCADE_APP": entry.name},
         extra_volumes=[secret_volume],
