@@ -51,8 +51,11 @@ class Owner:
     uid: str
 
     def reference(self) -> Manifest:
+        """No `blockOwnerDeletion`: setting it needs `update` on `pods/finalizers` where the
+        API server enforces owner-reference permissions (OpenShift), which the hub's Role does
+        not grant; the desktop's deletion collects its dependents all the same."""
         return {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid,
-                "blockOwnerDeletion": True, "controller": False}
+                "controller": False}
 
 
 def _resources(spec: LaunchSpec, kube: KubeBackend) -> Manifest:

@@ -287,3 +287,13 @@ def not_allowed(fake: FakeKubeAPI) -> list[tuple[str, str]]:
                    for r in rules):
             refused.append((verb, resource))
     return refused
+
+
+def blocking_owner_deletion(objects: list[dict[str, Any]]) -> list[str]:
+    """Objects whose owner references set `blockOwnerDeletion`, where the hub's RBAC does not
+    grant `update` on `pods/finalizers` (what OwnerReferencesPermissionEnforcement asks)."""
+    granted = any("pods/finalizers" in r["resources"] and "update" in r["verbs"]
+                  for r in hub_rules())
+    return [] if granted else [
+        f"{o.get('kind', '?')} {o['metadata']['name']}" for o in objects
+        if any(ref.get("blockOwnerDeletion") for ref in o["metadata"].get("ownerReferences", []))]

@@ -23,6 +23,7 @@ from .fake_api import FakeKubeAPI
 from .service import (
     FakeHub,
     Running,
+    blocking_owner_deletion,
     kubeconfig_for,
     not_allowed,
     running_service,
@@ -93,6 +94,9 @@ async def test_app_pod_secret_and_policy_through_the_service(
         (policy,) = fake_api.list("networkpolicies", NAMESPACE)
         uid = desk["metadata"]["uid"]
         assert owners(app) == owners(secret) == owners(policy) == [uid]
+        # blocking the owner's deletion needs `update` on pods/finalizers, which the hub's
+        # RBAC lacks (clusters that enforce owner-reference permissions would refuse these)
+        assert blocking_owner_deletion([app, secret, policy]) == []
         volume = next(v for v in app["spec"]["volumes"] if "secret" in v)
         assert volume["secret"]["secretName"] == secret["metadata"]["name"]
         allowed = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
