@@ -80,6 +80,7 @@ class PodPieces:
     extra_containers: list[Manifest] = field(default_factory=list)
     extra_pod_config: Manifest = field(default_factory=dict)
     home_claim: ClaimRequest | None = None
+    init_containers: list[Manifest] = field(default_factory=list)
 
 
 def literal(value: str) -> str:
@@ -127,6 +128,34 @@ def security_contexts(ids: PosixIds) -> tuple[Manifest, Manifest]:
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     return pod, container
+
+
+SCRATCH_OWNER = "scratch-owner"
+SCRATCH_OWNER_DIR = "/scratch"
+
+
+def scratch_owner(kube: KubeBackend, ids: PosixIds, image: str) -> list[Manifest]:
+    """With `scratch.mode: hostPath`, the init container that gives the session's scratch
+    directory to its uid/gid: the kubelet makes `<host_path>/<session>` as root, mode 0755,
+    and fsGroup does not apply to hostPath volumes. It runs as root with only CAP_CHOWN and
+    mounts nothing but that one directory (`chown`, not recursive: the mount point itself).
+    hostPath volumes need Pod Security `privileged` already. Other modes: none."""
+    if kube.scratch.mode != "hostPath":
+        return []
+    init: Manifest = {
+        "name": SCRATCH_OWNER,
+        "image": image,
+        "command": ["chown", f"{ids.uid}:{ids.gid}", SCRATCH_OWNER_DIR],
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH_OWNER_DIR}],
+        "securityContext": {"runAsUser": 0, "runAsGroup": 0, "runAsNonRoot": False,
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}},
+        "resources": {"limits": {"cpu": "100m", "memory": "64Mi"},
+                      "requests": {"cpu": "10m", "memory": "32Mi"}},
+    }
+    if kube.image_pull_policy:
+        init["imagePullPolicy"] = kube.image_pull_policy
+    return [init]
 
 
 def scheduling(kube: KubeBackend, spec: LaunchSpec) -> tuple[dict[str, str], list[Manifest]]:
@@ -282,6 +311,7 @@ def build_pod_pieces(
         extra_containers=extra_containers,
         extra_pod_config=extra_pod_config,
         home_claim=storage.home_claim,
+        init_containers=scratch_owner(kube, ids, image),
     )
 
 
@@ -361,6 +391,7 @@ def pod_manifest(
         extra_resource_guarantees=pieces.extra_resource_guarantees,
         extra_pod_config=pieces.extra_pod_config,
         extra_containers=pieces.extra_containers,
+        init_containers=pieces.init_containers,
         tolerations=pieces.tolerations,
     )
     return pod

@@ -140,6 +140,7 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         self.volumes = escape_templates(pieces.volumes)
         self.volume_mounts = escape_templates(pieces.volume_mounts)
         self.extra_containers = escape_templates(pieces.extra_containers)
+        self.init_containers = escape_templates(pieces.init_containers)
         self.extra_pod_config = escape_templates(pieces.extra_pod_config)
         # identity lives in the security contexts only
         self.uid = None

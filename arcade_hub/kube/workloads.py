@@ -25,6 +25,7 @@ from arcade_hub.kube.builders import (
     literal,
     posix_ids,
     scheduling,
+    scratch_owner,
     security_contexts,
     x11_secret_name,
 )
@@ -87,7 +88,8 @@ def workload_pod_spec(
     The container starts the image's own entrypoint with `args` (as KubeSpawner starts
     session pods: `args`, never `command`), or the image's `CMD` when `args` is None."""
     storage = build_storage(spec, kube, roots)
-    pod_sc, container_sc = security_contexts(posix_ids(kube.security, spec.username))
+    ids = posix_ids(kube.security, spec.username)
+    pod_sc, container_sc = security_contexts(ids)
     selector, tolerations = scheduling(kube, spec)
     container: Manifest = {
         "name": "main",
@@ -110,6 +112,8 @@ def workload_pod_spec(
         "containers": [container],
         "volumes": [*storage.volumes, *(extra_volumes or [])],
     }
+    if init := scratch_owner(kube, ids, spec.image):
+        pod["initContainers"] = init
     if selector:
         pod["nodeSelector"] = selector
     if tolerations:
@@ -393,16 +397,16 @@ def _scratch_per_pod(pod: Manifest, kube: KubeBackend) -> None:
     modes are per pod already."""
     if kube.scratch.mode != "hostPath":
         return
-    (container,) = pod["containers"]
     for volume in pod["volumes"]:
         if volume["name"] == "scratch":
             volume["hostPath"] = {"path": kube.scratch.host_path.rstrip("/") or "/",
                                   "type": "DirectoryOrCreate"}
-    for mount in container["volumeMounts"]:
-        if mount["name"] == "scratch":
-            mount["subPathExpr"] = SCRATCH_PER_POD
-            container["env"].append({"name": POD_NAME_VAR, "valueFrom": {
-                "fieldRef": {"fieldPath": "metadata.name"}}})
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:  # + scratch-owner
+        for mount in container["volumeMounts"]:
+            if mount["name"] == "scratch":
+                mount["subPathExpr"] = SCRATCH_PER_POD
+                container.setdefault("env", []).append({"name": POD_NAME_VAR, "valueFrom": {
+                    "fieldRef": {"fieldPath": "metadata.name"}}})
 
 
 def build_home_claim(claim: ClaimRequest, username: str) -> Manifest:

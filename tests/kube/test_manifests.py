@@ -106,6 +106,26 @@ def test_nfs_and_hostpath_cases_fail_restricted() -> None:
                    for v in violations(manifests["pod"], "restricted")), name
 
 
+def test_only_hostpath_scratch_has_a_root_init_container() -> None:
+    """The kubelet makes a hostPath scratch directory as root (fsGroup does not apply), so
+    that mode, and only that one, gets an init container making it the session uid's: root
+    with CAP_CHOWN alone, mounting nothing but the scratch directory."""
+    for name, case in CASES.items():
+        pod = render(case)[0]["pod"]
+        inits = pod["spec"].get("initContainers", [])
+        if name != "scratch-hostpath":
+            assert inits == [], name
+            continue
+        (init,) = inits
+        assert init["command"] == ["chown", "1000:100", "/scratch"]
+        assert init["image"] == pod["spec"]["containers"][0]["image"]
+        assert init["securityContext"] == {
+            "runAsUser": 0, "runAsGroup": 0, "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}
+        assert init["volumeMounts"] == [{"name": "scratch", "mountPath": "/scratch"}]
+
+
 def test_pieces_content() -> None:
     """Spot checks that the golden files cannot make obvious."""
     config = platform()
