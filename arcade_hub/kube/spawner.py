@@ -8,6 +8,7 @@ the configured Pod Security level.
 from __future__ import annotations
 
 import asyncio
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,15 @@ def escape_templates(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: escape_templates(v) for k, v in value.items()}
     return value
+
+
+def merge_trait(configured: Any, ours: Any) -> Any:
+    """A trait's configured value with ours added: maps updated (ours win), lists (or
+    KubeSpawner's name-keyed dicts of list items) extended with what they lack."""
+    if isinstance(ours, dict):
+        return {**(configured or {}), **ours}
+    base = list(configured.values()) if isinstance(configured, dict) else list(configured or [])
+    return base + [item for item in ours if item not in base]
 
 
 class KubeAvailability:
@@ -131,17 +141,26 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         self.mem_guarantee = pieces.mem_guarantee
         self.extra_resource_limits = pieces.extra_resource_limits
         self.extra_resource_guarantees = pieces.extra_resource_guarantees
-        self.node_selector = pieces.node_selector
-        self.tolerations = pieces.tolerations
-        # these are expanded as templates by KubeSpawner: escape braces in our values
-        self.extra_labels = escape_templates(pieces.labels)
-        self.extra_annotations = escape_templates(pieces.annotations)
-        self.environment = escape_templates(pieces.environment)
-        self.volumes = escape_templates(pieces.volumes)
-        self.volume_mounts = escape_templates(pieces.volume_mounts)
-        self.extra_containers = escape_templates(pieces.extra_containers)
-        self.init_containers = escape_templates(pieces.init_containers)
-        self.extra_pod_config = escape_templates(pieces.extra_pod_config)
+        # Added to what the hub's configuration sets (z2jh: its network-access labels, user
+        # pool tolerations, singleuser.extraEnv, extra volumes...); ours win on conflicts.
+        # Those expanded as templates by KubeSpawner: braces escaped in our values.
+        merged = {
+            "node_selector": pieces.node_selector,
+            "tolerations": pieces.tolerations,
+            "extra_labels": escape_templates(pieces.labels),
+            "extra_annotations": escape_templates(pieces.annotations),
+            "environment": escape_templates(pieces.environment),
+            "volumes": escape_templates(pieces.volumes),
+            "volume_mounts": escape_templates(pieces.volume_mounts),
+            "extra_containers": escape_templates(pieces.extra_containers),
+            "init_containers": escape_templates(pieces.init_containers),
+            "extra_pod_config": escape_templates(pieces.extra_pod_config),
+        }
+        configured = self.__dict__.setdefault("_arcade_configured", {
+            name: copy.deepcopy(getattr(self, name)) for name in merged})
+        for name, ours in merged.items():
+            setattr(self, name, merge_trait(configured[name], ours))
+        self.__dict__["_arcade_env"] = set(pieces.environment)
         # identity lives in the security contexts only
         self.uid = None
         self.gid = None
@@ -196,7 +215,7 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         env: dict[str, Any] = super().get_env()
         if self.arcade_api_url:
             env["ARCADE_API_URL"] = self.arcade_api_url
-        ours = set(self.environment)
+        ours = self.__dict__.get("_arcade_env", set())
         return {k: literal(v) if isinstance(v, str) and k not in ours else v
                 for k, v in env.items()}
 

@@ -316,3 +316,38 @@ async def test_sessions_are_told_the_arcade_api(fake_api: FakeKubeAPI, entry: st
     without.apply_pieces(without.render(launch_spec(config, entry)))
     names = [e.name for e in (await without.get_pod_manifest()).spec.containers[0].env]
     assert "ARCADE_API_URL" not in names
+
+
+async def test_the_hubs_own_settings_are_kept(fake_api: FakeKubeAPI) -> None:
+    """What the hub's configuration gives every session pod (z2jh: the label that lets
+    sessions reach the hub, the user pool's tolerations, singleuser.extraEnv, extra volumes)
+    stays next to the launch's own; the launch wins where both set a key, and starting the
+    same spawner again adds nothing twice."""
+    cluster = Cluster(fake_api.url, "arcade-test", fake_api)
+    config = platform()
+    spec = launch_spec(config, "desktop", gpus=1)
+    z2jh_toleration = {"key": "hub.jupyter.org/dedicated", "operator": "Equal",
+                       "value": "user", "effect": "NoSchedule"}
+    spawner = build_spawner(
+        cluster, config, spec,
+        extra_labels={"hub.jupyter.org/network-access-hub": "true"},
+        tolerations=[z2jh_toleration], environment={"SITE": "yes", "HOME": "/nope"},
+        volumes={"0-site": {"name": "site", "emptyDir": {}}},
+        volume_mounts={"0-site": {"name": "site", "mountPath": "/site"}},
+        node_selector={"pool": "users"})
+    for _ in range(2):
+        spawner.apply_pieces(spawner.render(spec))
+        pod = serialize(await spawner.get_pod_manifest())
+        assert pod["metadata"]["labels"]["hub.jupyter.org/network-access-hub"] == "true"
+        assert pod["metadata"]["labels"]["arcade-hub.org/kind"] == "desktop"
+        tolerations = pod["spec"]["tolerations"]
+        assert tolerations.count(z2jh_toleration) == 1
+        assert {"key": "nvidia.com/gpu", "operator": "Exists",
+                "effect": "NoSchedule"} in tolerations
+        main = pod["spec"]["containers"][0]
+        env = container_env(pod, main)
+        assert env["SITE"] == "yes" and env["HOME"] == "/home/alice"  # the contract wins
+        names = [v["name"] for v in pod["spec"]["volumes"]]
+        assert names.count("site") == 1 and "home" in names and "x11" in names
+        assert {"name": "site", "mountPath": "/site"} in main["volumeMounts"]
+        assert pod["spec"]["nodeSelector"] == {"pool": "users"}
