@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         for app in data["apps"]:
             print(f"{app['name']:<16} {app['title']}")
     else:
-        print(f"Launched {data['title']} on display {data['display']} (pid {data['pid']})")
+        # a process on one machine, a pod on Kubernetes
+        where = f"pod {data['pod']}" if "pod" in data else f"pid {data['pid']}"
+        print(f"Launched {data['title']} on display {data['display']} ({where})")
     return 0
 
 

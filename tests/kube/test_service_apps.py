@@ -9,6 +9,8 @@ the kubelet), so this stays on the fake: a real cluster would need real desktop 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,17 @@ async def test_app_pod_secret_and_policy_through_the_service(
         assert allowed.items() <= app["metadata"]["labels"].items()
         env = {e["name"]: e["value"] for e in app["spec"]["containers"][0]["env"]}
         assert env["DISPLAY"] == "10.0.0.7:0" and env["ARCADE_SESSION_ID"] == "s-desk"
+
+        # what the desktop's menu runs: `arcade-launch` with the session's environment
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "arcade_hub.launch_cli", "casa-6-7",
+            env={**os.environ, "ARCADE_API_URL": f"{svc.url}api/v1", "JUPYTERHUB_USER": "alice",
+                 "JUPYTERHUB_SERVER_NAME": "desk", "JUPYTERHUB_API_TOKEN": alice},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        said = (await cli.communicate())[0].decode()
+        assert cli.returncode == 0, said
+        assert said.startswith("Launched CASA 6.7 on display 10.0.0.7:0 (pod arcade-app-"), said
+        await fake_api.remove("pods", NAMESPACE, said.rsplit("pod ", 1)[1].rstrip(")\n"))
 
         # the NetworkPolicy removed behind the service's back is made again
         await fake_api.remove("networkpolicies", NAMESPACE, policy["metadata"]["name"])
