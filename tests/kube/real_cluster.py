@@ -25,6 +25,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -135,3 +136,109 @@ def host_address(pod_ip: str) -> str:
         s.connect((pod_ip, 9))
         address: str = s.getsockname()[0]
         return address
+
+
+class Kube:
+    """Calls to the real cluster for the tests: the API, pod logs, and commands run in a
+    container (`kubectl exec`) as its own user."""
+
+    def __init__(self, real: RealCluster) -> None:
+        self.real = real
+        self.namespace = real.namespace
+
+    async def __aenter__(self) -> Kube:
+        from kubernetes_asyncio.client import (
+            BatchV1Api,
+            Configuration,
+            CoreV1Api,
+            NetworkingV1Api,
+        )
+        from kubernetes_asyncio.config import load_kube_config, new_client_from_config
+
+        self.api = await new_client_from_config(config_file=self.real.kubeconfig)
+        self.core = CoreV1Api(self.api)
+        self.batch = BatchV1Api(self.api)
+        self.net = NetworkingV1Api(self.api)
+        self.configuration = Configuration()
+        await load_kube_config(config_file=self.real.kubeconfig,
+                               client_configuration=self.configuration)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.api.close()
+
+    async def pod(self, name: str) -> Any | None:
+        from kubernetes_asyncio.client.rest import ApiException
+
+        try:
+            return await self.core.read_namespaced_pod(name, self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def wait_pod(self, name: str, phases: tuple[str, ...] = ("Running",),
+                       timeout: float = 180) -> Any:
+        """The pod once it is in one of `phases`, following a watch of it."""
+        from kubernetes_asyncio import watch
+
+        async def follow() -> Any:
+            while True:
+                async with watch.Watch() as w:
+                    stream = w.stream(self.core.list_namespaced_pod, self.namespace,
+                                      field_selector=f"metadata.name={name}",
+                                      timeout_seconds=30)
+                    async for event in stream:
+                        pod = event["object"]
+                        if pod.status and pod.status.phase in phases:
+                            return pod
+
+        try:
+            return await asyncio.wait_for(follow(), timeout)
+        except TimeoutError:
+            pod = await self.pod(name)
+            state = pod.status if pod is not None else "gone"
+            raise AssertionError(f"pod {name} not {phases} after {timeout:g} s: {state}") \
+                from None
+
+    async def wait_gone(self, kind: str, label_selector: str, timeout: float = 120) -> None:
+        """Until no object of `kind` (pods, secrets, networkpolicies) matches the selector."""
+        list_: Any = {"pods": self.core.list_namespaced_pod,
+                 "secrets": self.core.list_namespaced_secret,
+                 "networkpolicies": self.net.list_namespaced_network_policy}[kind]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (found := (await list_(self.namespace, label_selector=label_selector)).items):
+            if loop.time() > deadline:
+                names = [o.metadata.name for o in found]
+                raise AssertionError(f"{kind} {names} still there after {timeout:g} s")
+            await asyncio.sleep(0.5)  # the garbage collector has nothing to wait on
+
+    async def logs(self, pod: str, container: str | None = None) -> str:
+        options: dict[str, Any] = {"container": container} if container else {}
+        out: str = await self.core.read_namespaced_pod_log(pod, self.namespace, **options)
+        return out
+
+    async def exec(self, pod: str, script: str, container: str | None = None) -> tuple[int, str]:
+        """Run `sh -c script` in the container; its exit status and output (both streams)."""
+        from kubernetes_asyncio.client import CoreV1Api
+        from kubernetes_asyncio.stream import WsApiClient
+
+        marker = "arcade-exit-status="
+        options: dict[str, Any] = {
+            "command": ["sh", "-c", f'{script}\necho "{marker}$?"'],
+            "stderr": True, "stdout": True, "stdin": False, "tty": False}
+        if container:
+            options["container"] = container
+        for _ in range(5):
+            async with WsApiClient(configuration=self.configuration) as ws:
+                out = await CoreV1Api(ws).connect_get_namespaced_pod_exec(
+                    pod, self.namespace, **options)
+            text = out if isinstance(out, str) else out.decode()
+            body, found, status = text.rpartition(marker)
+            if found:
+                return int(status.strip()), body
+            # the kubelet sometimes ends a stream of a container that just started before
+            # the command ran (nothing at all came back): ask again
+            await asyncio.sleep(1)
+        raise AssertionError(f"exec in {pod} gave no exit status: {text!r}")
