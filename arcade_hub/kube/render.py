@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from arcade_hub.config import ConfigError, load_config
+from arcade_hub.config import ConfigError
+from arcade_hub.config.loader import parse_config
 from arcade_hub.config.models import PlatformConfig, is_ip_address
 from arcade_hub.hub_config import SERVICE, SUBDOMAINS_ENV, served_over_https, service_url
 
@@ -209,11 +210,19 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        load_config(args.config)  # the loader's own checks and messages
-        document = yaml.safe_load(Path(args.config).read_text())
+        # read once: the path may be a pipe (`--config <(...)`)
+        text = Path(args.config).read_text()
+        config = parse_config(text, args.config)  # the loader's own checks and messages
+        document = yaml.safe_load(text)
         base = yaml.safe_load(Path(args.base).read_text()) if args.base else None
     except (OSError, yaml.YAMLError, ConfigError) as e:
         print(f"render-values: {e}", file=sys.stderr)
+        return 1
+    if config.backend.kind != "kubernetes":
+        print(f"render-values: {args.config} says backend.kind: {config.backend.kind}; "
+              "values for zero-to-jupyterhub need backend.kind: kubernetes (with its "
+              "backend.kubernetes settings, see docs/how-to/deploy-on-kubernetes.md)",
+              file=sys.stderr)
         return 1
     sys.stdout.write(yaml.safe_dump(render_values(document, base), sort_keys=False))
     return 0

@@ -138,6 +138,29 @@ def test_render_values_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert based["hub"]["services"]["arcade"]["url"] == "http://hub:10101"
 
 
+def test_render_values_refuses_a_local_document(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
+    config = tmp_path / "platform.yaml"
+    config.write_text(yaml.safe_dump({**document, "backend": {"kind": "local"}}))
+    assert render.run(argparse.Namespace(config=str(config), base=None)) == 1
+    assert "backend.kind: kubernetes" in capsys.readouterr().err
+
+
+def test_render_values_reads_a_pipe_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """`arcade-hub render-values --config <(generate)`: the path is a pipe, read once."""
+    document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as out:
+        out.write(yaml.safe_dump(document))
+    try:
+        assert render.run(argparse.Namespace(config=f"/dev/fd/{read}", base=None)) == 0
+    finally:
+        os.close(read)
+    rendered = yaml.safe_load(capsys.readouterr().out)
+    assert rendered["hub"]["extraFiles"]["arcade-platform"]["data"] == document
+
+
 def test_render_values_reports_bad_documents(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "platform.yaml"
