@@ -30,6 +30,9 @@ PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
 HUB_DATA_DIR = "/srv/jupyterhub/arcade"
 SPAWNER = "arcade_hub.kube.spawner.ArcadeKubeSpawner"
+Z2JH_TORNADO_SETTINGS = {"slow_spawn_timeout": 0}
+"""What z2jh's jupyterhub_config.py puts in `JupyterHub.tornado_settings`; `hub.config`
+replaces that dict as a whole, so values that set tornado settings carry these too."""
 SESSION_API_URL = f"http://proxy-public/services/{SERVICE}/api/v1"
 """The arcade service as session pods reach it: through the proxy (z2jh's singleuser policy
 lets sessions reach the proxy, not the hub pod's port 10101)."""
@@ -158,8 +161,8 @@ def _without_web(values: Values) -> Values:
     tornado = jupyterhub.get("tornado_settings")
     if isinstance(tornado, dict):
         tornado.pop("cookie_options", None)
-        if not tornado:
-            del jupyterhub["tornado_settings"]
+        if all(Z2JH_TORNADO_SETTINGS.get(k, k) == v for k, v in tornado.items()):
+            del jupyterhub["tornado_settings"]  # nothing but z2jh's own
     (hub_config.get("ArcadeKubeSpawner") or {}).pop("arcade_url", None)
     service = (out.get("hub", {}).get("services") or {}).get(SERVICE) or {}
     for key in WEB_SERVICE_ENV:
@@ -196,6 +199,10 @@ def render_values(document: Values, base: Values | None = None) -> Values:
     # the document replaces what the base carried, rather than merging into it
     values["hub"]["extraFiles"][PLATFORM_FILE_KEY]["data"] = copy.deepcopy(document)
     values["prePuller"]["extraImages"] = prepull_images(config)
+    tornado = values["hub"]["config"].get("JupyterHub", {}).get("tornado_settings")
+    if isinstance(tornado, dict):
+        values["hub"]["config"]["JupyterHub"]["tornado_settings"] = {
+            **Z2JH_TORNADO_SETTINGS, **tornado}
     return values
 
 

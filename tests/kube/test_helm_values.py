@@ -138,6 +138,17 @@ def test_render_values_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert based["hub"]["services"]["arcade"]["url"] == "http://hub:10101"
 
 
+def test_render_values_keeps_z2jhs_tornado_settings() -> None:
+    """`hub.config.JupyterHub.tornado_settings` replaces the dict z2jh's config sets, so
+    rendered values that have one carry z2jh's `slow_spawn_timeout: 0` as well."""
+    base = values_stack(None)
+    base["hub"]["config"]["JupyterHub"]["tornado_settings"] = {"xsrf_cookies": True}
+    for web in ({}, {"public_url": "https://hub.example.org/"}):
+        tornado = render.render_values(with_web(**web), base)["hub"]["config"]["JupyterHub"][
+            "tornado_settings"]
+        assert tornado["slow_spawn_timeout"] == 0 and tornado["xsrf_cookies"] is True
+
+
 def test_render_values_refuses_a_local_document(tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
@@ -202,7 +213,9 @@ def test_web_becomes_the_hubs_public_url_subdomains_cookies_and_ingress(
     hub = values["hub"]["config"]["JupyterHub"]
     assert hub["public_url"] == "https://hub.example.org/"
     assert hub["subdomain_host"] == "https://hub.example.org"
-    assert hub["tornado_settings"] == {"cookie_options": {"secure": True}}
+    # with z2jh's own tornado setting, which hub.config would otherwise drop
+    assert hub["tornado_settings"] == {"slow_spawn_timeout": 0,
+                                       "cookie_options": {"secure": True}}
     assert hub["cookie_host_prefix_enabled"] is True
     assert hub["spawner_class"] == render.SPAWNER  # the rest stays
     assert values["hub"]["config"]["ArcadeKubeSpawner"]["arcade_url"] == (
@@ -239,8 +252,8 @@ def test_web_becomes_the_hubs_public_url_subdomains_cookies_and_ingress(
     ({"public_url": "http://hub.example.org:8080/"},
      {"public_url": "http://hub.example.org:8080/"}, {}, ["hub.example.org"]),
     ({"public_url": "https://10.1.2.3/"},
-     {"public_url": "https://10.1.2.3/", "tornado_settings": {"cookie_options": {
-         "secure": True}}},
+     {"public_url": "https://10.1.2.3/", "tornado_settings": {
+         "slow_spawn_timeout": 0, "cookie_options": {"secure": True}}},
      {"JUPYTERHUB_COOKIE_OPTIONS": '{"secure": true}'}, None),
     ({"subdomain_host": "http://hub.example.org"},
      {"subdomain_host": "http://hub.example.org"},
