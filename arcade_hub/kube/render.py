@@ -21,37 +21,81 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from arcade_hub import __version__
 from arcade_hub.config import ConfigError
 from arcade_hub.config.loader import parse_config
-from arcade_hub.config.models import PlatformConfig, is_ip_address
-from arcade_hub.hub_config import SERVICE, SUBDOMAINS_ENV, served_over_https, service_url
+from arcade_hub.config.models import Kind, PlatformConfig, is_ip_address
+from arcade_hub.hub_config import (
+    SERVICE,
+    SERVICE_SCOPES,
+    SESSION_TOKEN_SCOPES,
+    SUBDOMAINS_ENV,
+    served_over_https,
+    service_url,
+)
 
 PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
 HUB_DATA_DIR = "/srv/jupyterhub/arcade"
+HUB_IMAGE = "ghcr.io/arcade-hub/hub"
 SPAWNER = "arcade_hub.kube.spawner.ArcadeKubeSpawner"
-Z2JH_TORNADO_SETTINGS = {"slow_spawn_timeout": 0}
-"""What z2jh's jupyterhub_config.py puts in `JupyterHub.tornado_settings`; `hub.config`
-replaces that dict as a whole, so values that set tornado settings carry these too."""
+SERVICE_PORT = 10101
 SESSION_API_URL = f"http://proxy-public/services/{SERVICE}/api/v1"
 """The arcade service as session pods reach it: through the proxy (z2jh's singleuser policy
 lets sessions reach the proxy, not the hub pod's port 10101)."""
+HUB_POD = {"app": "jupyterhub", "component": "hub"}
+"""z2jh's labels of the hub pod (what its own policies select it by)."""
+Z2JH_TORNADO_SETTINGS = {"slow_spawn_timeout": 0}
+"""What z2jh's jupyterhub_config.py puts in `JupyterHub.tornado_settings`; `hub.config`
+replaces that dict as a whole, so values that set tornado settings carry these too."""
 
 Values = dict[str, Any]
 
 
 def base_values() -> Values:
-    """The minimum for Arcade on z2jh (helm-values/values.yaml is the full example)."""
+    """What Arcade needs on z2jh whatever the site: the hub image with arcade-hub, the spawner,
+    the arcade service in the hub pod and the network paths to it (sessions and the proxy,
+    by pod selectors). helm-values/values.yaml is the full example."""
     return {
         "hub": {
+            "image": {"name": HUB_IMAGE, "tag": __version__},
             "allowNamedServers": True,
             "config": {
                 "JupyterHub": {"spawner_class": SPAWNER},
+                # a session's own token may also call the arcade service (arcade-launch)
+                "Spawner": {"server_token_scopes": list(SESSION_TOKEN_SCOPES)},
                 "ArcadeKubeSpawner": {"platform_config_file": PLATFORM_MOUNT,
                                       "data_dir": HUB_DATA_DIR,
                                       "arcade_api_url": SESSION_API_URL},
             },
+            "services": {SERVICE: {
+                "url": f"http://hub:{SERVICE_PORT}",
+                "command": ["python3", "-m", "arcade_hub.service"],
+                "display": False,
+                "oauth_no_confirm": True,
+                "environment": {"ARCADE_PLATFORM_CONFIG": PLATFORM_MOUNT,
+                                "ARCADE_DATA_DIR": HUB_DATA_DIR,
+                                "ARCADE_SERVICE_BIND": "0.0.0.0"},
+            }},
+            "loadRoles": {
+                "user": {"scopes": ["self", f"access:services!service={SERVICE}"]},
+                SERVICE: {"scopes": list(SERVICE_SCOPES), "services": [SERVICE]},
+            },
+            "service": {"extraPorts": [{"name": SERVICE, "port": SERVICE_PORT,
+                                        "targetPort": SERVICE_PORT}]},
+            # the proxy reaches the arcade service in the hub pod (sessions through it)
+            "networkPolicy": {"ingress": [{
+                "ports": [{"port": SERVICE_PORT, "protocol": "TCP"}],
+                "from": [{"podSelector": {"matchLabels": {
+                    "hub.jupyter.org/network-access-hub": "true"}}}],
+            }]},
         },
+        # by pod selector, not IP ranges (which policy engines such as Cilium do not apply to
+        # pods of the cluster)
+        "proxy": {"chp": {"networkPolicy": {"egress": [{
+            "to": [{"podSelector": {"matchLabels": dict(HUB_POD)}}],
+            "ports": [{"port": SERVICE_PORT, "protocol": "TCP"}],
+        }]}}},
         "singleuser": {
             "storage": {"type": "none"},
             # a privileged init container: session pods must meet Pod Security `restricted`
@@ -80,6 +124,14 @@ def split_image(reference: str) -> tuple[str, str]:
     if colon > slash:
         return reference[:colon], reference[colon + 1:]
     return reference, "latest"
+
+
+def singleuser_image(config: PlatformConfig) -> Values:
+    """`singleuser.image`: the first notebook (else first) catalogue image. Sessions run the
+    image of their entry; this only keeps z2jh's prepullers from pulling its sample image."""
+    entries = [e for e in config.catalogue if e.kind == Kind.notebook] or config.catalogue
+    name, tag = split_image(entries[0].image)
+    return {"name": name, "tag": tag}
 
 
 def prepull_images(config: PlatformConfig) -> Values:
@@ -191,14 +243,11 @@ def render_values(document: Values, base: Values | None = None) -> Values:
         },
     }
     web = web_values(config)
-    if SERVICE not in (values["hub"].get("services") or {}):
-        # the arcade service is the base's to define (helm-values/values.yaml does); an
-        # environment alone would make z2jh register a service without a URL
-        web.get("hub", {}).pop("services", None)
     values = deep_merge(deep_merge(values, derived), web)
     # the document replaces what the base carried, rather than merging into it
     values["hub"]["extraFiles"][PLATFORM_FILE_KEY]["data"] = copy.deepcopy(document)
     values["prePuller"]["extraImages"] = prepull_images(config)
+    values["singleuser"]["image"] = singleuser_image(config)
     tornado = values["hub"]["config"].get("JupyterHub", {}).get("tornado_settings")
     if isinstance(tornado, dict):
         values["hub"]["config"]["JupyterHub"]["tornado_settings"] = {

@@ -138,6 +138,38 @@ def test_render_values_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert based["hub"]["services"]["arcade"]["url"] == "http://hub:10101"
 
 
+def test_render_values_without_a_base_is_deployable(
+    z2jh: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """Without --base the values still run Arcade: the hub image with arcade-hub, the arcade
+    service in the hub pod with its roles, port and network paths, sessions told where it is,
+    and the prepullers pulling catalogue images only (`singleuser.image` is one of them)."""
+    document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
+    bare = render.render_values(document)
+    hub = bare["hub"]
+    assert hub["image"] == {"name": "ghcr.io/arcade-hub/hub", "tag": "0.1.0"}
+    service = hub["services"]["arcade"]
+    assert service["url"] == "http://hub:10101"
+    assert service["command"] == ["python3", "-m", "arcade_hub.service"]
+    assert service["environment"]["ARCADE_PLATFORM_CONFIG"] == render.PLATFORM_MOUNT
+    assert hub["loadRoles"]["arcade"]["services"] == ["arcade"]
+    assert {"name": "arcade", "port": 10101, "targetPort": 10101} in hub["service"]["extraPorts"]
+    assert hub["config"]["ArcadeKubeSpawner"]["arcade_api_url"] == (
+        "http://proxy-public/services/arcade/api/v1")
+    assert "access:services!service=arcade" in hub["config"]["Spawner"]["server_token_scopes"]
+    (egress,) = bare["proxy"]["chp"]["networkPolicy"]["egress"]
+    assert egress["to"] == [{"podSelector": {"matchLabels": render.HUB_POD}}]
+    assert bare["singleuser"]["image"] == {"name": "ghcr.io/arcade-hub/notebook", "tag": "0.1.0"}
+    pulled = {f"{i['name']}:{i['tag']}" for i in bare["prePuller"]["extraImages"].values()}
+    assert "ghcr.io/arcade-hub/notebook:0.1.0" in pulled
+    # everything helm-values/values.yaml adds to that is site choices
+    full = values_stack(None)
+    for key in ("image", "services", "loadRoles", "service", "networkPolicy"):
+        assert render.deep_merge(full["hub"][key], hub[key]) == full["hub"][key], key
+    defaults, schema = z2jh
+    jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, bare))
+
+
 def test_render_values_keeps_z2jhs_tornado_settings() -> None:
     """`hub.config.JupyterHub.tornado_settings` replaces the dict z2jh's config sets, so
     rendered values that have one carry z2jh's `slow_spawn_timeout: 0` as well."""
@@ -279,9 +311,10 @@ def test_web_settings_follow_the_document(
     assert values["ingress"]["hosts"] == (hosts if hosts is not None else base_hosts)
     defaults, schema = z2jh
     jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, values))
-    bare = render.render_values(with_web(**web))  # no base: only what the document says
+    bare = render.render_values(with_web(**web))  # no base: what the document says
     assert ("ingress" in bare) == (hosts is not None)
-    assert "services" not in bare["hub"]  # no arcade service to give an environment to
+    bare_env = bare["hub"]["services"]["arcade"]["environment"]
+    assert {k: bare_env[k] for k in render.WEB_SERVICE_ENV if k in bare_env} == env
     jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, bare))
 
 
