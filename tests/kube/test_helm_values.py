@@ -21,6 +21,7 @@ from jupyterhub.utils import subdomain_hook_idna
 from traitlets import HasTraits
 from traitlets.config import Config
 
+from arcade_hub.config.loader import parse_config
 from arcade_hub.config.models import PlatformConfig
 from arcade_hub.kube import render
 from arcade_hub.kube.spawner import ArcadeKubeSpawner
@@ -28,6 +29,7 @@ from arcade_hub.kube.spawner import ArcadeKubeSpawner
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ROOT / "helm-values"
 OVERLAYS = sorted(p.name for p in VALUES.glob("*.yaml") if p.name != "values.yaml")
+STORAGE = sorted((VALUES / "storage").glob("*.yaml"))
 MANIFESTS = sorted((VALUES / "manifests").glob("*.yaml"))
 
 
@@ -91,6 +93,33 @@ def test_platform_document_is_valid(overlay: str | None) -> None:
     assert values["hub"]["services"]["arcade"]["environment"]["ARCADE_PLATFORM_CONFIG"] == \
         files["mountPath"]
     assert config.backend.kubernetes.security.pod_security == "restricted"
+
+
+def test_overlays_leave_the_platform_document_alone() -> None:
+    """Helm deep-merges values files: an overlay touching the document would have the hub run
+    a document that check-config never passed (storage choices are document fragments)."""
+    for overlay in OVERLAYS:
+        files = (load(VALUES / overlay).get("hub") or {}).get("extraFiles") or {}
+        assert "arcade-platform" not in files, overlay
+
+
+@pytest.mark.parametrize("fragment", STORAGE, ids=lambda p: p.name)
+def test_storage_fragments_make_documents_that_render(
+    z2jh: tuple[dict[str, Any], dict[str, Any]], fragment: Path
+) -> None:
+    """helm-values/storage/ holds document fragments: merged into the example document they
+    pass check-config's loader, name only the document's datasets, and render valid values
+    that embed exactly that document."""
+    part = load(fragment)
+    assert set(part) == {"backend"}
+    base = values_stack(None)
+    document = render.deep_merge(base["hub"]["extraFiles"]["arcade-platform"]["data"], part)
+    config = parse_config(yaml.safe_dump(document), fragment.name)
+    assert set(config.backend.kubernetes.datasets) <= {d.id for d in config.datasets}
+    values = render.render_values(document, base)
+    assert values["hub"]["extraFiles"]["arcade-platform"]["data"] == document
+    defaults, schema = z2jh
+    jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, values))
 
 
 def config_traits(cls: type[HasTraits]) -> set[str]:
