@@ -208,7 +208,7 @@ def build_spawner(
     }
     spawner = ArcadeKubeSpawner(
         user=MockUser(name=spec.username),
-        hub=MockHub(),
+        hub=traits.pop("hub", None) or MockHub(),
         orm_spawner=MockOrmSpawner(name=spec.server_name),
         **{**defaults, **traits},
     )
