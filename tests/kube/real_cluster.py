@@ -190,8 +190,12 @@ class Kube:
                                       timeout_seconds=30)
                     async for event in stream:
                         pod = event["object"]
-                        if pod.status and pod.status.phase in phases:
+                        phase = pod.status.phase if pod.status else None
+                        if phase in phases:
                             return pod
+                        if phase in ("Succeeded", "Failed"):  # it will not change any more
+                            raise AssertionError(f"pod {name} ended {phase}, not {phases}: "
+                                                 f"{await self.logs(name)}")
 
         try:
             return await asyncio.wait_for(follow(), timeout)
