@@ -94,6 +94,12 @@ async def _server_version(kubeconfig: str, namespace: str) -> str:
                            core.delete_collection_namespaced_persistent_volume_claim,
                            net.delete_collection_namespaced_network_policy):
                 await delete(namespace, label_selector=selector)
+        for _ in range(600):  # a claim being deleted makes a new one of its name wait
+            left = [await core.list_namespaced_persistent_volume_claim(
+                namespace, label_selector=selector) for selector in LEFTOVERS]
+            if not any(found.items for found in left):
+                break
+            await asyncio.sleep(0.2)  # deletion finishes in the controllers: no event here
         return str(info.git_version)
     finally:
         await api.close()
@@ -240,8 +246,9 @@ class Kube:
                     pod, self.namespace, **options)
             text = out if isinstance(out, str) else out.decode()
             body, found, status = text.rpartition(marker)
-            if found:
-                return int(status.strip()), body
+            if found:  # stderr may come after the status line: both streams share one text
+                status, _, rest = status.partition("\n")
+                return int(status.strip()), body + rest
             # the kubelet sometimes ends a stream of a container that just started before
             # the command ran (nothing at all came back): ask again
             await asyncio.sleep(1)

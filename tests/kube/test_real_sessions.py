@@ -152,10 +152,14 @@ def proxied_api(s: Sessions, name: str) -> httpx.Response:
 
 
 async def desktop_handshake(s: Sessions, name: str) -> bytes:
+    return await vnc_greeting(s.ports, s.token, USER, name)
+
+
+async def vnc_greeting(ports: HubPorts, token: str, user: str, name: str) -> bytes:
     """Open the desktop's websocket (as noVNC does) and read the VNC server's greeting."""
-    url = f"ws://{s.ports.host}:{s.ports.public}/user/{USER}/{name}/desktop-websockify/"
+    url = f"ws://{ports.host}:{ports.public}/user/{user}/{name}/desktop-websockify/"
     conn = await websocket_connect(HTTPRequest(
-        url, headers={"Authorization": f"token {s.token}"}, request_timeout=120))
+        url, headers={"Authorization": f"token {token}"}, request_timeout=120))
     try:
         greeting = await asyncio.wait_for(conn.read_message(), 120)
         assert isinstance(greeting, bytes), greeting
