@@ -93,8 +93,20 @@ async def pod_network_address(real: RealCluster) -> str:
         await api.close()
 
 
-def hub_config(tmp: Path, real: RealCluster, ports: HubPorts, admin_token: str) -> str:
-    """The hub's jupyterhub_config.py: values only (what z2jh's values say for its hub)."""
+def plain_spawner(real: RealCluster, image: str) -> dict[str, dict[str, Any]]:
+    """A plain KubeSpawner with one image (benchmarks' baseline), sized like the tests'
+    Arcade sessions."""
+    return {"JupyterHub": {"spawner_class": "kubespawner.KubeSpawner"},
+            "KubeSpawner": {"namespace": real.namespace, "image": image,
+                            "image_pull_policy": "IfNotPresent", "start_timeout": 300,
+                            "cpu_limit": 0.5, "cpu_guarantee": 0.1, "mem_limit": "1G",
+                            "mem_guarantee": "1G", "uid": 1000, "gid": 100, "fs_gid": 100}}
+
+
+def hub_config(tmp: Path, real: RealCluster, ports: HubPorts, admin_token: str,
+               spawner: dict[str, dict[str, Any]] | None = None) -> str:
+    """The hub's jupyterhub_config.py: values only (what z2jh's values say for its hub);
+    `spawner` replaces ArcadeKubeSpawner's settings (e.g. `plain_spawner`)."""
     data = tmp / "data"
     settings: dict[str, dict[str, Any]] = {
         "JupyterHub": {
@@ -138,6 +150,13 @@ def hub_config(tmp: Path, real: RealCluster, ports: HubPorts, admin_token: str) 
             "arcade_api_url": ports.arcade_api_url,
         },
     }
+    if spawner is not None:  # a plain hub: no Arcade spawner, no arcade service
+        del settings["ArcadeKubeSpawner"]
+        hub = settings["JupyterHub"]
+        hub["services"] = [s for s in hub["services"] if s["name"] != SERVICE]
+        hub["load_roles"] = [r for r in hub["load_roles"] if r["name"] != SERVICE]
+        for section, values in spawner.items():
+            settings.setdefault(section, {}).update(values)
     lines = ["import json", "c = get_config()  # noqa"]
     for section, values in settings.items():
         for key, value in values.items():
@@ -146,8 +165,8 @@ def hub_config(tmp: Path, real: RealCluster, ports: HubPorts, admin_token: str) 
 
 
 @contextlib.contextmanager
-def kube_hub(tmp: Path, real: RealCluster, ports: HubPorts,
-             document: dict[str, Any]) -> Iterator[RunningHub]:
+def kube_hub(tmp: Path, real: RealCluster, ports: HubPorts, document: dict[str, Any],
+             spawner: dict[str, dict[str, Any]] | None = None) -> Iterator[RunningHub]:
     """Start the hub (again, with the same `tmp` and `ports`: a restart) and stop it at the
     end; the sessions' pods stay."""
     data = tmp / "data"
@@ -158,7 +177,7 @@ def kube_hub(tmp: Path, real: RealCluster, ports: HubPorts,
         token_file.write_text(secrets.token_hex(16))
     token = token_file.read_text()
     config = tmp / "jupyterhub_config.py"
-    config.write_text(hub_config(tmp, real, ports, token))
+    config.write_text(hub_config(tmp, real, ports, token, spawner))
     log = tmp / "hub.log"
     env = {**os.environ, "KUBECONFIG": real.kubeconfig}
     env.pop("KUBERNETES_SERVICE_HOST", None)
