@@ -10,25 +10,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from arcade_hub import contract
+from arcade_hub import render_values as render_values_cli
 from arcade_hub.apps import cli as apps_cli
+from arcade_hub.apps import datasets_cli
+from arcade_hub.apps.demo import DEMO_ID
+from arcade_hub.backends import NotEmbedded, require_embedded
 from arcade_hub.config import ConfigError, PlatformConfig, load_config
+from arcade_hub.config.storage import default_data_dir
 from arcade_hub.hub_config import RunOptions, SetupError, shared_password
 from arcade_hub.images.conformance import cli as image_cli
-from arcade_hub.kube import render as render_values_cli
+from arcade_hub.launch.storage import expand
 from arcade_hub.local.availability import LocalAvailability, local_search_path
-from arcade_hub.storage import expand
-
-UID_CLAIMS_ENV = "ARCADE_UID_CLAIMS"
-"""Where the machine's uid-range claims are kept (`arcade_hub.local.identity.UID_CLAIMS`)."""
-
-
-def default_data_dir() -> Path:
-    """/var/lib/arcade-hub for root (sessions of other uids must reach it), else per user."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/arcade-hub")
-    return Path(platformdirs.user_data_dir("arcade-hub"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
             return _catalogue(args)
         if command == "apps":
             return apps_cli.run(args)
+        if command == "datasets":
+            return datasets_cli.run(args)
         if command == "render-values":
             return render_values_cli.run(args)
         if command == "image":
@@ -76,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     cat.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sub.add_parser("config-reference", help="print the configuration reference (Markdown)")
     apps_cli.add_parser(sub)
+    datasets_cli.add_parser(sub)
     render_values_cli.add_parser(sub)
     image_cli.add_parser(sub)
     return p
@@ -143,7 +139,7 @@ def _run(args: argparse.Namespace) -> int:
         config_file=str(Path(args.config).resolve()) if args.config else None,
         ip=args.ip,
         port=args.port,
-        admin_token=os.environ.get("ARCADE_ADMIN_TOKEN") or None,
+        admin_token=os.environ.get(contract.ADMIN_TOKEN) or None,
     )
     _check_sessions_can_run(config)
     _claim_uids(config, data_dir)
@@ -168,12 +164,10 @@ def _check_sessions_can_run(config: PlatformConfig) -> None:
     from arcade_hub.spawners.local import ArcadeLocalSpawner
 
     local = config.backend.local
-    if config.backend.kind != "local":
-        raise SetupError(
-            f"backend.kind is {config.backend.kind!r}: `arcade-hub run` runs the embedded "
-            "(local) backend; deploy the Kubernetes backend with the zero-to-jupyterhub chart "
-            "(docs/how-to/deploy-on-kubernetes.md)"
-        )
+    try:
+        require_embedded(config)
+    except NotEmbedded as e:
+        raise SetupError(str(e)) from None
     if local.run_as == "per-user" and os.geteuid() != 0:
         raise SetupError(
             "backend.local.run_as is per-user, which needs root to switch uids; run as root "
@@ -194,7 +188,7 @@ def _claim_uids(config: PlatformConfig, data_dir: Path) -> None:
 
     if not per_user(config):
         return
-    claims = Path(os.environ.get(UID_CLAIMS_ENV) or UID_CLAIMS)
+    claims = Path(os.environ.get(contract.UID_CLAIMS) or UID_CLAIMS)
     try:
         claim_uid_range(data_dir, config.backend.local.uid_range, claims)
     except UidRangeTaken as e:
@@ -210,7 +204,12 @@ def _create_managed_datasets(config: PlatformConfig, data_dir: Path) -> None:
             path.chmod(0o755)
             path.parent.chmod(0o755)
             readme = path / "README.txt"
-            readme.write_text(f"{d.title}\n\n{d.description}\nPut the dataset's files in {path}.\n")
+            make = (
+                "Make it with `arcade-hub datasets demo`."
+                if d.id == DEMO_ID
+                else f"Put the dataset's files in {path}."
+            )
+            readme.write_text(f"{d.title}\n\n{d.description}\n{make}\n")
             readme.chmod(0o644)
 
 

@@ -8,17 +8,17 @@ from typing import Any
 
 import jinja2
 
-from arcade_hub.config.models import Choices, Kind, PlatformConfig
-from arcade_hub.group_policy import entry_refusal
+from arcade_hub.config import Choices, Kind, PlatformConfig
 from arcade_hub.images.discovery import Snapshot
-from arcade_hub.options import CUSTOM
-from arcade_hub.policy import (
-    Availability,
+from arcade_hub.launch.choices import (
     UserContext,
     custom_images_allowed,
     dataset_allowed,
     resource_max,
 )
+from arcade_hub.launch.request import CUSTOM
+from arcade_hub.launch.rules import entry_refusal
+from arcade_hub.launch.site import Availability
 from arcade_hub.sizes import format_gib
 
 GROUP_TITLES = {

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 from jupyterhub.utils import subdomain_hook_idna
 from traitlets.config import Config
 
-from arcade_hub.config import PlatformConfig
-from arcade_hub.config.models import OidcAuth, SharedPasswordAuth
+from arcade_hub import contract
+from arcade_hub.config import OidcAuth, PlatformConfig, SharedPasswordAuth
+from arcade_hub.launch.storage import expand
 from arcade_hub.secret_files import kept_secret
-from arcade_hub.storage import expand
 
 ADMIN_SERVICE = "arcade-admin"
 CULLER = "arcade-idle-culler"
@@ -29,8 +29,6 @@ PODMAN_ENV = ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "XDG_RUNTIME_DIR", "
 """Passed to the arcade service, which runs podman for desktop apps in containers."""
 SERVICE = "arcade"
 SERVICE_PREFIX = f"/services/{SERVICE}/"
-SUBDOMAINS_ENV = "ARCADE_SUBDOMAIN_HOST"
-"""Tells the arcade service that sessions live on users' subdomains (their URLs are absolute)."""
 SERVICE_SCOPES = ["list:users", "read:users", "servers", "admin:server_state"]
 """What the arcade service needs from the hub: users, their servers and server state (to read
 launch specs), and `servers` to start and delete the named servers the sessions API creates.
@@ -136,14 +134,24 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
         }
     # else the provider's claims set the hub groups at every login (JupyterHub refuses
     # load_groups then); the launch policy still adds `auth.groups` (policy.user_groups).
+    c.JupyterHub.services, c.JupyterHub.load_roles = _services(platform, opts, service_port)
+    return c
+
+
+def _services(
+    platform: PlatformConfig, opts: RunOptions, service_port: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The hub's managed services and their roles: the arcade service, the idle culler (when
+    sessions are culled) and the admin token's service (when one is given)."""
+    data = opts.data_dir
     services: list[dict[str, Any]] = [
         {
             "name": SERVICE,
             "url": f"http://127.0.0.1:{service_port}",
             "command": [sys.executable, "-m", "arcade_hub.service"],
             "environment": {
-                "ARCADE_PLATFORM_CONFIG": opts.config_file or "",
-                "ARCADE_DATA_DIR": str(data),
+                contract.PLATFORM_CONFIG: opts.config_file or "",
+                contract.DATA_DIR: str(data),
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                 # podman, for desktop apps in containers, finds its storage and settings so
                 **{k: os.environ[k] for k in PODMAN_ENV if k in os.environ},
@@ -176,9 +184,7 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     if opts.admin_token:
         services.append({"name": ADMIN_SERVICE, "api_token": opts.admin_token})
         roles.append({"name": ADMIN_SERVICE, "scopes": ADMIN_SCOPES, "services": [ADMIN_SERVICE]})
-    c.JupyterHub.services = services
-    c.JupyterHub.load_roles = roles
-    return c
+    return services, roles
 
 
 def served_over_https(platform: PlatformConfig) -> bool:
@@ -240,7 +246,7 @@ def _service_web_environment(platform: PlatformConfig) -> dict[str, str]:
     if served_over_https(platform):
         env["JUPYTERHUB_COOKIE_OPTIONS"] = json.dumps({"secure": True})
     if platform.web.subdomain_host:
-        env[SUBDOMAINS_ENV] = platform.web.subdomain_host
+        env[contract.SUBDOMAIN_HOST] = platform.web.subdomain_host
     return env
 
 

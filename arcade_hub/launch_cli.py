@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping
-from urllib.parse import quote
 
 import httpx
+
+from arcade_hub.desktop.menu import apps_endpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,14 +49,6 @@ def main(argv: list[str] | None = None) -> int:
         where = f"pod {data['pod']}" if "pod" in data else f"pid {data['pid']}"
         print(f"Launched {data['title']} on display {data['display']} ({where})")
     return 0
-
-
-def apps_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
-    """The session's apps URL and its token (KeyError: not in an Arcade session)."""
-    api = env["ARCADE_API_URL"].rstrip("/")
-    user = quote(env["JUPYTERHUB_USER"], safe="")
-    server = quote(env.get("JUPYTERHUB_SERVER_NAME", ""), safe="")
-    return f"{api}/users/{user}/sessions/{server}/apps", env["JUPYTERHUB_API_TOKEN"]
 
 
 if __name__ == "__main__":

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 
 HEADER = """# Configuration reference
 
@@ -65,14 +66,7 @@ def models_of(annotation: Any) -> list[type[BaseModel]]:
 def _type(annotation: Any) -> str:
     text = getattr(annotation, "__name__", None) or str(annotation)
     text = str(annotation) if get_args(annotation) else text
-    for noise in (
-        "typing.",
-        "arcade_hub.config.models.",
-        "arcade_hub.kube.config.",
-        "arcade_hub.images.config.",
-        "arcade_hub.images.settings.",
-    ):
-        text = text.replace(noise, "")
+    text = re.sub(r"\b(typing|arcade_hub\.config\.[a-z_]+)\.", "", text)
     return text.replace("|", "or")
 
 

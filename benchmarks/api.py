@@ -27,7 +27,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arcade_hub.jobs.model import Instance, Status
-from arcade_hub.jobs.store import JobStore
+from arcade_hub.jobs.store import JobDatabase
 from tests.conftest import shared_tmp
 from tests.hub import PLATFORM, running_hub, wait_for
 
@@ -45,7 +45,7 @@ def timed(call: Any, rounds: int) -> list[float]:
 
 def fill_store(data_dir: Path, user: str, template: dict[str, Any], count: int) -> None:
     """Copies of a finished instance, as if the user had run `count` jobs."""
-    store = JobStore(data_dir / "jobs" / "jobs.sqlite")
+    store = JobDatabase(data_dir / "jobs" / "jobs.sqlite")
     now = time.time()
     store.add(
         [
@@ -92,7 +92,7 @@ def main() -> None:
                     30,
                     "the template job",
                 )
-                store = JobStore(hub.data_dir / "jobs" / "jobs.sqlite")
+                store = JobDatabase(hub.data_dir / "jobs" / "jobs.sqlite")
                 template = vars(store.get(first))
                 store.close()
                 fill_store(hub.data_dir, "bench", template, opts.records)

@@ -22,15 +22,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arcade_hub.config import load_config
-from arcade_hub.config.models import CatalogueEntry, PlatformConfig
+from arcade_hub.config import CatalogueEntry, PlatformConfig, load_config
 from arcade_hub.form import render_form
 from arcade_hub.images.discovery import Snapshot
-from arcade_hub.images.launch import prepare_launch
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.services import ImageServices
-from arcade_hub.options import parse_user_options
-from arcade_hub.policy import Site, UserContext, build_spec
+from arcade_hub.launch.choices import UserContext
+from arcade_hub.launch.planner import PlanContext, Purpose, plan
+from arcade_hub.launch.request import Refusal, parse_user_options
+from arcade_hub.launch.site import Site
 from tests.images.oci import Pusher, build_image
 from tests.images.registry_server import RegistryProcess
 
@@ -89,10 +89,9 @@ async def validation(rounds: int, data_dir: Path) -> dict[str, Any]:
         site = Site(data_dir=data_dir, availability=Containers(), datasets_on_host=False)
 
         async def one(options: dict[str, Any], services: ImageServices) -> None:
-            request = parse_user_options(options)
-            prepared = await prepare_launch(request, config, user, site, services)
-            build_spec(request, prepared.config, user, prepared.site, server_name="",
-                       session_id="0123456789ab", resolved=prepared.resolved)  # fmt: skip
+            context = PlanContext(config, site, "", images=services)
+            planned = await plan(user, parse_user_options(options), Purpose.session, context)
+            assert not isinstance(planned, Refusal), planned
 
         async def timed(make: Callable[[], Awaitable[None]], n: int) -> list[float]:
             out = []

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Build Arcade Hub's container images with podman, in dependency order:
 #
-#   debian (local) -> base -> notebook -> desktop -> casa-6.7
-#                          -> headless
-#                          -> hub
+#   debian:bookworm (local) -> base -> notebook -> desktop -> casa-6.6.5, casa-6.7.0
+#                                   -> headless
+#                                   -> hub
+#   debian:trixie (local)   -> base-trixie -> notebook-trixie -> desktop-trixie -> casa-6.7.6
+#
+# The -trixie images are built from the same Dockerfiles (images/base, notebook, desktop) on
+# Debian 13, whose Python 3.13 the newer CASA wheels need. Every casa-<version> is built from
+# images/casa with the build arguments of its recipe (arcade_hub/casa/recipes.py, which also
+# says its Debian release): the image runs `arcade-hub apps install casa-<version>`.
 #
 #   scripts/build-images.sh [options] [IMAGE...]
 #
-# IMAGE is one of: base notebook desktop headless hub casa-6.7 (default: all but casa-6.7);
+# IMAGE is one of: base notebook desktop headless hub casa-6.6.5 casa-6.7.0 base-trixie
+# notebook-trixie desktop-trixie casa-6.7.6 (default: base notebook desktop headless hub);
 # the images an IMAGE builds on are built too. Options:
-#   --casa       also build casa-6.7 (530 MB of wheels to download, 1.6 GB installed)
+#   --casa       also build every casa-<version> (and the trixie chain casa-6.7.6 needs):
+#                about 500 MB of wheels to download per version, 2 GB installed
 #   --upstream   start from the public bases named in the Dockerfiles (docker.io debian,
 #                quay.io k8s-hub) instead of a local debootstrap; needs those registries
 #   --refresh    make the local Debian base again (new debootstrap) before building
@@ -54,7 +62,15 @@ REPO=$PWD
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf '\033[1;31mbuild-images: %s\033[0m\n' "$*" >&2; exit 1; }
 
-ALL=(base notebook desktop headless hub casa-6.7)
+recipes() { PYTHONPATH=$REPO python3 -m arcade_hub.casa.recipes "$@"; }  # stdlib only
+declare -A CASA_OS=()  # casa-<version> -> the Debian codename of its recipe
+CASA_IMAGES=()
+casa_list=$(recipes list) || die "cannot read the CASA recipes (python3 -m arcade_hub.casa.recipes)"
+while read -r name release; do CASA_OS[$name]=$release; CASA_IMAGES+=("$name"); done <<<"$casa_list"
+ALL=(base notebook desktop headless hub)
+for name in "${CASA_IMAGES[@]}"; do [ "${CASA_OS[$name]}" = bookworm ] && ALL+=("$name"); done
+ALL+=(base-trixie notebook-trixie desktop-trixie)
+for name in "${CASA_IMAGES[@]}"; do [ "${CASA_OS[$name]}" = trixie ] && ALL+=("$name"); done
 DEFAULT=(base notebook desktop headless hub)
 CASA=0 UPSTREAM=0 REFRESH=0 LIST=0 PUSH_TO=
 wanted=()
@@ -76,35 +92,45 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#wanted[@]} -eq 0 ] && wanted=("${DEFAULT[@]}")
-[ $CASA = 1 ] && wanted+=(casa-6.7)
+[ $CASA = 1 ] && wanted+=("${CASA_IMAGES[@]}")
 
 VERSION=${ARCADE_IMAGE_VERSION:-$(sed -n 's/^version = "\(.*\)"$/\1/p' pyproject.toml | head -1)}
 [ -n "$VERSION" ] || die "cannot read the version from pyproject.toml; set ARCADE_IMAGE_VERSION"
 PREFIX=${ARCADE_IMAGE_PREFIX:-ghcr.io/arcade-hub}
 PREFIX=${PREFIX%/}
 CACHE=${ARCADE_IMAGES_CACHE:-/var/tmp/arcade-images}
-DEBIAN_REF=localhost/arcade-hub/debian:bookworm
-DEBIAN_TAR=$CACHE/debian-bookworm-minbase.tar
+debian_ref() { echo "localhost/arcade-hub/debian:$1"; }
+debian_tar() { echo "$CACHE/debian-$1-minbase.tar"; }
 
 parent() {  # the image an image is built on (empty: the Debian or upstream base)
   case $1 in
     notebook|headless) echo base ;;
     hub) [ $UPSTREAM = 1 ] || echo base ;;  # upstream: z2jh's k8s-hub, the Dockerfile's default
     desktop) echo notebook ;;
-    casa-6.7) echo desktop ;;
+    notebook-trixie) echo base-trixie ;;
+    desktop-trixie) echo notebook-trixie ;;
+    casa-*) if [ "${CASA_OS[$1]}" = bookworm ]; then echo desktop
+            else echo "desktop-${CASA_OS[$1]}"; fi ;;
     *) echo "" ;;
   esac
 }
+codename() { case $1 in *-trixie) echo trixie ;; *) echo bookworm ;; esac; }  # of a root image
+folder() {  # the -trixie images use the same Dockerfiles, every casa-<version> images/casa
+  case $1 in casa-*) echo casa ;; *) echo "${1%-trixie}" ;; esac
+}
 ref() {
   case $1 in
-    casa-6.7) echo "$PREFIX/casa:6.7" ;;
+    casa-*) echo "$PREFIX/casa:${1#casa-}" ;;
     hub) if [ $UPSTREAM = 1 ]; then echo "$PREFIX/hub:$VERSION"
          else echo "$PREFIX/hub:$VERSION-localbase"; fi ;;
+    *-trixie) echo "$PREFIX/${1%-trixie}:$VERSION-trixie" ;;
     *) echo "$PREFIX/$1:$VERSION" ;;
   esac
 }
 # the build context: the repository root for the images that install the arcade_hub package
-context() { case $1 in notebook|hub) echo "$REPO" ;; *) echo "$REPO/images/$1" ;; esac; }
+context() {
+  case $(folder "$1") in notebook|hub) echo "$REPO" ;; *) echo "$REPO/images/$(folder "$1")" ;; esac
+}
 
 # wanted images plus what they build on, in dependency order
 declare -A need=()
@@ -138,20 +164,22 @@ if ! flock -n 9; then
   flock 9
 fi
 
-make_debian_tarball() {
+make_debian_tarball() {  # codename
+  local release=$1 tarball
+  tarball=$(debian_tar "$1")
   command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
   local mirror=${ARCADE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
   local security=${ARCADE_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
   local ca_dir=${ARCADE_CA_DIR:-/usr/local/share/ca-certificates}
   local dir=$CACHE/rootfs start=$SECONDS
-  say "Making Debian bookworm (debootstrap --variant=minbase, $mirror)"
-  rm -rf "$dir" "$DEBIAN_TAR.tmp"
-  debootstrap --variant=minbase bookworm "$dir" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
-    || die "debootstrap failed; see $CACHE/debootstrap.log (and $dir/debootstrap/debootstrap.log)"
+  say "Making Debian $release (debootstrap --variant=minbase, $mirror)"
+  rm -rf "$dir" "$tarball.tmp"
+  debootstrap --variant=minbase "$release" "$dir" "$mirror" >"$CACHE/debootstrap-$release.log" 2>&1 \
+    || die "debootstrap failed; see $CACHE/debootstrap-$release.log (and $dir/debootstrap/debootstrap.log)"
   cat >"$dir/etc/apt/sources.list" <<EOF
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb $security bookworm-security main
+deb $mirror $release main
+deb $mirror $release-updates main
+deb $security $release-security main
 EOF
   # like the official Debian images: no package cache left in layers
   cat >"$dir/etc/apt/apt.conf.d/docker-clean" <<'EOF'
@@ -173,22 +201,27 @@ EOF
          "$dir"/var/log/* "$dir/debootstrap"
   : >"$dir/etc/hostname"
   : >"$dir/etc/resolv.conf"
-  tar --numeric-owner --xattrs -C "$dir" -cf "$DEBIAN_TAR.tmp" .
-  mv "$DEBIAN_TAR.tmp" "$DEBIAN_TAR"
+  tar --numeric-owner --xattrs -C "$dir" -cf "$tarball.tmp" .
+  mv "$tarball.tmp" "$tarball"
   rm -rf "$dir"
-  say "Debian base made in $((SECONDS - start)) s ($n trust roots from $ca_dir added)"
+  say "Debian $release made in $((SECONDS - start)) s ($n trust roots from $ca_dir added)"
 }
 
 if [ $UPSTREAM = 0 ]; then
-  if [ $REFRESH = 1 ] || [ ! -s "$DEBIAN_TAR" ]; then
-    make_debian_tarball
-    "${PODMAN[@]}" rmi -f "$DEBIAN_REF" >/dev/null 2>&1 || true
-  fi
-  if ! "${PODMAN[@]}" image exists "$DEBIAN_REF"; then
-    say "Importing $DEBIAN_TAR as $DEBIAN_REF"
-    "${PODMAN[@]}" import -q --change 'CMD ["bash"]' "$DEBIAN_TAR" "$DEBIAN_REF" >/dev/null \
-      || die "podman import of $DEBIAN_TAR failed"
-  fi
+  for name in "${order[@]}"; do  # the Debian releases the root images start from
+    [ -z "$(parent "$name")" ] || continue
+    release=$(codename "$name")
+    tarball=$(debian_tar "$release")
+    if [ $REFRESH = 1 ] || [ ! -s "$tarball" ]; then
+      make_debian_tarball "$release"
+      "${PODMAN[@]}" rmi -f "$(debian_ref "$release")" >/dev/null 2>&1 || true
+    fi
+    if ! "${PODMAN[@]}" image exists "$(debian_ref "$release")"; then
+      say "Importing $tarball as $(debian_ref "$release")"
+      "${PODMAN[@]}" import -q --change 'CMD ["bash"]' "$tarball" "$(debian_ref "$release")" \
+        >/dev/null || die "podman import of $tarball failed"
+    fi
+  done
 fi
 
 summary=()
@@ -196,14 +229,19 @@ total=${#order[@]} i=0
 for name in "${order[@]}"; do
   i=$((i + 1))
   tag=$(ref "$name")
-  dockerfile=$REPO/images/$name/Dockerfile
+  dockerfile=$REPO/images/$(folder "$name")/Dockerfile
   args=(build --network "${ARCADE_BUILD_NETWORK:-host}" --layers -f "$dockerfile" -t "$tag")
   [ -f "$dockerfile.dockerignore" ] && args+=(--ignorefile "$dockerfile.dockerignore")
+  if [[ $name == casa-* ]]; then
+    while IFS= read -r arg; do args+=(--build-arg "$arg"); done < <(recipes build-args "$name")
+  fi
   up=$(parent "$name")
   if [ -n "$up" ]; then
     args+=(--pull=never --build-arg "BASE_IMAGE=$(ref "$up")")
   elif [ $UPSTREAM = 0 ]; then
-    args+=(--pull=never --build-arg "BASE_IMAGE=$DEBIAN_REF")
+    args+=(--pull=never --build-arg "BASE_IMAGE=$(debian_ref "$(codename "$name")")")
+  elif [ "$(codename "$name")" != bookworm ]; then
+    args+=(--build-arg "BASE_IMAGE=docker.io/library/debian:$(codename "$name")-slim")
   fi
   log=$CACHE/build-$name.log
   say "[$i/$total] $name -> $tag"
@@ -214,7 +252,7 @@ for name in "${order[@]}"; do
   fi
   seconds=$((SECONDS - start))
   size=$("${PODMAN[@]}" image inspect --format '{{.Size}}' "$tag")
-  summary+=("$(printf '%-10s %-48s %5d s %6d MB' "$name" "$tag" "$seconds" $((size / 1000000)))")
+  summary+=("$(printf '%-16s %-48s %5d s %6d MB' "$name" "$tag" "$seconds" $((size / 1000000)))")
 done
 
 # drop images no tag or build cache refers to any more (earlier builds of changed layers)

@@ -36,15 +36,30 @@ if [ -f "$VENV/pyvenv.cfg" ] && [ "$PY" = /usr/bin/python3 ] \
   say "Recreating $VENV with Debian's Python (it was made with another one)"
   rm -rf "$VENV"
 fi
+# A checkout moved or copied elsewhere keeps a venv whose scripts and editable install point
+# at the old place: make it again rather than install into the old one.
+if [ -f "$VENV/bin/activate" ] \
+   && ! grep -q "^VIRTUAL_ENV=[\"']\?$(cd "$VENV" && pwd -P)[\"']\?\$" "$VENV/bin/activate"; then
+  say "Recreating $VENV (it was made for another place: $(sed -n "s/^VIRTUAL_ENV=//p" "$VENV/bin/activate"))"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   say "Creating the virtual environment $VENV"
   "$PY" -m venv "$VENV"
 fi
-say "Installing Arcade Hub into $VENV"
-"$VENV/bin/pip" install -q --upgrade pip
-extras=kube
-[ $TESTS = 1 ] && extras="kube,test"
-"$VENV/bin/pip" install -q -e ".[$extras]"
+extras=kube,casa
+[ $TESTS = 1 ] && extras="kube,casa,test"
+# Installing again only when what it depends on changed: a start takes seconds, not a pip run.
+stamp="$VENV/.arcade-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extras $PWD"
+if [ -x "$VENV/bin/arcade-hub" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  say "Arcade Hub is installed in $VENV (pyproject.toml unchanged)"
+else
+  say "Installing Arcade Hub into $VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q -e ".[$extras]"
+  echo "$want" > "$stamp"
+fi
 
 if [ ! -x "$VENV/node/node_modules/.bin/configurable-http-proxy" ]; then
   say "Installing configurable-http-proxy (npm)"

@@ -11,6 +11,7 @@ VENV=${ARCADE_VENV:-.venv}
 export ARCADE_Z2JH_DIR=${ARCADE_Z2JH_DIR:-$(cd .. && pwd)/shared/z2jh}
 "$VENV/bin/ruff" check .
 "$VENV/bin/mypy"
+"$VENV/bin/lint-imports"  # the layers of pyproject.toml's [tool.importlinter]
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 . scripts/test-cluster.sh

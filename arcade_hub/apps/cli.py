@@ -6,15 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from arcade_hub.apps.install import (
+from arcade_hub.apps.install import install, list_installed, uninstall
+from arcade_hub.apps.layout import (
     AppsError,
     IndexOptions,
     default_bin_dir,
+    default_kernel_dir,
     default_prefix,
     default_python,
-    install,
-    list_installed,
-    uninstall,
 )
 from arcade_hub.apps.registry import APPS
 
@@ -25,7 +24,7 @@ def add_parser(
     """Add `apps` and its subcommands to the `arcade-hub` command line."""
     apps = subparsers.add_parser(
         "apps",
-        help="install application environments (CASA 6.7) for the embedded backend",
+        help="install application environments (CASA versions) for the embedded backend",
         description="Install, list and remove application environments that sessions of the "
         f"embedded backend run. Known: {', '.join(a.name for a in APPS)}.",
     )
@@ -41,6 +40,12 @@ def add_parser(
         "--bin-dir",
         type=Path,
         help=f"where the command is linked, on the session PATH (default: {default_bin_dir()})",
+    )
+    where.add_argument(
+        "--kernel-dir",
+        type=Path,
+        help="where the Jupyter kernel spec goes, where the sessions' Jupyter looks "
+        f"(default: {default_kernel_dir()})",
     )
     inst = sub.add_parser(
         "install", parents=[where], help="create or repair an environment (re-run to upgrade)"
@@ -71,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
                 args.prefix,
                 python=args.python,
                 bin_dir=args.bin_dir,
+                kernel_dir=args.kernel_dir,
                 dry_run=args.dry_run,
                 index=IndexOptions(
                     index_url=args.index_url,
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 ),
             )
         elif args.apps_command == "uninstall":
-            uninstall(args.name, args.prefix, args.bin_dir)
+            uninstall(args.name, args.prefix, args.bin_dir, kernel_dir=args.kernel_dir)
         elif args.apps_command == "list":
             _list(args.prefix)
         else:

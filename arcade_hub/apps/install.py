@@ -7,6 +7,9 @@
     install.log                  the full pip output of the last install
 <bin dir>/<command>              symlink to the wrapper (default: next to sys.executable,
                                  which is first on the PATH of embedded-backend sessions)
+<kernel dir>/<name>/kernel.json  CASA only: the Jupyter kernel "CASA <version>" (default:
+                                 share/jupyter/kernels of sys.prefix, where the sessions'
+                                 Jupyter looks)
 """
 
 from __future__ import annotations
@@ -21,227 +24,26 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-import platformdirs
-
-from arcade_hub.apps.registry import AppEnv, SiteConfig, UnknownApp, get_app
-
-MARKER = "arcade-app.json"
-CASA_SITE_CONFIG = "casasiteconfig.py"
-CASA_SITE_CONFIG_VARIABLE = "CASASITECONFIG"  # read by casaconfig/config.py
-_Say = Callable[[str], None]
-PIP_SHOWN = ("Collecting ", "Downloading ", "Installing collected", "Successfully", "ERROR")
-
-
-class AppsError(Exception):
-    """A failure to report as one clear message, without a traceback."""
-
-
-@dataclass(frozen=True)
-class IndexOptions:
-    """Where pip looks for packages (default: pip's own configuration)."""
-
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-
-    def pip_args(self) -> list[str]:
-        args = ["--index-url", self.index_url] if self.index_url else []
-        for url in self.extra_index_urls:
-            args += ["--extra-index-url", url]
-        for url in self.find_links:
-            args += ["--find-links", url]
-        return args
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the files of an installed application are."""
-
-    env: Path
-    command: str
-
-    @property
-    def python(self) -> Path:
-        return self.env / "bin" / "python"
-
-    @property
-    def wrapper(self) -> Path:
-        return self.env / "bin" / self.command
-
-    @property
-    def site_config(self) -> Path:
-        return self.env / "etc" / CASA_SITE_CONFIG
-
-    @property
-    def marker(self) -> Path:
-        return self.env / MARKER
-
-    @property
-    def log(self) -> Path:
-        return self.env / "install.log"
-
-
-@dataclass(frozen=True)
-class InstalledApp:
-    name: str
-    env: Path
-    command: str
-    title: str = ""
-    complete: bool = True
-    python: str = ""
-    installed_at: str = ""
-    links: tuple[str, ...] = field(default=())
-
-
-def default_prefix() -> Path:
-    """/opt/arcade-hub/apps for root (every session uid must read it), else per user."""
-    if os.geteuid() == 0:
-        return Path("/opt/arcade-hub/apps")
-    return Path(platformdirs.user_data_dir("arcade-hub")) / "apps"
-
-
-def default_python() -> str:
-    """The system python, which unprivileged session uids can run; else our own."""
-    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
-
-
-def default_bin_dir() -> Path:
-    """The directory of our interpreter: sessions search it first (`local_search_path`)."""
-    return Path(sys.executable).parent  # not resolved: a venv's bin, not /usr/bin
-
-
-def layout(app: AppEnv, prefix: Path) -> Layout:
-    return Layout(env=Path(prefix).absolute() / app.name, command=app.command)
-
-
-# --- generated files ------------------------------------------------------------------------
-
-
-def startup_code(app: AppEnv) -> str:
-    """Python the terminal runs before its prompt: imports and a banner."""
-    lines = [
-        "import sys",
-        f"print({app.title + ': loading ' + ', '.join(app.imports) + ' ...'!r}, flush=True)",
-    ]
-    lines += [f"import {m}" for m in app.imports]
-    lines += [f"from {m} import *" for m in app.star_imports]
-    lines += [
-        f"print({app.title!r}, 'ready, Python %d.%d' % sys.version_info[:2])",
-        *(
-            f"print('  {m}', getattr({m}, 'version_string', lambda: "
-            f"getattr({m}, '__version__', '?'))())"
-            for m in app.imports
-        ),
-    ]
-    if app.site_config is SiteConfig.casa:
-        lines += [
-            "print('  tasks are defined here, e.g. listobs(vis=...); tools: casatools.ms() ...')",
-            "print('  log:', casatasks.casalog.logfile())",
-            "print('  exit with Ctrl-D')",
-        ]
-    lines.append("sys.stdout.flush()")
-    return "\n".join(lines) + "\n"
-
-
-def wrapper_text(app: AppEnv, where: Layout) -> str:
-    q = shlex.quote
-    exports = ""
-    if app.site_config is SiteConfig.casa:
-        exports = f'export {CASA_SITE_CONFIG_VARIABLE}="$env_dir/etc/{CASA_SITE_CONFIG}"\n'
-    return f"""#!/bin/sh
-# {app.title}: written by `arcade-hub apps install {app.name}`; run that again to repair it.
-#   {app.command}                 the {app.title} prompt in a new xterm (here without DISPLAY)
-#   {app.command} --here          the prompt in this terminal
-#   {app.command} --python ARGS   the environment's python with ARGS (a script, -c, -m ...)
-env_dir={q(str(where.env))}
-python="$env_dir/bin/python"
-{exports}unset PYTHONHOME PYTHONPATH
-startup={q(startup_code(app))}
-writable_cwd() {{
-    [ -w . ] || cd "${{HOME:-/}}" 2>/dev/null && [ -w . ] || cd "${{TMPDIR:-/tmp}}"
-}}
-case "${{1-}}" in
-    --python) shift; exec "$python" "$@" ;;
-    --here) writable_cwd; exec "$python" -i -c "$startup" ;;
-    "") ;;
-    *) echo "usage: {app.command} [--here | --python ARGS...]" >&2; exit 2 ;;
-esac
-writable_cwd
-if [ -n "${{DISPLAY-}}" ] && command -v xterm >/dev/null 2>&1; then
-    exec xterm -T {q(app.title)} -e "$python" -i -c "$startup"
-fi
-exec "$python" -i -c "$startup"
-"""
-
-
-def casa_site_config_text(app: AppEnv, measures: Path) -> str:
-    """casaconfig site settings: shared read-only data, never downloaded, a writable log."""
-    return f"""# casaconfig site configuration, written by `arcade-hub apps install {app.name}`.
-# casaconfig reads it through ${CASA_SITE_CONFIG_VARIABLE} (set by the {app.command} wrapper);
-# a user's ~/.casa/config.py is read after it and may override these settings.
-import os as _os
-import tempfile as _tempfile
-import time as _time
-
-# Measures and reference data from the casadata wheel: shared, read-only, never downloaded.
-measurespath = {str(measures)!r}
-datapath = [measurespath]
-measures_auto_update = False
-data_auto_update = False
-
-# The log goes where CASA usually writes it (the current directory) when that is writable,
-# else to the session's scratch, the home directory or the temporary directory.
-_logdir = _tempfile.gettempdir()
-for _d in (_os.getcwd(), _os.environ.get("ARCADE_SCRATCH"), _os.path.expanduser("~")):
-    if _d and _os.path.isdir(_d) and _os.access(_d, _os.W_OK):
-        _logdir = _d
-        break
-logfile = _os.path.join(
-    _logdir, "casa-%s.log" % _time.strftime("%Y%m%d-%H%M%S", _time.gmtime())
+from arcade_hub.apps.files import link_command, write_env_files, write_file, write_kernel
+from arcade_hub.apps.layout import (
+    MARKER,
+    PIP_SHOWN,
+    AppsError,
+    IndexOptions,
+    InstalledApp,
+    Layout,
+    _Say,
+    default_bin_dir,
+    default_kernel_dir,
+    default_prefix,
+    default_python,
+    layout,
 )
-"""
-
-
-def write_env_files(app: AppEnv, where: Layout, measures: Path | None = None) -> list[Path]:
-    """Write the site configuration (CASA: needs the measures directory) and the wrapper."""
-    written = []
-    if app.site_config is SiteConfig.casa:
-        if measures is None:
-            raise AppsError(f"{app.name}: the casadata measures directory is unknown")
-        where.site_config.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        _write(where.site_config, casa_site_config_text(app, measures), 0o644)
-        written.append(where.site_config)
-    where.wrapper.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    _write(where.wrapper, wrapper_text(app, where), 0o755)
-    written.append(where.wrapper)
-    return written
-
-
-def link_command(where: Layout, bin_dir: Path) -> Path:
-    """Point <bin_dir>/<command> at the wrapper; never replace a file that is not a link."""
-    link = Path(bin_dir) / where.command
-    if link.is_symlink():
-        link.unlink()
-    elif link.exists():
-        raise AppsError(f"{link} exists and is not a symbolic link; remove it first")
-    Path(bin_dir).mkdir(parents=True, exist_ok=True)
-    link.symlink_to(where.wrapper)
-    return link
-
-
-def _write(path: Path, text: str, mode: int) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
-
-
-# --- install --------------------------------------------------------------------------------
+from arcade_hub.apps.registry import AppEnv, SiteConfig, UnknownApp, get_app
 
 
 def install(
@@ -250,12 +52,14 @@ def install(
     *,
     python: str | None = None,
     bin_dir: Path | str | None = None,
+    kernel_dir: Path | str | None = None,
     dry_run: bool = False,
     index: IndexOptions | None = None,
     pip_command: Sequence[str] | None = None,
     out: TextIO | None = None,
 ) -> InstalledApp | None:
-    """Create or repair <prefix>/<name> and link its command into `bin_dir`.
+    """Create or repair <prefix>/<name>, link its command into `bin_dir` and (CASA) write its
+    Jupyter kernel into `kernel_dir`.
 
     `pip_command` replaces `<env>/bin/python -m pip` (the environment is then created without
     pip): tests use a stub. Returns None for a dry run.
@@ -264,6 +68,7 @@ def install(
     app = _app(name)
     where = layout(app, Path(prefix) if prefix else default_prefix())
     bin_path = Path(bin_dir) if bin_dir else default_bin_dir()
+    kernel_path = Path(kernel_dir) if kernel_dir else default_kernel_dir()
     python = python or default_python()
     version = _check_python(app, python)
     pip = list(pip_command) if pip_command else [str(where.python), "-m", "pip"]
@@ -277,51 +82,20 @@ def install(
         print(f"{app.name}: {msg}", file=err, flush=True)
 
     if dry_run:
-        say(f"dry run, nothing is changed ({app.title}, {app.size_hint or 'size unknown'})")
-        reuse = _venv_version(where) == version
-        say(
-            f"would {'reuse' if reuse else 'create'} the virtual environment {where.env} "
-            f"with {python} (Python {version})"
-        )
-        for cmd in steps:
-            say(f"would run: {shlex.join(cmd)}")
-        if app.site_config is SiteConfig.casa:
-            say(
-                f"would write {where.site_config} (measures from the casadata wheel, "
-                "auto-updates off) and set CASASITECONFIG to it in the wrapper"
-            )
-        say(f"would write {where.wrapper} and link {bin_path / app.command} to it")
+        _tell_dry_run(app, where, python, version, steps, bin_path, kernel_path, say)
         return None
-
     started = time.monotonic()
     old_umask = os.umask(0o022)
     try:
         say(f"installing {app.title} into {where.env} ({app.size_hint or 'size unknown'})")
         _make_venv(where, python, version, with_pip=pip_command is None, say=say)
-        earlier = _earlier_links(where)
+        earlier = _earlier_links(where), _earlier_kernels(where)
         where.marker.unlink(missing_ok=True)  # incomplete until written again at the end
         with open(where.log, "w") as log:
             for cmd in steps:
                 say(f"pip install {' '.join(cmd[len(pip_install) :])}")
                 _run_pip(cmd, log, say)
-        measures = _casa_measures(where) if app.site_config is SiteConfig.casa else None
-        if measures is not None:
-            say(f"measures data: {measures} (auto-updates off)")
-        for path in write_env_files(app, where, measures):
-            say(f"wrote {path}")
-        size = _open_up(where.env)
-        link = link_command(where, bin_path)
-        say(f"linked {link} -> {where.wrapper}")
-        record = InstalledApp(
-            name=app.name,
-            env=where.env,
-            command=app.command,
-            title=app.title,
-            python=version,
-            installed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            links=tuple(dict.fromkeys([str(link), *earlier])),
-        )
-        _write(where.marker, json.dumps(_marker(record, app), indent=2) + "\n", 0o644)
+        record, size = _finish(app, where, version, bin_path, kernel_path, earlier, say)
     except OSError as e:
         raise AppsError(f"{app.name}: {e}") from None
     finally:
@@ -332,6 +106,71 @@ def install(
         f"{size / 1e9:.2f} GB; run it with `{app.command}`"
     )
     return record
+
+
+def _tell_dry_run(
+    app: AppEnv,
+    where: Layout,
+    python: str,
+    version: str,
+    steps: list[list[str]],
+    bin_path: Path,
+    kernel_path: Path,
+    say: _Say,
+) -> None:
+    say(f"dry run, nothing is changed ({app.title}, {app.size_hint or 'size unknown'})")
+    reuse = _venv_version(where) == version
+    say(
+        f"would {'reuse' if reuse else 'create'} the virtual environment {where.env} "
+        f"with {python} (Python {version})"
+    )
+    for cmd in steps:
+        say(f"would run: {shlex.join(cmd)}")
+    if app.site_config is SiteConfig.casa:
+        say(
+            f"would write {where.site_config} (measures from the casadata wheel, "
+            "auto-updates off) and set CASASITECONFIG to it in the wrapper"
+        )
+    say(f"would write {where.wrapper} and link {bin_path / app.command} to it")
+    if app.kernel:
+        say(f"would write the Jupyter kernel {app.title!r} in {kernel_path / app.name}")
+
+
+def _finish(
+    app: AppEnv,
+    where: Layout,
+    version: str,
+    bin_path: Path,
+    kernel_path: Path,
+    earlier: tuple[list[str], list[str]],
+    say: _Say,
+) -> tuple[InstalledApp, int]:
+    """After pip: the site configuration, wrapper, command link, kernel and the marker that
+    says the environment is complete; (its record, its size)."""
+    measures = _casa_measures(where) if app.site_config is SiteConfig.casa else None
+    if measures is not None:
+        say(f"measures data: {measures} (auto-updates off)")
+    for path in write_env_files(app, where, measures):
+        say(f"wrote {path}")
+    size = _open_up(where.env)
+    link = link_command(where, bin_path)
+    say(f"linked {link} -> {where.wrapper}")
+    kernel = write_kernel(app, where, kernel_path) if app.kernel else None
+    if kernel is not None:
+        say(f"wrote the Jupyter kernel {app.title!r} in {kernel}")
+    links, kernels_before = earlier
+    record = InstalledApp(
+        name=app.name,
+        env=where.env,
+        command=app.command,
+        title=app.title,
+        python=version,
+        installed_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        links=tuple(dict.fromkeys([str(link), *links])),
+        kernels=tuple(dict.fromkeys([str(k) for k in (kernel,) if k] + kernels_before)),
+    )
+    write_file(where.marker, json.dumps(_marker(record, app), indent=2) + "\n", 0o644)
+    return record, size
 
 
 def _app(name: str) -> AppEnv:
@@ -468,6 +307,22 @@ def _earlier_links(where: Layout) -> list[str]:
     return []
 
 
+def _earlier_kernels(where: Layout) -> list[str]:
+    """Kernel specs written by an earlier install that still run this environment."""
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        specs = json.loads(where.marker.read_text()).get("kernels", [])
+        return [str(x) for x in specs if _kernel_runs(Path(x), where.env)]
+    return []
+
+
+def _kernel_runs(spec_dir: Path, env: Path) -> bool:
+    """Is `spec_dir` a kernel spec whose interpreter is in `env`?"""
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError, IndexError):
+        argv = json.loads((spec_dir / "kernel.json").read_text())["argv"]
+        return env in Path(argv[0]).parents
+    return False
+
+
 def _marker(record: InstalledApp, app: AppEnv) -> dict[str, object]:
     return {
         "name": record.name,
@@ -477,6 +332,7 @@ def _marker(record: InstalledApp, app: AppEnv) -> dict[str, object]:
         "python": record.python,
         "installed_at": record.installed_at,
         "links": list(record.links),
+        "kernels": list(record.kernels),
     }
 
 
@@ -527,6 +383,7 @@ def list_installed(prefix: Path | str | None = None) -> list[InstalledApp]:
                     python=str(data.get("python", "")),
                     installed_at=str(data.get("installed_at", "")),
                     links=tuple(str(x) for x in data.get("links", [])),
+                    kernels=tuple(str(x) for x in data.get("kernels", [])),
                 )
             )
         elif (env / "pyvenv.cfg").exists():
@@ -549,9 +406,11 @@ def uninstall(
     prefix: Path | str | None = None,
     bin_dir: Path | str | None = None,
     *,
+    kernel_dir: Path | str | None = None,
     out: TextIO | None = None,
 ) -> None:
-    """Remove <prefix>/<name> and the links to its wrapper (in `bin_dir` and recorded ones)."""
+    """Remove <prefix>/<name>, the links to its wrapper (in `bin_dir` and recorded ones) and
+    its Jupyter kernel (in `kernel_dir` and recorded ones)."""
     err = out or sys.stderr
     root = Path(prefix) if prefix else default_prefix()
     env = root.absolute() / name
@@ -567,6 +426,11 @@ def uninstall(
             if link.is_symlink() and _points_into(link, env):
                 link.unlink()
                 print(f"{name}: removed {link}", file=err)
+        specs = {Path(kernel_dir or default_kernel_dir()) / name, *map(Path, record.kernels)}
+        for spec in sorted(specs):
+            if _kernel_runs(spec, env):
+                shutil.rmtree(spec)
+                print(f"{name}: removed the Jupyter kernel {spec}", file=err)
         shutil.rmtree(env)
     except OSError as e:
         raise AppsError(f"{name}: {e}") from None

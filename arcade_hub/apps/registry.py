@@ -1,14 +1,18 @@
 """Application environments `arcade-hub apps install` knows how to build.
 
 Each one is a Python virtual environment with pinned requirements, plus a command (a small
-wrapper script) that the embedded backend finds on the session PATH. To add one, append an
-`AppEnv` to `APPS`; the catalogue entry's `local.requires` names its `command`.
+wrapper script) that the embedded backend finds on the session PATH and, for CASA, a Jupyter
+kernel. The CASA environments come from `arcade_hub.casa.recipes`, one per version; the
+images of `images/casa-<version>/` are made by the same installer. The catalogue entry's
+`local.requires` names the `command`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from arcade_hub.casa.recipes import RECIPES, CasaRecipe
 
 
 class SiteConfig(StrEnum):
@@ -31,23 +35,30 @@ class AppEnv:
     star_imports: tuple[str, ...] = ()  # modules whose names the terminal puts in scope
     site_config: SiteConfig = SiteConfig.none
     size_hint: str = ""
+    kernel: bool = False  # also a Jupyter kernel (the environment has ipykernel)
+    casa_version: str = ""  # the CASA version it provides, for kernels and the catalogue
 
 
-APPS: tuple[AppEnv, ...] = (
-    AppEnv(
-        name="casa-6.7",
-        title="CASA 6.7",
-        command="casa-6.7",
-        requirements=("casatools==6.7.0.31", "casatasks==6.7.0.31", "six"),
-        data_requirements=("casadata",),
-        pythons=("3.10", "3.11", "3.12"),  # the casatools 6.7.0.31 wheels on PyPI
-        machines=("x86_64",),
+def casa_app(recipe: CasaRecipe) -> AppEnv:
+    """The environment of one CASA recipe."""
+    return AppEnv(
+        name=recipe.name,
+        title=recipe.title,
+        command=recipe.name,
+        requirements=recipe.requirements,
+        data_requirements=recipe.data_requirements,
+        pythons=recipe.pythons,
+        machines=("x86_64",),  # casatools has wheels for x86_64 Linux only
         imports=("casatools", "casatasks"),
         star_imports=("casatasks",),
         site_config=SiteConfig.casa,
-        size_hint="about 1.9 GB",
-    ),
-)
+        size_hint="about 2 GB",
+        kernel=True,
+        casa_version=recipe.version,
+    )
+
+
+APPS: tuple[AppEnv, ...] = tuple(casa_app(r) for r in RECIPES)
 
 
 class UnknownApp(LookupError):

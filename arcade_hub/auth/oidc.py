@@ -19,6 +19,8 @@ from oauthenticator.generic import GenericOAuthenticator
 from tornado import web
 from traitlets import Dict, Unicode, default
 
+from arcade_hub import contract
+
 DISCOVERY = "/.well-known/openid-configuration"
 
 
@@ -58,7 +60,7 @@ class ArcadeOIDCAuthenticator(GenericOAuthenticator):
 
     issuer = Unicode(config=True, help="OpenID Connect issuer URL.")
     client_secret_env = Unicode(
-        "ARCADE_OIDC_CLIENT_SECRET",
+        contract.OIDC_CLIENT_SECRET,
         config=True,
         help="Environment variable holding the client secret.",
     )

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config.platform import PlatformConfig
 
 
 class ConfigError(Exception):

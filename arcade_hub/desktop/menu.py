@@ -7,8 +7,11 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
+
+from arcade_hub import contract
 
 MENU_NS = "http://openbox.org/3.4/menu"
 
@@ -65,8 +68,6 @@ def apps_from_api(env: Mapping[str, str], timeout: float = 10.0) -> list[Desktop
     on Kubernetes; raises `OSError` or `ValueError` when the API cannot tell."""
     import httpx
 
-    from arcade_hub.launch_cli import apps_endpoint
-
     try:
         url, token = apps_endpoint(env)
         r = httpx.get(url, headers={"Authorization": f"token {token}"}, timeout=timeout)
@@ -75,7 +76,15 @@ def apps_from_api(env: Mapping[str, str], timeout: float = 10.0) -> list[Desktop
     except KeyError as e:
         raise ValueError(f"{e.args[0]} is not set") from None
     except httpx.HTTPError as e:
-        raise OSError(f"the platform API at {env.get('ARCADE_API_URL')}: {e}") from None
+        raise OSError(f"the platform API at {env.get(contract.API_URL)}: {e}") from None
+
+
+def apps_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
+    """The session's apps URL and its token (KeyError: not in an Arcade session)."""
+    api = env[contract.API_URL].rstrip("/")
+    user = quote(env["JUPYTERHUB_USER"], safe="")
+    server = quote(env.get("JUPYTERHUB_SERVER_NAME", ""), safe="")
+    return f"{api}/users/{user}/sessions/{server}/apps", env["JUPYTERHUB_API_TOKEN"]
 
 
 def _execute_item(parent: ET.Element, label: str, argv: Sequence[str]) -> None:

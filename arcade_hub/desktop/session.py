@@ -32,6 +32,7 @@ from types import FrameType
 
 import psutil
 
+from arcade_hub import contract
 from arcade_hub.secret_files import write_private_file
 
 from .menu import DesktopApp, apps_from_api, load_apps, render_menu, render_rc
@@ -39,12 +40,12 @@ from .xauth import new_cookie, write_xauthority
 
 log = logging.getLogger("arcade_hub.desktop")
 
-ENV_SESSION_ID = "ARCADE_SESSION_ID"
-ENV_SESSION_DIR = "ARCADE_SESSION_DIR"
-ENV_APPS = "ARCADE_DESKTOP_APPS"
-ENV_LAUNCH_COMMAND = "ARCADE_DESKTOP_LAUNCH_COMMAND"
-ENV_TERMINAL = "ARCADE_DESKTOP_TERMINAL"
-ENV_GEOMETRY = "ARCADE_DESKTOP_GEOMETRY"
+ENV_SESSION_ID = contract.SESSION_ID
+ENV_SESSION_DIR = contract.SESSION_DIR
+ENV_APPS = contract.DESKTOP_APPS
+ENV_LAUNCH_COMMAND = contract.DESKTOP_LAUNCH_COMMAND
+ENV_TERMINAL = contract.DESKTOP_TERMINAL
+ENV_GEOMETRY = contract.DESKTOP_GEOMETRY
 
 DEFAULT_LAUNCH = "arcade-launch"
 DEFAULT_TERMINAL = "xterm"
@@ -57,7 +58,7 @@ CRASH_LOOP_SECONDS = 10.0
 STARTUP_SCRIPT = """#!/bin/sh
 xsetroot -cursor_name left_ptr -mod 4 4 -fg '#2a5275' -bg '#1d3b57'
 """
-ENV_AUTOSTART = "ARCADE_AUTOSTART"
+ENV_AUTOSTART = contract.AUTOSTART
 
 
 def startup_script(launch_command: Sequence[str], autostart: str | None) -> str:
@@ -263,7 +264,7 @@ class DesktopSession:
 
     def menu_apps(self) -> list[DesktopApp]:
         """The menu's apps: from the apps file, else (pods on Kubernetes) from the API."""
-        if self.settings.apps_file is not None or "ARCADE_API_URL" not in self.env:
+        if self.settings.apps_file is not None or contract.API_URL not in self.env:
             return load_apps(self.settings.apps_file)
         try:
             return apps_from_api(self.env)

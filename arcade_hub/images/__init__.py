@@ -1,6 +1,7 @@
 """Container images: references, the OCI Distribution registry client and its results."""
 
-from arcade_hub.images.config import RegistryConfig
+from arcade_hub.config.images import RegistryConfig
+from arcade_hub.config.references import ImageReference, format_digest_reference, parse_reference
 from arcade_hub.images.errors import (
     ImageNotFound,
     InvalidReference,
@@ -11,7 +12,6 @@ from arcade_hub.images.errors import (
     RegistryUnavailable,
 )
 from arcade_hub.images.models import ImageInfo, Manifest, Platform
-from arcade_hub.images.reference import ImageReference, format_digest_reference, parse_reference
 from arcade_hub.images.registry import RegistryClient
 
 __all__ = [

@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.config.images import ImagesConfig
+from arcade_hub.config.references import parse_reference
 from arcade_hub.images import labels
-from arcade_hub.images.errors import RegistryError
+from arcade_hub.images.errors import InvalidReference, RegistryError
 from arcade_hub.images.models import ImageInfo
-from arcade_hub.images.reference import parse_reference
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.rules import glob_any, is_root_user
-from arcade_hub.images.settings import ImagesConfig
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 8
@@ -163,7 +163,7 @@ class CatalogueDiscovery:
         discovery, policy = self.settings.discovery, self.settings.policy
         try:
             tags = await self.client.list_tags(repository)
-        except RegistryError as exc:
+        except (RegistryError, InvalidReference) as exc:
             log.warning("image discovery in %s failed: %s", repository, exc)
             return _Repo(error=f"{repository}: {exc}")
         registry = parse_reference(repository).registry
@@ -181,7 +181,7 @@ class CatalogueDiscovery:
             async with limit:
                 try:
                     info = await self.client.image_info(f"{repository}:{tag}")
-                except RegistryError as exc:
+                except (RegistryError, InvalidReference) as exc:
                     log.warning("image discovery: skipping %s:%s: %s", repository, tag, exc)
                     return None
             if not policy.allow_root and is_root_user(info.user) and labels.kind_of(info.labels):

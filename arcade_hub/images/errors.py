@@ -1,14 +1,23 @@
-"""Typed errors raised by the image reference parser and the registry client."""
+"""Typed errors raised by the registry client (and, re-exported, by the reference parser:
+`InvalidReference`, a ValueError, not a RegistryError)."""
 
 from __future__ import annotations
+
+from arcade_hub.config.references import InvalidReference
+
+__all__ = [
+    "ImageNotFound",
+    "InvalidReference",
+    "RegistryAuthError",
+    "RegistryError",
+    "RegistryProtocolError",
+    "RegistryTimeout",
+    "RegistryUnavailable",
+]
 
 
 class RegistryError(Exception):
     """Base class of every registry client error."""
-
-
-class InvalidReference(RegistryError, ValueError):
-    """An image reference (``host[:port]/repo[:tag][@digest]``) could not be parsed."""
 
 
 class ImageNotFound(RegistryError):

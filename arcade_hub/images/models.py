@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from arcade_hub.config.references import format_digest_reference, parse_reference
 from arcade_hub.images.errors import RegistryProtocolError
-from arcade_hub.images.reference import format_digest_reference, parse_reference
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -12,24 +12,22 @@ unavailable, expired entries keep being served for ``stale_if_error`` seconds.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import logging
 import math
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from arcade_hub.config.images import RegistryConfig
+from arcade_hub.config.references import ImageReference, is_digest, parse_reference
 from arcade_hub.images.cache import Clock, TTLCache
-from arcade_hub.images.config import RegistryConfig, is_loopback_host
 from arcade_hub.images.errors import (
     ImageNotFound,
     RegistryAuthError,
@@ -46,7 +44,7 @@ from arcade_hub.images.models import (
     Manifest,
     Platform,
 )
-from arcade_hub.images.reference import ImageReference, is_digest, parse_reference
+from arcade_hub.images.registry_auth import RegistryAuth, describe, error_detail
 
 log = logging.getLogger(__name__)
 
@@ -57,47 +55,7 @@ DEFAULT_PLATFORM = "linux/amd64"
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_PAGES = 1000
-TOKEN_LIFETIME = 60.0
-"""Token lifetime assumed when the token service does not say (as the distribution spec)."""
 RETRY_STATUS = frozenset({500, 502, 503, 504})
-
-_AUTH_PARAM = re.compile(r'(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """A parsed ``WWW-Authenticate`` header."""
-
-    scheme: str
-    params: dict[str, str]
-
-    @classmethod
-    def parse(cls, header: str) -> Challenge:
-        scheme, _, rest = header.strip().partition(" ")
-        params = {m[1].lower(): m[3] or m[2] for m in _AUTH_PARAM.finditer(rest)}
-        return cls(scheme.lower(), params)
-
-
-@dataclass
-class _Token:
-    value: str
-    expires: float
-
-
-def _error_detail(response: httpx.Response) -> str:
-    """The registry's own error codes and messages, if it sent any."""
-    try:
-        errors = response.json().get("errors") or []
-        parts = [f"{e.get('code', '?')}: {e.get('message', '')}".strip() for e in errors]
-    except (ValueError, AttributeError):
-        parts = []
-    return "; ".join(parts) or f"HTTP {response.status_code}"
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
-
 
 class RegistryClient:
     """Reads images from OCI Distribution registries.
@@ -123,8 +81,6 @@ class RegistryClient:
         self._environ = os.environ if environ is None else environ
         self._sleep = sleep
         self._cache = TTLCache(clock, max_cache_entries)
-        self._tokens: dict[tuple[str, str], _Token] = {}
-        self._challenges: dict[str, Challenge] = {}
         self.stale: dict[str, str] = {}
         """Registry name -> why it is being served from cache (cleared by its next answer)."""
         self._http = httpx.AsyncClient(
@@ -132,6 +88,7 @@ class RegistryClient:
             follow_redirects=True,
             headers={"User-Agent": "arcade-hub-registry-client"},
         )
+        self._auth = RegistryAuth(self._http, clock, self._environ)
 
     async def __aenter__(self) -> RegistryClient:
         return self
@@ -158,7 +115,7 @@ class RegistryClient:
     def clear_cache(self) -> None:
         """Forget cached results and tokens."""
         self._cache.clear()
-        self._tokens.clear()
+        self._auth.tokens.clear()
 
     # ---- public operations -------------------------------------------------------------
 
@@ -394,7 +351,7 @@ class RegistryClient:
         fresh_auth = False
         while True:
             headers = {"Accept": ", ".join(accept)} if accept else {}
-            authorization = await self._authorization(config, scope)
+            authorization = await self._auth.authorization(config, scope)
             if authorization:
                 headers["Authorization"] = authorization
             try:
@@ -410,19 +367,19 @@ class RegistryClient:
             except httpx.TransportError as exc:
                 if attempt < config.retries:
                     attempt += 1
-                    await self._backoff(attempt, f"{name}: {_describe(exc)}")
+                    await self._backoff(attempt, f"{name}: {describe(exc)}")
                     continue
                 raise RegistryUnavailable(
-                    f"registry {name} ({config.url}) is unavailable: {_describe(exc)}"
+                    f"registry {name} ({config.url}) is unavailable: {describe(exc)}"
                 ) from exc
             if response.status_code == 401:
                 if fresh_auth:
-                    raise self._auth_error(config, response, scope)
-                await self._authenticate(config, response, scope)
+                    raise self._auth.error(config, response, scope)
+                await self._auth.learn(config, response, scope)
                 fresh_auth = True
                 continue
             if response.status_code in RETRY_STATUS:
-                detail = _error_detail(response)
+                detail = error_detail(response)
                 if attempt < config.retries:
                     attempt += 1
                     await self._backoff(attempt, f"{name}: {detail}")
@@ -437,136 +394,6 @@ class RegistryClient:
         log.info("retrying registry request in %.1fs (attempt %d): %s", delay, attempt, reason)
         await self._sleep(delay)
 
-    def _credentials(self, config: RegistryConfig) -> tuple[str, str] | None:
-        if not config.username:
-            return None
-        if not config.password_env:
-            return config.username, ""
-        password = self._environ.get(config.password_env)
-        if password is None:
-            raise RegistryAuthError(
-                f"registry {config.registry_name}: environment variable {config.password_env} "
-                f"(password of {config.username}) is not set"
-            )
-        return config.username, password
-
-    def _basic(self, credentials: tuple[str, str]) -> str:
-        raw = f"{credentials[0]}:{credentials[1]}".encode()
-        return "Basic " + base64.b64encode(raw).decode("ascii")
-
-    async def _authorization(self, config: RegistryConfig, scope: str) -> str | None:
-        challenge = self._challenges.get(config.registry_name)
-        if challenge is None:
-            return None
-        if challenge.scheme == "basic":
-            credentials = self._credentials(config)
-            return self._basic(credentials) if credentials else None
-        token = self._tokens.get((config.registry_name, scope))
-        if token is None or token.expires <= self._clock():
-            token = await self._fetch_token(config, challenge, scope)
-        return f"Bearer {token.value}"
-
-    async def _authenticate(
-        self, config: RegistryConfig, response: httpx.Response, scope: str
-    ) -> None:
-        """Remember the challenge of a 401 so the next attempt carries credentials."""
-        header = response.headers.get("WWW-Authenticate", "")
-        challenge = Challenge.parse(header)
-        name = config.registry_name
-        if challenge.scheme == "basic":
-            if self._credentials(config) is None:
-                raise RegistryAuthError(
-                    f"registry {name} requires a username and password "
-                    "(set username and password_env)"
-                )
-        elif challenge.scheme == "bearer":
-            if not challenge.params.get("realm"):
-                raise RegistryAuthError(f"registry {name}: bearer challenge without realm")
-        else:
-            raise RegistryAuthError(
-                f"registry {name} asks for unsupported authentication {header or '(none)'!r}"
-            )
-        self._challenges[name] = challenge
-        self._tokens.pop((name, scope), None)
-
-    async def _fetch_token(
-        self, config: RegistryConfig, challenge: Challenge, scope: str
-    ) -> _Token:
-        name = config.registry_name
-        realm = challenge.params["realm"]
-        realm_parts = urlsplit(realm)
-        if realm_parts.scheme not in ("http", "https") or not realm_parts.hostname:
-            raise RegistryAuthError(f"registry {name}: bad token realm {realm!r}")
-        credentials = self._credentials(config)
-        if (
-            credentials
-            and realm_parts.scheme == "http"
-            and not (config.insecure or is_loopback_host(realm_parts.hostname))
-        ):
-            raise RegistryAuthError(
-                f"registry {name}: refusing to send credentials to plain-http realm {realm}"
-            )
-        params = {"scope": scope}
-        if "service" in challenge.params:
-            params["service"] = challenge.params["service"]
-        headers = {"Authorization": self._basic(credentials)} if credentials else {}
-        try:
-            async with asyncio.timeout(config.timeout):
-                response = await self._http.get(
-                    realm, params=params, headers=headers, timeout=config.timeout
-                )
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise RegistryTimeout(
-                f"token service {realm} of registry {name} did not answer within "
-                f"{config.timeout:g}s"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise RegistryUnavailable(
-                f"token service {realm} of registry {name} is unavailable: {_describe(exc)}"
-            ) from exc
-        if response.status_code in (401, 403):
-            who = f"user {credentials[0]}" if credentials else "anonymous access"
-            raise RegistryAuthError(
-                f"token service {realm} of registry {name} refused {who} for {scope}"
-            )
-        if response.status_code >= 500:
-            raise RegistryUnavailable(
-                f"token service {realm} of registry {name} is unavailable: "
-                f"HTTP {response.status_code}"
-            )
-        if response.status_code != 200:
-            raise RegistryAuthError(
-                f"token service {realm} of registry {name} answered HTTP {response.status_code}"
-            )
-        try:
-            data = response.json()
-            value = data.get("token") or data.get("access_token")
-            lifetime = float(data.get("expires_in") or TOKEN_LIFETIME)
-        except (ValueError, AttributeError, TypeError) as exc:
-            raise RegistryProtocolError(f"token service {realm}: bad answer: {exc}") from exc
-        if not isinstance(value, str) or not value:
-            raise RegistryProtocolError(f"token service {realm}: answer carries no token")
-        # Renew a little early so a token does not expire in flight.
-        token = _Token(value, self._clock() + max(lifetime * 0.9, lifetime - 30))
-        self._tokens[(name, scope)] = token
-        return token
-
-    def _auth_error(
-        self, config: RegistryConfig, response: httpx.Response, scope: str
-    ) -> RegistryAuthError:
-        name = config.registry_name
-        challenge = Challenge.parse(response.headers.get("WWW-Authenticate", ""))
-        credentials = self._credentials(config)
-        if challenge.params.get("error") == "insufficient_scope" or credentials is None:
-            return RegistryAuthError(
-                f"registry {name} denied access to {scope} "
-                f"({_error_detail(response)}); the repository may not exist or need credentials"
-            )
-        return RegistryAuthError(
-            f"registry {name} rejected the credentials of user {credentials[0]} "
-            f"({_error_detail(response)})"
-        )
-
     def _raise_for_status(
         self, config: RegistryConfig, response: httpx.Response, ref: ImageReference | None
     ) -> None:
@@ -575,7 +402,7 @@ class RegistryClient:
             return
         name = config.registry_name
         what = str(ref) if ref is not None else f"{response.request.url.path}"
-        detail = _error_detail(response)
+        detail = error_detail(response)
         if status == 404:
             raise ImageNotFound(f"{what} not found on registry {name} ({detail})")
         if status in (401, 403):

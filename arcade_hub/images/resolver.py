@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from arcade_hub.config.images import ImagePolicy
 from arcade_hub.images import labels
 from arcade_hub.images.errors import (
     ImageNotFound,
@@ -12,7 +13,6 @@ from arcade_hub.images.errors import (
 )
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.rules import ImageCheck, ResolvedImage, image_errors, parse_custom
-from arcade_hub.images.settings import ImagePolicy
 
 
 class ImageResolver:

@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from arcade_hub.config.images import ImagePolicy
+from arcade_hub.config.references import DEFAULT_TAG, ImageReference, parse_reference
 from arcade_hub.images import labels
 from arcade_hub.images.errors import InvalidReference
 from arcade_hub.images.models import ImageInfo
-from arcade_hub.images.reference import DEFAULT_TAG, ImageReference, parse_reference
-from arcade_hub.images.settings import ImagePolicy
 
 SESSION_KINDS = ("notebook", "desktop")
 

@@ -1,14 +1,15 @@
-"""One registry client, discovery and resolver per `images` configuration and event loop."""
+"""One registry client, discovery and resolver per `images` configuration and event loop: what
+the launch planner asks the registry through (`arcade_hub.launch.planner.ImageLookup`)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
-from arcade_hub.images.discovery import CatalogueDiscovery
+from arcade_hub.config.images import ImagesConfig
+from arcade_hub.images.discovery import CatalogueDiscovery, Snapshot
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.resolver import ImageResolver
-from arcade_hub.images.settings import ImagesConfig
+from arcade_hub.images.rules import ImageCheck, ResolvedImage
 
 
 @dataclass
@@ -26,22 +27,32 @@ class ImageServices:
             resolver=ImageResolver(client, settings.policy),
         )
 
+    async def discovered(self) -> Snapshot:
+        """Discovered entries (cached; never raises). No registry traffic without repositories."""
+        if not self.discovery.settings.discovery.repositories:
+            return Snapshot()
+        return await self.discovery.current()
 
-_SERVICES: dict[tuple[int, str], ImageServices] = {}
-
-
-def image_services(settings: ImagesConfig) -> ImageServices:
-    """The shared services for ``settings`` on the running event loop (caches survive between
-    launches; a changed configuration gets fresh ones)."""
-    key = (id(asyncio.get_running_loop()), settings.model_dump_json())
-    services = _SERVICES.get(key)
-    if services is None:
-        services = _SERVICES[key] = ImageServices.create(settings)
-    return services
+    async def resolve(self, check: ImageCheck) -> ResolvedImage:
+        return await self.resolver.resolve(check)
 
 
-async def close_all() -> None:
-    """Close every client (tests, shutdown)."""
-    while _SERVICES:
-        _, services = _SERVICES.popitem()
-        await services.client.aclose()
+class ImageServicesScope:
+    """The image services of one long-lived owner (the hub's web application, the arcade
+    service): one per `images` configuration, so that caches survive between launches and a
+    changed configuration gets fresh ones; closed with their owner."""
+
+    def __init__(self) -> None:
+        self._services: dict[str, ImageServices] = {}
+
+    def get(self, settings: ImagesConfig) -> ImageServices:
+        key = settings.model_dump_json()
+        services = self._services.get(key)
+        if services is None:
+            services = self._services[key] = ImageServices.create(settings)
+        return services
+
+    async def close(self) -> None:
+        while self._services:
+            _, services = self._services.popitem()
+            await services.client.aclose()

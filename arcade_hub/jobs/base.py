@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, Protocol
+from typing import Protocol
 
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
-from arcade_hub.policy import Site
-from arcade_hub.spec import LaunchSpec
-
-BackendKind = Literal["local", "kubernetes"]
-"""Where a runner runs instances (`backend.kind`): it decides how a job's command starts
-(`arcade_hub.jobs.build.command_prefix`)."""
+from arcade_hub.launch.spec import LaunchSpec
 
 
 class JobBackendError(Exception):
@@ -42,22 +37,17 @@ class Runner(Protocol):
     """Runs the instances of batch jobs and keeps their records in `store` up to date."""
 
     store: JobStore
-    backend: BackendKind
-
-    def site(self) -> Site:
-        """Where jobs run, for the policy: which catalogue entries can run, where datasets are."""
-        ...
 
     async def submit(self, owner: str, name: str, job_id: str, specs: list[LaunchSpec]) -> None:
         """Record the job's instances and start them; raises `JobBackendError` (nothing is
-        recorded then) or `arcade_hub.options.LaunchRefused` when the backend cannot run it."""
+        recorded then) or `LaunchRefused` when the backend cannot run it."""
         ...
 
     async def delete(self, instances: list[Instance]) -> None:
         """Stop what runs and forget the records; raises `JobBackendError`."""
         ...
 
-    def renew(self, instances: list[Instance]) -> None:
+    async def renew(self, instances: list[Instance]) -> None:
         """Start a new lifetime (`jobs.max_runtime_hours`) from now."""
         ...
 

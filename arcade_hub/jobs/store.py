@@ -2,18 +2,24 @@
 
 Every change is committed before the API answers, so a restart of the service or the hub
 loses no job. One writer (the arcade service); reads are cheap enough for 1,000s of records.
+The service uses `JobStore`, whose calls run in the store's own thread so that the event loop
+never waits for the disk; `JobDatabase` is the same store without the thread, for tools and
+tests, and the hub only reads (`unfinished_instances`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from arcade_hub.jobs.model import Instance, Status
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -86,7 +92,9 @@ class SessionMeta:
     expires: float | None
 
 
-class JobStore:
+class JobDatabase:
+    """The store's SQLite connection; every method blocks (see `JobStore`)."""
+
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -183,6 +191,66 @@ class JobStore:
 
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class JobStore:
+    """`JobDatabase` for the service: one thread owns the connection and runs every call, in
+    order; the event loop awaits the result."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="job-store")
+        self._db = self._thread.submit(JobDatabase, path).result()
+
+    async def _run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.wrap_future(self._thread.submit(call, *args, **kwargs))
+
+    def close(self) -> None:
+        self._thread.submit(self._db.close).result()
+        self._thread.shutdown()
+
+    async def add(self, instances: list[Instance]) -> None:
+        await self._run(self._db.add, instances)
+
+    async def update(self, instance: Instance) -> None:
+        await self._run(self._db.update, instance)
+
+    async def get(self, instance_id: str) -> Instance | None:
+        return await self._run(self._db.get, instance_id)
+
+    async def job(self, job_id: str) -> list[Instance]:
+        return await self._run(self._db.job, job_id)
+
+    async def of_owner(self, owner: str) -> list[Instance]:
+        return await self._run(self._db.of_owner, owner)
+
+    async def all(self) -> list[Instance]:
+        return await self._run(self._db.all)
+
+    async def with_status(self, *statuses: Status) -> list[Instance]:
+        return await self._run(self._db.with_status, *statuses)
+
+    async def unfinished(self, owner: str) -> list[tuple[str, LaunchSpec]]:
+        return await self._run(self._db.unfinished, owner)
+
+    async def remove(self, instance_ids: list[str]) -> None:
+        await self._run(self._db.remove, instance_ids)
+
+    async def exists(self, some_id: str) -> bool:
+        return await self._run(self._db.exists, some_id)
+
+    async def put_session(self, meta: SessionMeta) -> None:
+        await self._run(self._db.put_session, meta)
+
+    async def sessions(self, owner: str | None = None) -> dict[tuple[str, str], SessionMeta]:
+        return await self._run(self._db.sessions, owner)
+
+    async def remove_session(self, owner: str, server: str) -> None:
+        await self._run(self._db.remove_session, owner, server)
 
 
 class _Transaction:

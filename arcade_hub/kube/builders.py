@@ -14,8 +14,9 @@ from typing import Any
 from kubernetes_asyncio.client import ApiClient, V1Pod
 from kubespawner.objects import make_pod
 
-from arcade_hub.config.models import CatalogueEntry, Kind, StorageRoots
-from arcade_hub.kube.config import KubeBackend, Scheduling, Security
+from arcade_hub import contract
+from arcade_hub.config import CatalogueEntry, Kind, StorageRoots
+from arcade_hub.config.kubernetes import KubeBackend, Scheduling, Security
 from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
 from arcade_hub.kube.volumes import (
     ClaimRequest,
@@ -24,8 +25,8 @@ from arcade_hub.kube.volumes import (
     StoragePieces,
     build_storage,
 )
-from arcade_hub.spec import LaunchSpec
-from arcade_hub.storage import session_environment
+from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.launch.storage import session_environment
 
 X11_VOLUME = "x11"
 X11_DIR = "/tmp/.X11-unix"
@@ -214,6 +215,7 @@ def environment(spec: LaunchSpec, storage: StoragePieces) -> dict[str, str]:
     }
 
 
+# long: every kind's pod in one place until the builders move to kube/objects (issue 12)
 def build_pod_pieces(
     spec: LaunchSpec,
     kube: KubeBackend,
@@ -360,7 +362,7 @@ def desktop_x11(
         }},
     ]
     return DesktopX11(volumes=volumes, mounts=[x11, session],
-                      env={"ARCADE_SESSION_DIR": SESSION_DIR}, relay=relay)
+                      env={contract.SESSION_DIR: SESSION_DIR}, relay=relay)
 
 
 def pod_manifest(

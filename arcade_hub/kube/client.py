@@ -35,9 +35,11 @@ from kubernetes_asyncio.config.incluster_config import (
 )
 from kubernetes_asyncio.config.kube_config import load_kube_config
 
+from arcade_hub import contract
+
 log = logging.getLogger("arcade_hub.kube")
 
-KUBECONFIG_ENV = "ARCADE_KUBECONFIG"
+KUBECONFIG_ENV = contract.KUBECONFIG
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 IN_CLUSTER_HOST = "kubernetes.default.svc"
 IN_CLUSTER_PORT = "443"

@@ -12,15 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from arcade_hub.config.models import StorageRoots
-from arcade_hub.kube.config import (
+from arcade_hub.config import StorageRoots
+from arcade_hub.config.kubernetes import (
     HostPathSource,
     KubeBackend,
     NfsSource,
     PvcSource,
 )
 from arcade_hub.kube.names import object_name, path_component
-from arcade_hub.spec import LaunchSpec, MountKind
+from arcade_hub.launch.spec import LaunchSpec, MountKind
 
 Manifest = dict[str, Any]
 

@@ -13,7 +13,9 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from arcade_hub.config.models import CatalogueEntry, Kind, StorageRoots
+from arcade_hub import contract
+from arcade_hub.config import CatalogueEntry, Kind, StorageRoots
+from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.desktop.xauth import xauth_entry
 from arcade_hub.kube.builders import (
     X11_SECRET_DIR,
@@ -29,10 +31,9 @@ from arcade_hub.kube.builders import (
     security_contexts,
     x11_secret_name,
 )
-from arcade_hub.kube.config import KubeBackend
 from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, Manifest, build_storage
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 ROLE = f"{LABEL_PREFIX}role"
 USER = f"{LABEL_PREFIX}user"
@@ -170,7 +171,7 @@ def build_app_pod(
     pod = workload_pod_spec(
         spec, kube, roots, args=list(entry.local.cmd) if entry.local and entry.local.cmd else None,
         extra_env={"DISPLAY": f"{desktop_ip}:{X_DISPLAY}",
-                   "XAUTHORITY": f"{X11_SECRET_DIR}/xauthority", "ARCADE_APP": entry.name},
+                   "XAUTHORITY": f"{X11_SECRET_DIR}/xauthority", contract.APP: entry.name},
         extra_volumes=[secret_volume],
         extra_mounts=[{"name": X11_SECRET_VOLUME, "mountPath": X11_SECRET_DIR,
                        "readOnly": True}],
@@ -291,7 +292,7 @@ def job_name(job_id: str) -> str:
     return object_name("arcade-job-", job_id)
 
 
-INSTANCE_VAR = "ARCADE_JOB_INSTANCE_"
+INSTANCE_VAR = contract.JOB_INSTANCE_PREFIX
 PER_INSTANCE_LIMIT = 256 * 1024
 INDEX_SCRIPT = (
     'i=$((JOB_COMPLETION_INDEX + 1)); '
@@ -304,9 +305,10 @@ INDEX_SCRIPT = (
 """Run by `/bin/sh` in every pod of a multi-instance Job: from the pod's completion index
 (0-based), export that instance's own variables and append its own arguments, then `exec` the
 command. The per-instance shell code is made by `build_batch_job` with every value quoted."""
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+# long: the Job manifest in one place until the builders move to kube/objects (issue 12)
 def build_batch_job(
     specs: list[LaunchSpec],
     kube: KubeBackend,
@@ -318,7 +320,7 @@ def build_batch_job(
     settings: JobSettings | None = None,
 ) -> Manifest:
     """One Indexed Job for the instances of batch job `job_id` (one spec per instance, as
-    `arcade_hub.jobs.build.build_job_specs` makes them; index i runs `specs[i]`).
+    `arcade_hub.launch.jobs.build_job_specs` makes them; index i runs `specs[i]`).
 
     Instances differ in a few variables (`REPLICA_ID`, `ARCADE_JOB_PARAM`, `ARCADE_SESSION_ID`)
     and in their arguments (a parameter line each), but a Job has one pod template: with
@@ -356,7 +358,7 @@ def build_batch_job(
         envs.append(environment(spec, storage))
     common = {k: v for k, v in envs[0].items() if all(e.get(k) == v for e in envs)}
     own = sorted({k for e in envs for k in e} - set(common))
-    bad = [k for k in own if not _NAME.match(k)]
+    bad = [k for k in own if not _NAME.fullmatch(k)]
     if bad:
         raise KubeLaunchError(f"per-instance variables must be shell names: {', '.join(bad)}")
     code: dict[str, str] = {}
@@ -385,7 +387,7 @@ def build_batch_job(
     return job
 
 
-POD_NAME_VAR = "ARCADE_POD_NAME"
+POD_NAME_VAR = contract.POD_NAME
 SCRATCH_PER_POD = f"$({POD_NAME_VAR})"
 """The `subPathExpr` of a multi-instance Job's hostPath scratch: the pod's name (the kubelet
 expands it), so each instance writes to `<host_path>/<pod name>`."""

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_hub.config.models import CatalogueEntry
+from arcade_hub.config import CatalogueEntry
 
 
 @dataclass
@@ -31,6 +31,19 @@ class LocalAvailability:
             hint = entry.local.missing_hint or f"install {', '.join(missing)} on this machine"
             return f"{', '.join(missing)} not found. {hint}"
         return None
+
+    def job_prefix(self, entry: CatalogueEntry) -> tuple[str, ...]:
+        """The entry's `local.cmd`: the embedded backend runs no image."""
+        return tuple(entry.local.cmd) if entry.local and entry.local.cmd else ()
+
+    def job_command(self, entry: CatalogueEntry, cmd: tuple[str, ...]) -> tuple[str, ...]:
+        return (*self.job_prefix(entry), *cmd)
+
+    def no_command_reason(self, entry: CatalogueEntry) -> str:
+        return (
+            f"{entry.title} has no command of its own: give one with `cmd` (its catalogue "
+            "entry has no `local.cmd`)"
+        )
 
 
 def local_search_path() -> str:

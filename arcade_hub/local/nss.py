@@ -11,9 +11,9 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
+from arcade_hub.launch.storage import path_name
 from arcade_hub.local.identity import Identity
 from arcade_hub.local.safe_fs import replace_file
-from arcade_hub.storage import path_name
 
 LIBRARY_GLOBS = ("/usr/lib/*/libnss_wrapper.so", "/usr/lib/libnss_wrapper.so")
 

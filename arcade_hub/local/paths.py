@@ -26,10 +26,10 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcade_hub.launch.spec import LaunchSpec, MountKind
+from arcade_hub.launch.storage import legacy_path_name, path_name
 from arcade_hub.local.identity import Identity
 from arcade_hub.local.safe_fs import make_dir, open_dir, root_dir, set_owner
-from arcade_hub.spec import LaunchSpec, MountKind
-from arcade_hub.storage import legacy_path_name, path_name
 
 USER_DIR = "user"
 APP_LOGS = "apps"
@@ -124,7 +124,7 @@ def adopt_legacy_dir(
     path: Path, legacy_name: str, *, uid: int | None = None, gid: int | None = None
 ) -> None:
     """Give a home or project space made by an older version (whose names had 32-bit hashes,
-    `arcade_hub.storage.legacy_path_name`) its current name, in the same root-owned parent.
+    `arcade_hub.launch.storage.legacy_path_name`) its current name, in the same root-owned parent.
     Only when it belongs to this user (`uid`) or group (`gid`): under the old names another
     user's name could collide with this one's."""
     legacy = path.with_name(legacy_name)

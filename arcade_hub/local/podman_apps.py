@@ -4,7 +4,7 @@ A desktop-app whose catalogue image is in local podman storage runs as a contain
 on the session's desktop through the X unix sockets' directory and the session's FamilyWild app
 cookie, both mounted read-only. Both paths are root's own: podman (root) never mounts a path
 the session's user could have changed (the cookie is a copy root made in the root-owned session
-directory, `arcade_hub.local.launch`). The container runs as the session's uid, with no network, no
+directory, `arcade_hub.local.apps`). The container runs as the session's uid, with no network, no
 capabilities, a read-only root filesystem, and the session's home, projects, datasets
 (read-only) and scratch at the same paths as in the desktop, so `ARCADE_*` mean the same.
 It is held to the session's cores and RAM by its own limits (podman puts it in a cgroup of its
@@ -34,10 +34,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from arcade_hub.config.models import CatalogueEntry
+from arcade_hub import contract
+from arcade_hub.config import CatalogueEntry
 from arcade_hub.images import labels as image_labels
-from arcade_hub.spec import MountKind
-from arcade_hub.storage import path_name
+from arcade_hub.launch.spec import MountKind
+from arcade_hub.launch.storage import path_name
 
 if TYPE_CHECKING:
     from arcade_hub.local.session import Desktop, LocalSession
@@ -52,7 +53,7 @@ CONTAINER_XAUTHORITY = "/run/arcade/xauthority"
 CONTAINERS_SUFFIX = ".containers"
 """Beside the session directory: one container name a line, removed at stop."""
 HOST_ONLY_ENV = frozenset(
-    {"ARCADE_SESSION_DIR", "ARCADE_DESKTOP_APPS", "ARCADE_DESKTOP_LAUNCH_COMMAND", "ARCADE_API_URL"}
+    {contract.SESSION_DIR, contract.DESKTOP_APPS, contract.DESKTOP_LAUNCH_COMMAND, contract.API_URL}
 )
 """Embedded-backend variables naming things the container does not see."""
 PASSED_ENV = ("HOME", "USER", "LOGNAME")
@@ -132,8 +133,8 @@ def podman_run_command(c: AppContainer, podman: str = PODMAN) -> list[str]:
         cmd += ["-v", bind.volume()]
     env = {
         **c.env,
-        "ARCADE_SESSION_ID": c.session_id,
-        "ARCADE_APP": c.app,
+        contract.SESSION_ID: c.session_id,
+        contract.APP: c.app,
         "DISPLAY": c.display,
         "XAUTHORITY": CONTAINER_XAUTHORITY,
     }
@@ -160,7 +161,9 @@ def app_command(image_label_map: Mapping[str, str], entry: CatalogueEntry) -> tu
 def container_env(session_env: Mapping[str, str]) -> dict[str, str]:
     """The session's `ARCADE_*` (minus host-only ones) plus HOME, USER and LOGNAME."""
     env = {
-        k: v for k, v in session_env.items() if k.startswith("ARCADE_") and k not in HOST_ONLY_ENV
+        k: v
+        for k, v in session_env.items()
+        if k.startswith(contract.PREFIX) and k not in HOST_ONLY_ENV
     }
     env.update({k: session_env[k] for k in PASSED_ENV if k in session_env})
     return env
@@ -352,4 +355,4 @@ async def remove_session_containers(
 
 def launch_environment(session_id: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The podman client's own environment: the hub's, marked with the session id."""
-    return {**(os.environ if base is None else base), "ARCADE_SESSION_ID": session_id}
+    return {**(os.environ if base is None else base), contract.SESSION_ID: session_id}

@@ -14,23 +14,20 @@ import signal
 
 import psutil
 
-MARKER = "ARCADE_SESSION_ID"
+from arcade_hub import contract
+
+MARKER = contract.SESSION_ID
 
 
 def session_pids(session_id: str, extra: set[int] | None = None) -> set[int]:
     """Pids whose environment carries this session's marker, plus `extra` still alive."""
     found = {p for p in (extra or set()) if psutil.pid_exists(p)}
-    needle = f"{MARKER}={session_id}\0".encode()
-    for proc in psutil.process_iter(["pid"]):
-        pid = proc.info["pid"]
-        if pid == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if needle in f.read() + b"\0":
-                    found.add(pid)
-        except OSError:
-            continue
+    for proc in psutil.process_iter(["pid", "environ"]):
+        # another user's process whose environment root may not read has environ None
+        if proc.info["pid"] != os.getpid() and (proc.info["environ"] or {}).get(
+            MARKER
+        ) == session_id:
+            found.add(proc.info["pid"])
     return found
 
 

@@ -16,7 +16,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_hub.config.models import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub import contract
+from arcade_hub.backend import app_listing
+from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
+from arcade_hub.launch.spec import LaunchSpec, MountKind
+from arcade_hub.launch.storage import expand, session_environment
 from arcade_hub.local import cgroups, podman_apps
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.identity import Identity, IdentityRegistry, hub_identity
@@ -32,8 +36,6 @@ from arcade_hub.local.paths import (
 from arcade_hub.local.safe_fs import Unreadable, make_dir, read_beneath, replace_file
 from arcade_hub.local.sandbox import Sandbox, read_only_binds_supported
 from arcade_hub.sizes import gib_to_bytes
-from arcade_hub.spec import LaunchSpec, MountKind
-from arcade_hub.storage import expand, session_environment
 
 BIN_DIR = Path(sys.executable).parent
 APPS_FILE = "desktop-apps.json"
@@ -101,7 +103,8 @@ class LocalSession:
         tree = prepare_session_tree(spec, data_dir, ident, read_only_binds_supported())
         if not ident.is_hub_user and (reason := blocked_path(tree.session, ident)):
             raise SessionSetupError(unreachable_message(reason))
-        replace_file(tree.session, APPS_FILE, json.dumps(desktop_apps(platform)).encode(), 0o644)
+        menu = json.dumps(app_listing(desktop_apps(platform))).encode()
+        replace_file(tree.session, APPS_FILE, menu, 0o644)
         project_groups = [m.name for m in spec.mounts_of(MountKind.project)]
         groups = dict(zip(project_groups, ident.groups, strict=False))
         write_nss_files(tree.session, spec.username, ident, tree.home, groups)
@@ -168,11 +171,13 @@ class LocalSession:
             datasets=str(tree.datasets),
             scratch=str(tree.scratch),
         )
+        env.update({
+            contract.SESSION_DIR: str(tree.user_dir),
+            contract.LIMITS: self.limits,
+            contract.DESKTOP_APPS: str(tree.session / APPS_FILE),
+            contract.DESKTOP_LAUNCH_COMMAND: str(BIN_DIR / "arcade-launch"),
+        })
         env.update(
-            ARCADE_SESSION_DIR=str(tree.user_dir),
-            ARCADE_LIMITS=self.limits,
-            ARCADE_DESKTOP_APPS=str(tree.session / APPS_FILE),
-            ARCADE_DESKTOP_LAUNCH_COMMAND=str(BIN_DIR / "arcade-launch"),
             HOME=str(tree.home),
             USER=spec.username,
             LOGNAME=spec.username,
@@ -181,9 +186,9 @@ class LocalSession:
         )
         env.update(nss_environment(tree.session))
         if api_url:
-            env["ARCADE_API_URL"] = api_url
+            env[contract.API_URL] = api_url
         if spec.kind == Kind.desktop_app and spec.entry:
-            env["ARCADE_AUTOSTART"] = spec.entry
+            env[contract.AUTOSTART] = spec.entry
         return env
 
     def desktop(self) -> Desktop | None:
@@ -221,13 +226,13 @@ def ensure_x11_unix_dir() -> None:
         )
 
 
-def desktop_apps(platform: PlatformConfig) -> list[dict[str, str]]:
-    """The desktop-app entries this machine can run, as the desktop menu lists them: those
-    with a runnable `local` block, and those whose image is in local podman storage."""
+def desktop_apps(platform: PlatformConfig) -> list[CatalogueEntry]:
+    """The desktop-app entries this machine can run: those with a runnable `local` block,
+    and (with `backend.local.app_containers: auto`) those whose image is in local podman
+    storage."""
     availability = LocalAvailability(path=local_search_path())
     containers = (
-        platform.backend.kind == "local"
-        and platform.backend.local.app_containers == "auto"
+        platform.backend.local.app_containers == "auto"
         and podman_apps.podman_unavailable_reason() is None
     )
 
@@ -236,16 +241,7 @@ def desktop_apps(platform: PlatformConfig) -> list[dict[str, str]]:
             return True
         return containers and podman_apps.image_labels_if_present(e.image) is not None
 
-    return [
-        {
-            "name": e.name,
-            "title": e.title,
-            "group": e.group,
-            "version": next(iter(e.versions.values()), ""),
-        }
-        for e in platform.catalogue
-        if e.kind == Kind.desktop_app and runnable(e)
-    ]
+    return [e for e in platform.catalogue if e.kind == Kind.desktop_app and runnable(e)]
 
 
 def _pick_cpus(spec: LaunchSpec) -> frozenset[int] | None:

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
+
+USER_MAX_AGE = 2.0
+"""Seconds a user's model is reused for reading (who is asking, what is listed): a client
+polling the sessions API or the job list costs the hub one request per user this often, not
+one per request. Decisions (the totals of the group policy at a create) and an id not found
+ask the hub again; the service's own starts and stops forget the user's model."""
 
 
 class HubClient:
@@ -18,6 +25,7 @@ class HubClient:
             headers={"Authorization": f"token {token}"},
             timeout=30,
         )
+        self._users: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     async def server(self, user: str, server: str) -> dict[str, Any] | None:
         """The server model including its state, or None if user or server does not exist."""
@@ -28,13 +36,20 @@ class HubClient:
         servers: dict[str, Any] = r.json().get("servers", {})
         return servers.get(server)
 
-    async def user(self, user: str) -> dict[str, Any] | None:
-        """The user's model with groups, admin flag and active servers (with state)."""
+    async def user(self, user: str, fresh: bool = False) -> dict[str, Any] | None:
+        """The user's model with groups, admin flag and active servers (with state), at most
+        USER_MAX_AGE seconds old unless `fresh`; None if there is no such user."""
+        now = time.monotonic()
+        kept = self._users.get(user)
+        if kept is not None and not fresh and now - kept[0] < USER_MAX_AGE:
+            return kept[1]
         r = await self._client.get(f"/users/{quote(user, safe='')}")
-        if r.status_code == 404:
-            return None
-        r.raise_for_status()
-        model: dict[str, Any] = r.json()
+        model: dict[str, Any] | None = None
+        if r.status_code != 404:
+            r.raise_for_status()
+            model = r.json()
+        self._users = {k: v for k, v in self._users.items() if now - v[0] < USER_MAX_AGE}
+        self._users[user] = (now, model)
         return model
 
     async def users(self) -> list[dict[str, Any]]:
@@ -48,18 +63,22 @@ class HubClient:
         self, user: str, server: str, options: dict[str, Any]
     ) -> tuple[int, str]:
         """Ask the hub to start a named server; (status, the hub's message when refused)."""
+        self._users.pop(user, None)
         r = await self._client.post(
             f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}", json=options
         )
+        self._users.pop(user, None)
         return r.status_code, _message(r)
 
     async def delete_server(self, user: str, server: str) -> tuple[int, str]:
         """Stop and remove a named server."""
+        self._users.pop(user, None)
         r = await self._client.request(
             "DELETE",
             f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}",
             json={"remove": True},
         )
+        self._users.pop(user, None)
         return r.status_code, _message(r)
 
     async def aclose(self) -> None:

@@ -1,29 +1,84 @@
-"""The OpenAPI document of what the sessions API serves (served at `skaha/v1/openapi.json`)."""
+"""The OpenAPI document of the sessions API (served at `skaha/v1/openapi.json`), generated from
+the request and answer models of `arcade_hub.service.skaha_models` and one table of its
+operations: a model changed is a document changed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-STATUS = ["Pending", "Running", "Terminating", "Succeeded", "Failed", "Error"]
-TYPES = ["notebook", "desktop", "desktop-app", "headless"]
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from arcade_hub.service.skaha_models import (
+    ActionQuery,
+    ContextView,
+    CreateQuery,
+    ErrorView,
+    ImageQuery,
+    ImageView,
+    InstanceView,
+    JobView,
+    ListQuery,
+    SessionQuery,
+    SessionView,
+    StatsView,
+)
+
+REF = "#/components/schemas/{model}"
+TEXT = "text"
+ANSWERS: tuple[type[BaseModel], ...] = (
+    SessionView, InstanceView, JobView, ImageView, ContextView, StatsView, ErrorView,
+)  # fmt: skip
 
 
-def _q(name: str, description: str, schema: dict[str, Any] | None = None, **extra: Any) -> dict:
-    return {
-        "name": name,
-        "in": "query",
-        "description": description,
-        "required": False,
-        "schema": schema or {"type": "string"},
-        **extra,
-    }
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
 
 
-ERROR = {
-    "description": "Refused, with a message saying why",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-}
-TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+def array(model: type[BaseModel]) -> dict[str, Any]:
+    return {"type": "array", "items": ref(model)}
+
+
+ONE_SESSION = {"oneOf": [ref(SessionView), ref(InstanceView), ref(JobView)]}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    query: type[BaseModel] | None
+    answer: str
+    """What a 200 says."""
+    json: dict[str, Any] | None = None
+    """The 200's JSON schema; None: text."""
+    text: bool = False
+    """Whether the 200 may be text too (`view=logs`)."""
+    errors: tuple[int, ...] = (400, 401)
+
+
+OPERATIONS = (
+    Operation("get", "/session", "List the caller's sessions and batch jobs' instances",
+              ListQuery, "Sessions, or statistics with view=stats",
+              {"oneOf": [{"type": "array", "items": ONE_SESSION}, ref(StatsView)]},
+              errors=(400, 401, 403)),
+    Operation("post", "/session", "Start a session, or submit a batch job (type=headless)",
+              CreateQuery, "The new session's or job's id", errors=(400, 401, 403, 413)),
+    Operation("get", "/session/{sessionID}",
+              "A session, a job (with its instances), or its logs or events", SessionQuery,
+              "The session, or text for view=logs|events", ONE_SESSION, text=True,
+              errors=(400, 401, 404, 409)),
+    Operation("post", "/session/{sessionID}", "Renew: start a new lifetime from now",
+              ActionQuery, "Renewed", errors=(400, 401, 404, 409)),
+    Operation("delete", "/session/{sessionID}",
+              "Stop and forget the session or job (job logs stay in the home)", None, "Deleted",
+              errors=(401, 404, 409)),
+    Operation("get", "/image", "Images the caller can launch", ImageQuery, "Images",
+              array(ImageView)),
+    Operation("get", "/context", "Resource choices: cores, memoryGB, gpus", None,
+              "Choices and defaults", ref(ContextView), errors=(401,)),
+)  # fmt: skip
 SESSION_ID = {
     "name": "sessionID",
     "in": "path",
@@ -32,14 +87,60 @@ SESSION_ID = {
 }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {str(c): ERROR for c in codes}
+def parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """A query model's fields as OpenAPI query parameters (lists repeat the parameter)."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    found = []
+    for name, prop in schema["properties"].items():
+        prop = {k: v for k, v in prop.items() if k not in ("title", "description", "default")}
+        parameter: dict[str, Any] = {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "description": model.model_fields[name].description or "",
+            "schema": prop,
+        }
+        if prop.get("type") == "array":
+            parameter["explode"] = True
+        found.append(parameter)
+    return found
+
+
+def operation(op: Operation) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    if op.json is not None:
+        content["application/json"] = {"schema": op.json}
+    if op.json is None or op.text:
+        content["text/plain"] = {"schema": {"type": "string"}}
+    error = {
+        "description": "Refused, with a message saying why",
+        "content": {"application/json": {"schema": ref(ErrorView)}},
+    }
+    result: dict[str, Any] = {
+        "summary": op.summary,
+        "responses": {
+            "200": {"description": op.answer, "content": content},
+            **{str(code): error for code in op.errors},
+        },
+    }
+    params = parameters(op.query) if op.query is not None else []
+    if "{sessionID}" in op.path:
+        params.insert(0, SESSION_ID)
+    if params:
+        result["parameters"] = params
+    return result
 
 
 def document(server: str = "/") -> dict[str, Any]:
-    session_schema = {"$ref": "#/components/schemas/Session"}
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = operation(op)
+    _, schemas = models_json_schema(
+        [(m, "serialization") for m in ANSWERS], ref_template=REF
+    )
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Arcade Hub sessions API (skaha-compatible)",
             "version": "1.0.0",
@@ -51,186 +152,9 @@ def document(server: str = "/") -> dict[str, Any]:
         },
         "servers": [{"url": server}],
         "security": [{"token": []}],
-        "paths": {
-            "/session": {
-                "get": {
-                    "summary": "List the caller's sessions and job instances",
-                    "parameters": [
-                        _q("type", "Only sessions of this type", {"type": "string", "enum": TYPES}),
-                        _q(
-                            "status",
-                            "Only sessions with this status (`Completed` = `Succeeded`)",
-                            {"type": "string", "enum": [*STATUS, "Completed"]},
-                        ),
-                        _q(
-                            "view",
-                            "`stats`: platform load and your limits; `all`: every user's "
-                            "sessions (admins)",
-                            {"type": "string", "enum": ["stats", "all"]},
-                        ),
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "Sessions (or statistics with view=stats)",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "oneOf": [
-                                            {"type": "array", "items": session_schema},
-                                            {"type": "object"},
-                                        ]
-                                    }
-                                }
-                            },
-                        },
-                        **_errors(400, 401, 403),
-                    },
-                },
-                "post": {
-                    "summary": "Start a session, or submit a batch job (type=headless)",
-                    "parameters": [
-                        _q("name", "Name of the session or job", required=True),
-                        _q("image", "Catalogue name or image reference", required=True),
-                        _q("cores", "Cores (default and limits: GET /context)"),
-                        _q("ram", "RAM in GB (default and limits: GET /context)"),
-                        _q("gpus", "GPUs"),
-                        _q("type", "Session type", {"type": "string", "enum": TYPES}),
-                        _q("cmd", "headless: the command to run"),
-                        _q("args", "headless: arguments, separated by spaces (shell quoting)"),
-                        _q(
-                            "env",
-                            "headless: KEY=VALUE, repeatable",
-                            {"type": "array", "items": {"type": "string"}},
-                            explode=True,
-                        ),
-                        _q("replicas", "headless: instances of the job", {"type": "integer"}),
-                        _q(
-                            "param",
-                            "headless: one parameter line per instance, repeatable",
-                            {"type": "array", "items": {"type": "string"}},
-                            explode=True,
-                        ),
-                        _q("params", "headless: parameter lines, one per instance"),
-                        _q("dataset", "Dataset to mount read-only"),
-                    ],
-                    "responses": {
-                        "200": {"description": "The new session's (or job's) id", **TEXT},
-                        **_errors(400, 401, 403),
-                    },
-                },
-            },
-            "/session/{sessionID}": {
-                "parameters": [SESSION_ID],
-                "get": {
-                    "summary": "A session, a job (with its instances), or its logs or events",
-                    "parameters": [
-                        _q(
-                            "view",
-                            "logs or events (text)",
-                            {"type": "string", "enum": ["logs", "events"]},
-                        )
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The session, or text for view=logs|events",
-                            "content": {
-                                "application/json": {"schema": session_schema},
-                                "text/plain": {"schema": {"type": "string"}},
-                            },
-                        },
-                        **_errors(400, 401, 404),
-                    },
-                },
-                "post": {
-                    "summary": "Renew: start a new lifetime from now",
-                    "parameters": [
-                        _q("action", "renew", {"type": "string", "enum": ["renew"]}, required=True)
-                    ],
-                    "responses": {
-                        "200": {"description": "Renewed", **TEXT},
-                        **_errors(400, 401, 404),
-                    },
-                },
-                "delete": {
-                    "summary": "Stop and forget the session or job (job logs stay in the home)",
-                    "responses": {"200": {"description": "Deleted", **TEXT}, **_errors(401, 404)},
-                },
-            },
-            "/image": {
-                "get": {
-                    "summary": "Images the caller can launch",
-                    "parameters": [_q("type", "Only this type", {"type": "string", "enum": TYPES})],
-                    "responses": {
-                        "200": {
-                            "description": "Images",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "array",
-                                        "items": {"$ref": "#/components/schemas/Image"},
-                                    }
-                                }
-                            },
-                        },
-                        **_errors(400, 401),
-                    },
-                }
-            },
-            "/context": {
-                "get": {
-                    "summary": "Resource choices: cores, memoryGB, gpus",
-                    "responses": {
-                        "200": {
-                            "description": "Choices and defaults",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        **_errors(401),
-                    },
-                }
-            },
-        },
+        "paths": paths,
         "components": {
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["status", "message"],
-                    "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
-                },
-                "Image": {
-                    "type": "object",
-                    "required": ["id", "types", "digest"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "types": {"type": "array", "items": {"type": "string"}},
-                        "digest": {"type": "string"},
-                        "name": {"type": "string"},
-                        "title": {"type": "string"},
-                    },
-                },
-                "Session": {
-                    "type": "object",
-                    "required": ["id", "userid", "image", "type", "status", "name"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "userid": {"type": "string"},
-                        "image": {"type": "string"},
-                        "type": {"type": "string", "enum": TYPES},
-                        "status": {"type": "string", "enum": STATUS},
-                        "name": {"type": "string"},
-                        "startTime": {"type": "string", "nullable": True},
-                        "expiryTime": {"type": "string", "nullable": True},
-                        "connectURL": {"type": "string"},
-                        "requestedRAM": {"type": "string"},
-                        "requestedCPUCores": {"type": "string"},
-                        "requestedGPUCores": {"type": "string"},
-                        "jobId": {"type": "string"},
-                        "replicaId": {"type": "integer", "nullable": True},
-                        "replicaCount": {"type": "integer"},
-                        "exitCode": {"type": "integer", "nullable": True},
-                        "message": {"type": "string"},
-                    },
-                },
-            },
+            "schemas": schemas.get("$defs", {}),
         },
     }

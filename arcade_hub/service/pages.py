@@ -11,19 +11,18 @@ from functools import cache
 from typing import Any
 
 import jinja2
-from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from arcade_hub.config import Kind
 from arcade_hub.form import resource_fields
-from arcade_hub.group_policy import entry_refusal
-from arcade_hub.jobs.build import command_prefix, headless_entries
-from arcade_hub.options import LaunchRefused
-from arcade_hub.policy import UserContext, dataset_allowed
-from arcade_hub.service.handlers import ApiError
+from arcade_hub.launch.choices import UserContext, dataset_allowed
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.rules import entry_refusal
+from arcade_hub.service.handlers import ApiError, ServiceHandler, as_sent
+from arcade_hub.service.limits import PARAM_FILE_LIMIT, shown
 from arcade_hub.service.sessions import Caller, Sessions
 from arcade_hub.service.skaha import browser_base
-from arcade_hub.service.skaha_params import parse_create
 
 ACTIONS = ("renew", "terminate")
 
@@ -35,12 +34,7 @@ def _templates() -> jinja2.Environment:
     )
 
 
-class PageHandler(HubOAuthenticated, web.RequestHandler):
-    @property
-    def hub_auth(self) -> HubOAuth:
-        auth: HubOAuth = self.settings["hub_auth"]
-        return auth
-
+class PageHandler(ServiceHandler):
     @property
     def sessions(self) -> Sessions:
         sessions: Sessions = self.settings["sessions"]
@@ -56,8 +50,7 @@ class PageHandler(HubOAuthenticated, web.RequestHandler):
         return await self.sessions.caller(user["name"])
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "message", None) or self._reason
+        message = self.error_message(status_code, kwargs)
         self.set_status(status_code)
         self.finish(
             _templates()
@@ -74,11 +67,11 @@ class JobsPage(PageHandler):
         owners = {caller.name}
         if everyone:
             owners = {u["name"] for u in await self.sessions.hub.users()}
-            owners |= {i.owner for i in self.sessions.store.all()}
+            owners |= {i.owner for i in await self.sessions.store.all()}
         base = browser_base(self)
         rows: list[dict[str, Any]] = []
         for owner in sorted(owners):
-            rows += await self.sessions.all_views(owner, base)
+            rows += await self.sessions.all_views(owner, base, caller)
         rows.sort(key=lambda r: r.get("startTime") or "", reverse=True)
         self.finish(
             _templates()
@@ -99,11 +92,13 @@ class JobActionPage(PageHandler):
     @web.authenticated
     async def post(self, session_id: str, action: str) -> None:
         if action not in ACTIONS:
-            raise ApiError(404, f"no action {action!r}; use one of {', '.join(ACTIONS)}")
+            raise ApiError(404, f"no action {shown(action)}; use one of {', '.join(ACTIONS)}")
         caller = await self.caller()
-        found = await self.sessions.find(caller, session_id)
+        # each row's forms carry its owner: an admin acts on that user's session
+        owner = (as_sent(self.request.body_arguments).get("owner") or [""])[-1]
+        found = await self.sessions.find(caller, session_id, owner or None)
         if action == "renew":
-            self.sessions.renew(found)
+            await self.sessions.renew(found)
         else:
             await self.sessions.delete(found)
         self.redirect(url_path_join(self.prefix, "jobs"))
@@ -124,7 +119,6 @@ class JobLogPage(PageHandler):
 
 # --- Batch from the web -----------------------------------------------------------------
 
-PARAM_FILE_LIMIT = 1024 * 1024
 BATCH_FIELDS = ("name", "image", "cmd", "instances", "cores", "ram", "dataset", "params")
 # parse_create's and the job builder's keys, as the form's fields are named
 FORM_KEYS = {"replicas": "instances", "param": "params", "type": "image", "args": "cmd"}
@@ -136,6 +130,8 @@ class BatchPage(PageHandler):
     The form's fields become skaha create parameters and go through `parse_create` and
     `Sessions.create`, so a job started here obeys exactly the rules of `POST /session`."""
 
+    body_hint = f" (a parameter file may have up to {PARAM_FILE_LIMIT:,} bytes)"
+
     @web.authenticated
     async def get(self) -> None:
         caller = await self.caller()
@@ -144,7 +140,8 @@ class BatchPage(PageHandler):
     @web.authenticated
     async def post(self) -> None:
         caller = await self.caller()
-        values = {k: self.get_body_argument(k, "") for k in BATCH_FIELDS}
+        sent = as_sent(self.request.body_arguments)
+        values = {k: (sent.get(k) or [""])[-1] for k in BATCH_FIELDS}
         errors: dict[str, str] = {}
         params_text = values["params"]
         uploads = self.request.files.get("params_file") or []
@@ -181,7 +178,7 @@ class BatchPage(PageHandler):
         if params_text.strip():
             params["params"] = [params_text]
         try:
-            request = parse_create(params, self.sessions.platform())
+            request = await self.parser.parse(params)
             await self.sessions.create(caller, request)
         except LaunchRefused as e:
             shown = {FORM_KEYS.get(k, k): v for k, v in e.errors.items()}
@@ -201,9 +198,10 @@ class BatchPage(PageHandler):
                 "reason": entry_refusal(config, user.groups, e)
                 or availability.unavailable_reason(e)
                 or "",
-                "command": " ".join(command_prefix(e, config, self.sessions.runner.backend)),
+                "command": " ".join(availability.job_prefix(e)),
             }
-            for e in headless_entries(config)
+            for e in config.catalogue
+            if e.kind == Kind.headless
         ]
         usable = [e for e in entries if not e["reason"]]
         values = {**values}

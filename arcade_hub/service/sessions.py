@@ -3,29 +3,34 @@ named servers, headless sessions are job instances from the job store."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import string
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from arcade_hub.config.models import Kind, PlatformConfig
-from arcade_hub.group_policy import Usage
+from arcade_hub.backend import Backend
+from arcade_hub.config import Kind
+from arcade_hub.images.services import ImageServicesScope
 from arcade_hub.jobs.base import JobBackendError, JobIdTaken, Runner
-from arcade_hub.jobs.build import JobRequest, build_job_specs
 from arcade_hub.jobs.model import Instance, Status, overall
 from arcade_hub.jobs.store import JobStore, SessionMeta
-from arcade_hub.options import LaunchRefused
-from arcade_hub.policy import Site, UserContext, user_groups
+from arcade_hub.launch.choices import UserContext, user_groups
+from arcade_hub.launch.jobs import job_instances
+from arcade_hub.launch.planner import PlanContext, Purpose, plan
+from arcade_hub.launch.request import LaunchRefused, Refusal
+from arcade_hub.launch.rules import Usage
+from arcade_hub.launch.site import Site
+from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.service.handlers import ApiError
 from arcade_hub.service.hub_client import HubClient, spec_of
-from arcade_hub.service.skaha_params import Interactive
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.service.limits import shown
+from arcade_hub.service.skaha_models import NONE, InstanceView, JobView, SessionView
+from arcade_hub.service.skaha_params import Interactive, Job
 
-NONE = "<none>"
 ID_CHARS = string.ascii_lowercase + string.digits
 ID_ATTEMPTS = 3
 """New job ids tried when the backend already has something with the id (a leftover)."""
@@ -59,6 +64,9 @@ class Caller:
     name: str
     admin: bool
     groups: frozenset[str]
+    model: dict[str, Any] | None = field(default=None, compare=False, hash=False)
+    """The hub's model of the caller as read for this request (servers included): what the
+    request needs of the caller's servers is taken from it, not asked for again."""
 
 
 @dataclass
@@ -90,36 +98,50 @@ class Sessions:
         hub: HubClient,
         store: JobStore,
         runner: Runner,
-        platform: Callable[[], PlatformConfig],
+        backend: Backend,
         data_dir: Path,
     ) -> None:
         self.hub = hub
         self.store = store
         self.runner = runner
-        self.platform = platform
+        self.backend = backend
+        self.platform = backend.platform
         self.data_dir = data_dir
+        self.images = ImageServicesScope()
+        """The service's registry clients; closed with the service."""
 
     async def caller(self, name: str) -> Caller:
         model = await self.hub.user(name)
         if model is None:
-            raise ApiError(403, f"no such user {name!r}")
+            raise ApiError(403, f"no such user {shown(name)}")
         asserted = frozenset(model.get("groups") or [])
         return Caller(
             name=name,
             admin=bool(model.get("admin")),
             groups=user_groups(self.platform(), name, asserted),
+            model=model,
         )
 
     def site(self) -> Site:
-        """Where batch jobs run (the runner's backend), for the policy, the Batch page and
-        the image list (which catalogue entries can run there)."""
-        return self.runner.site()
+        """Where sessions and jobs run (the backend), for the policy, the Batch page and the
+        image list (which catalogue entries can run there)."""
+        return self.backend.site()
 
     # --- reading ------------------------------------------------------------------------
 
-    async def servers(self, owner: str) -> list[Server]:
-        model = await self.hub.user(owner)
-        metas = self.store.sessions(owner)
+    async def _user(
+        self, owner: str, caller: Caller | None, fresh: bool = False
+    ) -> dict[str, Any] | None:
+        """The hub's model of `owner`: the caller's own from this request, else the hub's."""
+        if caller is not None and caller.name == owner and caller.model is not None:
+            return caller.model
+        return await self.hub.user(owner, fresh=fresh)
+
+    async def servers(
+        self, owner: str, caller: Caller | None = None, fresh: bool = False
+    ) -> list[Server]:
+        model = await self._user(owner, caller, fresh)
+        metas = await self.store.sessions(owner)
         if model is None:
             return []
         return [
@@ -128,25 +150,56 @@ class Sessions:
             if name  # the unnamed default server is not a session of this API
         ]
 
-    async def all_views(self, owner: str, base: str) -> list[dict[str, Any]]:
-        views = [self.server_view(s, base) for s in await self.servers(owner)]
-        views += [self.instance_view(i) for i in self.store.of_owner(owner)]
+    async def all_views(
+        self, owner: str, base: str, caller: Caller | None = None
+    ) -> list[dict[str, Any]]:
+        views = [self.server_view(s, base) for s in await self.servers(owner, caller)]
+        views += [self.instance_view(i) for i in await self.store.of_owner(owner)]
         return views
 
-    async def find(self, caller: Caller, some_id: str) -> Server | list[Instance]:
-        """The caller's session or job with this id (404 when it is not theirs)."""
-        instances = self.store.job(some_id)
+    async def find(
+        self, caller: Caller, some_id: str, owner: str | None = None
+    ) -> Server | list[Instance]:
+        """The session or job `some_id` of `owner` (default: the caller); 404 when the caller
+        may not act on it. Admins act on everyone's: job ids are unique, and a session (a
+        named server, whose name is unique per user only) is `owner`'s, or without `owner`
+        the admin's own, else the one of that name among everyone's (409 if several)."""
+        missing = ApiError(404, f"no session {shown(some_id)}")
+        if owner not in (None, caller.name) and not caller.admin:
+            raise missing
+        instances = await self.store.job(some_id)
         if not instances:
-            one = self.store.get(some_id)
+            one = await self.store.get(some_id)
             instances = [one] if one else []
         if instances:
-            if instances[0].owner == caller.name or caller.admin:
+            mine = instances[0].owner == caller.name or caller.admin
+            if mine and owner in (None, instances[0].owner):
                 return instances
-            raise ApiError(404, f"no session {some_id!r}")
-        for server in await self.servers(caller.name):
-            if server.name == some_id:
-                return server
-        raise ApiError(404, f"no session {some_id!r}")
+            raise missing
+        for fresh in (False, True):  # a session started a moment ago: ask the hub again
+            for server in await self.servers(owner or caller.name, None if fresh else caller,
+                                             fresh=fresh):
+                if server.name == some_id:
+                    return server
+        if owner is None and caller.admin:
+            return await self._anyones_server(some_id)
+        raise missing
+
+    async def _anyones_server(self, name: str) -> Server:
+        metas = await self.store.sessions()
+        found = [
+            Server(user["name"], name, servers[name], metas.get((user["name"], name)))
+            for user in await self.hub.users()
+            if name and name in (servers := user.get("servers") or {})
+        ]
+        if len(found) > 1:
+            owners = ", ".join(shown(s.owner) for s in found[:5])
+            raise ApiError(
+                409, f"several users have a session {shown(name)} ({owners}): give owner="
+            )
+        if not found:
+            raise ApiError(404, f"no session {shown(name)}")
+        return found[0]
 
     def server_view(self, server: Server, base: str) -> dict[str, Any]:
         spec = server.spec
@@ -158,71 +211,34 @@ class Sessions:
         if spec is not None and spec.kind in (Kind.desktop, Kind.desktop_app):
             url += "desktop/"
         status = server.status
-        return {
-            "id": server.name,
-            "userid": server.owner,
-            "appid": NONE,
-            "image": spec.image if spec else NONE,
-            "type": spec.kind.value if spec else Kind.notebook.value,
-            "status": status.value,
-            "name": server.meta.name if server.meta else server.name,
-            "startTime": iso(started or (server.meta.created if server.meta else None)),
-            "expiryTime": iso(expires),
-            "connectURL": url if status == Status.running else NONE,
-            "requestedRAM": f"{_num(spec.ram_gib)}G" if spec else NONE,
-            "requestedCPUCores": _num(spec.cores) if spec else NONE,
-            "requestedGPUCores": str(spec.gpus) if spec else NONE,
-            "ramInUse": NONE,
-            "gpuRAMInUse": NONE,
-            "cpuCoresInUse": NONE,
-            "gpuUtilization": NONE,
-            "isFixedResources": True,
-            "catalogueEntry": spec.entry if spec else None,
-        }
+        return SessionView(
+            id=server.name,
+            userid=server.owner,
+            image=spec.image if spec else NONE,
+            type=spec.kind.value if spec else Kind.notebook.value,
+            status=status.value,
+            name=server.meta.name if server.meta else server.name,
+            startTime=iso(started or (server.meta.created if server.meta else None)),
+            expiryTime=iso(expires),
+            connectURL=url if status == Status.running else NONE,
+            requestedRAM=f"{_num(spec.ram_gib)}G" if spec else NONE,
+            requestedCPUCores=_num(spec.cores) if spec else NONE,
+            requestedGPUCores=str(spec.gpus) if spec else NONE,
+            catalogueEntry=spec.entry if spec else None,
+        ).model_dump()
 
     def instance_view(self, instance: Instance) -> dict[str, Any]:
-        spec = LaunchSpec.model_validate_json(instance.spec)
-        return {
-            "id": instance.id,
-            "userid": instance.owner,
-            "appid": NONE,
-            "image": spec.image,
-            "type": Kind.headless.value,
-            "status": instance.status.value,
-            "name": instance.name,
-            "startTime": iso(instance.started or instance.created),
-            "expiryTime": iso(instance.expires),
-            "connectURL": NONE,
-            "requestedRAM": f"{_num(spec.ram_gib)}G",
-            "requestedCPUCores": _num(spec.cores),
-            "requestedGPUCores": str(spec.gpus),
-            "ramInUse": NONE,
-            "gpuRAMInUse": NONE,
-            "cpuCoresInUse": NONE,
-            "gpuUtilization": NONE,
-            "isFixedResources": True,
-            "catalogueEntry": spec.entry,
-            "jobId": instance.job_id,
-            "replicaId": instance.replica,
-            "replicaCount": instance.replicas,
-            "command": instance.command,
-            "createdTime": iso(instance.created),
-            "finishTime": iso(instance.finished),
-            "exitCode": instance.exit_code,
-            "message": instance.message,
-            "log": instance.log,
-        }
+        return _instance(instance).model_dump()
 
     def job_view(self, instances: list[Instance]) -> dict[str, Any]:
         if len(instances) == 1:
             return self.instance_view(instances[0])
-        first = self.instance_view(instances[0])
-        views = [self.instance_view(i) for i in instances]
+        views = [_instance(i) for i in instances]
         started = [i.started for i in instances if i.started]
         finished = [i.finished for i in instances if i.finished]
         done = all(i.status.final for i in instances)
-        return {
-            **first,
+        return JobView(**{
+            **views[0].model_dump(),
             "id": instances[0].job_id,
             "name": instances[0].name.rsplit("-", 1)[0],
             "status": overall(i.status for i in instances).value,
@@ -233,46 +249,52 @@ class Sessions:
             "message": "",
             "log": None,
             "instances": views,
-        }
+        }).model_dump()
 
-    async def usage(self, owner: str) -> Usage:
+    async def usage(self, owner: str, caller: Caller | None = None, fresh: bool = False) -> Usage:
         """What `owner` runs now: active servers (any, the default one too) and unfinished
-        job instances, for the group policy's totals and concurrency."""
-        model = await self.hub.user(owner) or {}
+        job instances, for the group policy's totals and concurrency (`fresh` when it decides
+        something: not a model the hub gave a moment ago)."""
+        model = await self._user(owner, caller, fresh) or {}
         active = [
             spec_of(server)
             for server in (model.get("servers") or {}).values()
             if server.get("ready") or server.get("pending") in ("spawn", "stop")
         ]
-        return Usage.of(active, self.store.unfinished(owner))
+        return Usage.of(active, await self.store.unfinished(owner))
 
     # --- acting -------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, request: Interactive | JobRequest) -> str:
-        if isinstance(request, JobRequest):
+    async def create(self, caller: Caller, request: Interactive | Job) -> str:
+        if isinstance(request, Job):
             return await self._submit(caller, request)
-        session_id = self._unused_id()
+        session_id = await self._unused_id()
         status, message = await self.hub.start_server(caller.name, session_id, request.options)
         if status >= 400:
             raise ApiError(status if status < 500 else 502, message)
         now = time.time()
         lifetime = self.platform().sessions.lifetime_hours * 3600
-        self.store.put_session(
+        await self.store.put_session(
             SessionMeta(caller.name, session_id, request.name, now, now + lifetime)
         )
         return session_id
 
-    async def _submit(self, caller: Caller, request: JobRequest) -> str:
+    async def _submit(self, caller: Caller, job: Job) -> str:
+        """Plan the job (the planner's `Purpose.job`), then start its instances."""
         user = UserContext(name=caller.name, groups=caller.groups, admin=caller.admin)
-        usage = await self.usage(caller.name)
+        usage = await self.usage(caller.name, fresh=True)
+        config, site = self.platform(), self.site()
         for attempt in range(1, ID_ATTEMPTS + 1):
-            job_id = self._unused_id()
-            specs = build_job_specs(
-                request, self.platform(), user, self.site(), job_id, usage=usage,
-                backend=self.runner.backend,
-            )
+            job_id = await self._unused_id()
+            context = PlanContext(config, site, job_id, usage=usage,
+                                  images=self.images.get(config.images))  # fmt: skip
+            planned = await plan(user, job.request, Purpose.job, context)
+            if isinstance(planned, Refusal):
+                raise planned
+            # parameter lines to split: off the event loop
+            specs = await asyncio.to_thread(job_instances, planned, job.request, config, site)
             try:
-                await self.runner.submit(caller.name, request.name, job_id, specs)
+                await self.runner.submit(caller.name, job.name, job_id, specs)
             except JobIdTaken as e:
                 if attempt == ID_ATTEMPTS:
                     raise ApiError(e.status, f"no free job id after {attempt} tries: {e}") from None
@@ -287,22 +309,24 @@ class Sessions:
             status, message = await self.hub.delete_server(found.owner, found.name)
             if status >= 400 and status != 404:
                 raise ApiError(status if status < 500 else 502, message)
-            self.store.remove_session(found.owner, found.name)
+            await self.store.remove_session(found.owner, found.name)
         else:
             try:
                 await self.runner.delete(found)
             except JobBackendError as e:
                 raise ApiError(e.status, e.message) from None
 
-    def renew(self, found: Server | list[Instance]) -> None:
+    async def renew(self, found: Server | list[Instance]) -> None:
         if isinstance(found, Server):
             now = time.time()
             created = found.meta.created if found.meta else now
             name = found.meta.name if found.meta else found.name
             expires = now + self.platform().sessions.lifetime_hours * 3600
-            self.store.put_session(SessionMeta(found.owner, found.name, name, created, expires))
+            await self.store.put_session(
+                SessionMeta(found.owner, found.name, name, created, expires)
+            )
         else:
-            self.runner.renew(found)
+            await self.runner.renew(found)
 
     async def read_logs(self, found: Server | list[Instance]) -> str:
         """The output of a job's instances so far, from wherever the backend keeps it."""
@@ -336,7 +360,7 @@ class Sessions:
         await self.runner.reap_expired()
         now = time.time()
         lifetime = self.platform().sessions.lifetime_hours * 3600
-        metas = self.store.sessions()
+        metas = await self.store.sessions()
         for user in await self.hub.users():
             for name, model in (user.get("servers") or {}).items():
                 meta = metas.get((user["name"], name))
@@ -346,13 +370,40 @@ class Sessions:
                     expires = started + lifetime
                 if name and expires is not None and expires < now and not model.get("pending"):
                     await self.hub.delete_server(user["name"], name)
-                    self.store.remove_session(user["name"], name)
+                    await self.store.remove_session(user["name"], name)
 
-    def _unused_id(self) -> str:
+    async def _unused_id(self) -> str:
         while True:
             candidate = new_id()
-            if not self.store.exists(candidate):
+            if not await self.store.exists(candidate):
                 return candidate
+
+
+def _instance(instance: Instance) -> InstanceView:
+    spec = LaunchSpec.model_validate_json(instance.spec)
+    return InstanceView(
+        id=instance.id,
+        userid=instance.owner,
+        image=spec.image,
+        type=Kind.headless.value,
+        status=instance.status.value,
+        name=instance.name,
+        startTime=iso(instance.started or instance.created),
+        expiryTime=iso(instance.expires),
+        requestedRAM=f"{_num(spec.ram_gib)}G",
+        requestedCPUCores=_num(spec.cores),
+        requestedGPUCores=str(spec.gpus),
+        catalogueEntry=spec.entry,
+        jobId=instance.job_id,
+        replicaId=instance.replica,
+        replicaCount=instance.replicas,
+        command=instance.command,
+        createdTime=iso(instance.created),
+        finishTime=iso(instance.finished),
+        exitCode=instance.exit_code,
+        message=instance.message,
+        log=instance.log,
+    )
 
 
 SERVER_LOG = (

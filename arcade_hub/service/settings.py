@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcade_hub import contract
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
@@ -29,7 +31,7 @@ class ServiceSettings:
             port=int(url.rsplit(":", 1)[1].split("/")[0]),
             hub_api_url=env["JUPYTERHUB_API_URL"],
             api_token=env["JUPYTERHUB_API_TOKEN"],
-            config_file=env.get("ARCADE_PLATFORM_CONFIG", ""),
-            data_dir=Path(env["ARCADE_DATA_DIR"]),
-            bind=env.get("ARCADE_SERVICE_BIND", "127.0.0.1"),
+            config_file=env.get(contract.PLATFORM_CONFIG, ""),
+            data_dir=Path(env[contract.DATA_DIR]),
+            bind=env.get(contract.SERVICE_BIND, "127.0.0.1"),
         )

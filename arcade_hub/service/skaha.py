@@ -6,6 +6,7 @@ POST   session?name=&image=&cores=&ram=&...       create; answers the new id as 
 GET    session/{id}[?view=logs|events]            one session (JSON) or its logs/events (text)
 POST   session/{id}?action=renew                  start a new lifetime
 DELETE session/{id}                               stop and forget (job logs stay in the home)
+       (session/{id} takes `owner=` for admins: whose session of that name)
 GET    image[?type=]   context   openapi.json
 """
 
@@ -18,16 +19,34 @@ from typing import Any
 
 from tornado.web import RequestHandler
 
-from arcade_hub.config.models import Kind, PlatformConfig
-from arcade_hub.group_policy import Limit, Usage, user_limits
-from arcade_hub.hub_config import SUBDOMAINS_ENV
+from arcade_hub import contract
+from arcade_hub.config import Kind, PlatformConfig
 from arcade_hub.jobs.model import Status, parse_status
-from arcade_hub.options import LaunchRefused
-from arcade_hub.service.handlers import ApiError, ApiHandler
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.rules import Limit, Usage, user_limits
+from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.service import limits
+from arcade_hub.service.handlers import ApiError, ApiHandler, as_sent
+from arcade_hub.service.limits import shown
 from arcade_hub.service.openapi import document
 from arcade_hub.service.sessions import Caller, Server, Sessions
-from arcade_hub.service.skaha_params import TYPES, parse_create
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.service.skaha_models import (
+    Choice,
+    ContextView,
+    CoreStats,
+    Counts,
+    GpuChoice,
+    ImageView,
+    InUse,
+    LimitsView,
+    MaxCores,
+    MaxRam,
+    PerSession,
+    RamStats,
+    StatsView,
+    Totals,
+)
+from arcade_hub.service.skaha_params import TYPES
 
 LIVE = (Status.pending, Status.running, Status.terminating)
 
@@ -41,20 +60,21 @@ class SkahaHandler(ApiHandler):
     async def current_caller(self) -> Caller:
         user: dict[str, Any] | None = self.get_current_user()
         if user is None:
+            refusal = self.refusal()
             raise ApiError(
-                401,
-                "authentication required: send 'Authorization: Bearer <JupyterHub token>' "
+                403 if refusal else 401,
+                refusal
+                or "authentication required: send 'Authorization: Bearer <JupyterHub token>' "
                 "with a token that may access the arcade service",
             )
         return await self.sessions.caller(user["name"])
 
     def params(self) -> dict[str, list[str]]:
         """Query and form parameters, or a JSON object body (values as lists of strings)."""
-        found: dict[str, list[str]] = {}
-        for key in self.request.arguments:
-            found[key] = self.get_arguments(key, strip=False)
-        for key, values in self.request.body_arguments.items():
-            found.setdefault(key, [v.decode(errors="replace") for v in values])
+        found = as_sent(self.request.query_arguments)
+        for key, values in as_sent(self.request.body_arguments).items():
+            found.setdefault(key, []).extend(values)
+        found.pop("_xsrf", None)  # the XSRF token of a cookie-authenticated request
         if self.request.headers.get("Content-Type", "").startswith("application/json"):
             for key, value in self.body().items():
                 items = value if isinstance(value, list) else [value]
@@ -68,8 +88,10 @@ class SkahaHandler(ApiHandler):
         if not values or not values[-1]:
             return None
         value = values[-1]
+        if problem := limits.too_long(key, value):
+            raise ApiError(400, problem)
         if allowed and value not in allowed:
-            raise ApiError(400, f"unknown {key} {value!r} (one of: {', '.join(allowed)})")
+            raise ApiError(400, f"unknown {key} {shown(value)} (one of: {', '.join(allowed)})")
         return value
 
     def base(self) -> str:
@@ -86,7 +108,7 @@ class SessionListHandler(SkahaHandler):
         caller = await self.current_caller()
         view = self.one("view", ("stats", "all"))
         if view == "stats":
-            self.write_json(await platform_stats(self.sessions, caller))
+            self.write_json((await platform_stats(self.sessions, caller)).model_dump())
             return
         kind = self.one("type", tuple(TYPES))
         status_arg = self.one("status", ())
@@ -98,12 +120,12 @@ class SessionListHandler(SkahaHandler):
             if not caller.admin:
                 raise ApiError(403, "view=all lists every user's sessions: admins only")
             owners = {u["name"] for u in await self.sessions.hub.users()}
-            owners |= {i.owner for i in self.sessions.store.all()}
+            owners |= {i.owner for i in await self.sessions.store.all()}
         else:
             owners = {caller.name}
         views = []
         for owner in sorted(owners):
-            views += await self.sessions.all_views(owner, self.base())
+            views += await self.sessions.all_views(owner, self.base(), caller)
         views = [
             v
             for v in views
@@ -114,7 +136,8 @@ class SessionListHandler(SkahaHandler):
     async def post(self) -> None:
         caller = await self.current_caller()
         try:
-            request = parse_create(self.params(), self.sessions.platform())
+            # up to a megabyte of words to split: off the event loop
+            request = await self.parser.parse(self.params())
             session_id = await self.sessions.create(caller, request)
         except LaunchRefused as e:
             raise ApiError(e.status, str(e)) from None
@@ -125,7 +148,7 @@ class SessionHandler(SkahaHandler):
     async def get(self, session_id: str) -> None:
         caller = await self.current_caller()
         view = self.one("view", ("logs", "events"))
-        found = await self.sessions.find(caller, session_id)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
         if view == "logs":
             self.write_text(await self.sessions.read_logs(found))
         elif view == "events":
@@ -140,13 +163,13 @@ class SessionHandler(SkahaHandler):
         action = self.one("action", ("renew",))
         if action is None:
             raise ApiError(400, "give an action: action=renew")
-        found = await self.sessions.find(caller, session_id)
-        self.sessions.renew(found)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
+        await self.sessions.renew(found)
         self.write_text(f"{session_id} renewed\n")
 
     async def delete(self, session_id: str) -> None:
         caller = await self.current_caller()
-        found = await self.sessions.find(caller, session_id)
+        found = await self.sessions.find(caller, session_id, self.one("owner", ()))
         await self.sessions.delete(found)
         self.write_text(f"{session_id} deleted\n")
 
@@ -159,17 +182,11 @@ class ImageHandler(SkahaHandler):
         # machine (embedded), any image reference (Kubernetes)
         availability = self.sessions.site().availability
         images = [
-            {
-                "id": e.image,
-                "types": [e.kind.value],
-                "digest": "",
-                "name": e.name,
-                "title": e.title,
-                "versions": e.versions,
-            }
+            ImageView(id=e.image, types=[e.kind.value], name=e.name, title=e.title,
+                      versions=e.versions).model_dump()
             for e in self.sessions.platform().catalogue
             if (kind is None or e.kind.value == kind) and availability.unavailable_reason(e) is None
-        ]
+        ]  # fmt: skip
         self.write_json(images)
 
 
@@ -179,25 +196,24 @@ class ContextHandler(SkahaHandler):
         platform = self.sessions.platform()
         r = platform.resources
 
-        def section(choices: Any) -> dict[str, Any]:
-            return {
-                "default": _n(choices.default),
-                "defaultRequest": _n(choices.default),
-                "defaultLimit": _n(choices.max),
-                "options": [_n(c) for c in choices.choices],
-                "min": _n(choices.min),
-                "max": _n(choices.max),
-            }
+        def section(choices: Any) -> Choice:
+            return Choice(
+                default=_n(choices.default),
+                defaultRequest=_n(choices.default),
+                defaultLimit=_n(choices.max),
+                options=[_n(c) for c in choices.choices],
+                min=_n(choices.min),
+                max=_n(choices.max),
+            )
 
-        self.write_json(
-            {
-                "cores": section(r.cores),
-                "memoryGB": section(r.ram),
-                "gpus": {"options": [_n(c) for c in r.gpus.choices if c > 0]},
-                "maxInteractiveSessions": platform.policy.max_sessions,
-                "maxReplicas": platform.jobs.max_replicas,
-            }
+        context = ContextView(
+            cores=section(r.cores),
+            memoryGB=section(r.ram),
+            gpus=GpuChoice(options=[_n(c) for c in r.gpus.choices if c > 0]),
+            maxInteractiveSessions=platform.policy.max_sessions,
+            maxReplicas=platform.jobs.max_replicas,
         )
+        self.write_json(context.model_dump())
 
 
 class OpenApiHandler(ApiHandler):
@@ -211,7 +227,7 @@ def browser_base(handler: RequestHandler) -> str:
     URLs are absolute then), else the hub's public origin (`web.public_url`, which JupyterHub
     passes as `JUPYTERHUB_HOST`; behind TLS-terminating proxies the request's own protocol
     may be `http`), else the origin the request came to."""
-    if os.environ.get(SUBDOMAINS_ENV):
+    if os.environ.get(contract.SUBDOMAIN_HOST):
         return ""
     return os.environ.get("JUPYTERHUB_HOST") or (
         f"{handler.request.protocol}://{handler.request.host}"
@@ -231,31 +247,20 @@ def _bounded(limit: Limit, fmt: Callable[[float], Any] = _n) -> Any:
     return fmt(limit.value) if limit.bounded else None
 
 
-def caller_limits(config: PlatformConfig, caller: Caller, usage: Usage) -> dict[str, Any]:
+def caller_limits(config: PlatformConfig, caller: Caller, usage: Usage) -> LimitsView:
     """The caller's limits under the group policy (capped by the platform's) and what the
     caller holds now: the arcade part of `view=stats`."""
     mine = user_limits(config, caller.groups)
-    return {
-        "user": caller.name,
-        "groups": sorted(caller.groups),
-        "perSession": {
-            "cores": _n(mine.cores.value),
-            "ram": _gib(mine.ram.value),
-            "gpus": _n(mine.gpus.value),
-        },
-        "total": {
-            "cores": _bounded(mine.total_cores),
-            "ram": _bounded(mine.total_ram, _gib),
-            "sessions": _n(mine.sessions.value),
-            "jobs": _bounded(mine.jobs),
-        },
-        "inUse": {
-            "cores": _n(round(usage.cores, 3)),
-            "ram": _gib(usage.ram_gib),
-            "sessions": len(usage.sessions),
-            "jobs": len(usage.jobs),
-        },
-        "source": {
+    return LimitsView(
+        user=caller.name,
+        groups=sorted(caller.groups),
+        perSession=PerSession(cores=_n(mine.cores.value), ram=_gib(mine.ram.value),
+                              gpus=_n(mine.gpus.value)),
+        total=Totals(cores=_bounded(mine.total_cores), ram=_bounded(mine.total_ram, _gib),
+                     sessions=_n(mine.sessions.value), jobs=_bounded(mine.jobs)),
+        inUse=InUse(cores=_n(round(usage.cores, 3)), ram=_gib(usage.ram_gib),
+                    sessions=len(usage.sessions), jobs=len(usage.jobs)),
+        source={
             key: limit.source if limit.bounded else "no limit"
             for key, limit in (
                 ("perSession.cores", mine.cores),
@@ -267,10 +272,10 @@ def caller_limits(config: PlatformConfig, caller: Caller, usage: Usage) -> dict[
                 ("total.jobs", mine.jobs),
             )
         },
-    }
+    )  # fmt: skip
 
 
-async def platform_stats(sessions: Sessions, caller: Caller) -> dict[str, Any]:
+async def platform_stats(sessions: Sessions, caller: Caller) -> StatsView:
     """What runs on the platform and what the machine has, like skaha's; `maxCores` and
     `maxRAM` are the largest session the caller may start (the caller's group policy), and
     `limits` adds the caller's totals and what the caller holds now."""
@@ -284,26 +289,19 @@ async def platform_stats(sessions: Sessions, caller: Caller) -> dict[str, Any]:
             cores += spec.cores
             ram += spec.ram_gib
             counts["desktopApp" if spec.kind == Kind.desktop_app else "session"] += 1
-    for instance in sessions.store.with_status(*LIVE):
+    for instance in await sessions.store.with_status(*LIVE):
         spec = LaunchSpec.model_validate_json(instance.spec)
         cores += spec.cores
         ram += spec.ram_gib
         counts["headless"] += 1
     total_ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    config = sessions.platform()
-    limits = caller_limits(config, caller, await sessions.usage(caller.name))
-    per_session = limits["perSession"]
-    return {
-        "instances": {**counts, "total": sum(counts.values())},
-        "cores": {
-            "requestedCPUCores": cores,
-            "cpuCoresAvailable": os.cpu_count() or 1,
-            "maxCores": {"cores": per_session["cores"], "withRam": per_session["ram"]},
-        },
-        "ram": {
-            "requestedRAM": f"{ram:g}G",
-            "ramAvailable": f"{total_ram:.1f}G",
-            "maxRAM": {"ram": per_session["ram"], "withCores": per_session["cores"]},
-        },
-        "limits": limits,
-    }
+    limits = caller_limits(sessions.platform(), caller, await sessions.usage(caller.name, caller))
+    per_session = limits.perSession
+    return StatsView(
+        instances=Counts(**counts, total=sum(counts.values())),
+        cores=CoreStats(requestedCPUCores=cores, cpuCoresAvailable=os.cpu_count() or 1,
+                        maxCores=MaxCores(cores=per_session.cores, withRam=per_session.ram)),
+        ram=RamStats(requestedRAM=f"{ram:g}G", ramAvailable=f"{total_ram:.1f}G",
+                     maxRAM=MaxRam(ram=per_session.ram, withCores=per_session.cores)),
+        limits=limits,
+    )  # fmt: skip

@@ -9,18 +9,19 @@ skaha sends everything as query or form parameters: `name`, `image`, `cores`, `r
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from arcade_hub.config.models import Kind, PlatformConfig
-from arcade_hub.jobs.build import JobRequest
-from arcade_hub.options import LaunchRefused, parse_user_options
+from arcade_hub import shellwords
+from arcade_hub.config import Kind, PlatformConfig
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest, parse_request
+from arcade_hub.service import limits
+from arcade_hub.service.limits import shorten, shown
 
 Params = dict[str, list[str]]
 TYPES = {k.value: k for k in Kind}
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{limits.NAME_LIMIT - 1}}}")
+ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 HEADLESS_ONLY = ("cmd", "args", "env", "param", "params")
 KNOWN = {"name", "image", "cores", "ram", "gpus", "type", "replicas", "dataset", *HEADLESS_ONLY}
 
@@ -33,23 +34,34 @@ class Interactive:
     """`user_options` for the hub: the same path, and the same policy, as the launch form."""
 
 
-def parse_create(params: Params, config: PlatformConfig) -> Interactive | JobRequest:
-    """Raise LaunchRefused (400) with every problem found."""
-    errors: dict[str, str] = {}
+@dataclass(frozen=True)
+class Job:
+    name: str
+    request: LaunchRequest
+    """For the planner (`Purpose.job`), like the Batch page's."""
+
+
+def parse_create(params: Params, config: PlatformConfig) -> Interactive | Job:
+    """Raise LaunchRefused (400) with every problem found. Sizes and NUL characters are
+    checked first: nothing too long is parsed."""
+    errors = _unfit(params)
+    if errors:
+        raise LaunchRefused(errors)
     unknown = sorted(set(params) - KNOWN)
     if unknown:
-        errors[unknown[0]] = (
-            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+        listed = ", ".join(shown(k) for k in unknown[:5]) + (", …" if len(unknown) > 5 else "")
+        errors[shorten(unknown[0])] = (
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {listed}; "
             f"accepted: {', '.join(sorted(KNOWN))}"
         )
     one = {k: _one(params, k, errors) for k in KNOWN - {"env", "param"}}
     name = one["name"]
     if not name:
         errors["name"] = "give the session a name"
-    elif not NAME.match(name):
+    elif not NAME.fullmatch(name):
         errors["name"] = (
-            f"{name!r} is not a valid name: use letters, digits, '.', '_' or '-' "
-            "(at most 63, starting with a letter or digit)"
+            f"{shown(name)} is not a valid name: use letters, digits, '.', '_' or '-' "
+            f"(at most {limits.NAME_LIMIT}, starting with a letter or digit)"
         )
     kind = _kind(one["type"], errors)
     image = one["image"]
@@ -76,16 +88,58 @@ def parse_create(params: Params, config: PlatformConfig) -> Interactive | JobReq
     options["image"] = entry_name or image
     if kind != Kind.headless:
         return Interactive(name=name or "", kind=kind, options=options)
-    launch = parse_user_options(options)
-    return JobRequest(
-        name=name or "",
-        launch=launch,
-        cmd=tuple(_split(one["cmd"], "cmd")),
-        args=tuple(_split(one["args"], "args")),
-        env=_env(params.get("env", [])),
-        replicas=replicas,
-        params=_params(params.get("param", []), one["params"]),
-    )
+    request = parse_request({
+        **options,
+        "cmd": _split(one["cmd"], "cmd"),
+        "args": _split(one["args"], "args"),
+        "env": _env(params.get("env", [])),
+        "instances": replicas,
+        "params": _params(params.get("param", []), one["params"]),
+    })  # fmt: skip
+    return Job(name=name or "", request=request)
+
+
+def _unfit(params: Params) -> dict[str, str]:
+    """Fields too long or too many, and NUL characters (no program argument, environment
+    variable or name can carry one), by field."""
+    errors: dict[str, str] = {}
+    for key, values in params.items():
+        if key not in KNOWN:
+            continue
+        for value in values:
+            name, _, val = value.partition("=")
+            what = f"env {shown(name)}" if key == "env" else key
+            if "\0" in value:
+                errors[key] = f"{what} contains a NUL character (\\0), which it cannot carry"
+            elif key == "env":
+                problem = limits.too_long(
+                    f"env name {shown(name)}", name, limits.ENV_KEY_LIMIT
+                ) or limits.too_long(what, val, limits.ENV_VALUE_LIMIT)
+                if problem:
+                    errors[key] = problem
+            elif problem := limits.too_long(key, value):
+                errors[key] = problem
+            if key in errors:
+                break
+    lines = [line for text in params.get("params", []) for line in text.splitlines()]
+    lines += params.get("param", [])
+    if "params" not in errors and len(lines) > limits.PARAM_LINES_LIMIT:
+        errors["params"] = (
+            f"{len(lines):,} parameter lines; the limit is {limits.PARAM_LINES_LIMIT:,}"
+        )
+    elif "params" not in errors:
+        for number, line in enumerate(lines, start=1):
+            if len(line) > limits.PARAM_LINE_LIMIT:
+                errors["params"] = (
+                    f"parameter line {number} is {len(line):,} characters long; "
+                    f"the limit is {limits.PARAM_LINE_LIMIT:,}"
+                )
+                break
+    if len(params.get("env", [])) > limits.ENV_COUNT_LIMIT:
+        errors["env"] = (
+            f"{len(params['env'])} env variables; the limit is {limits.ENV_COUNT_LIMIT}"
+        )
+    return errors
 
 
 def _replica_env(item: str) -> bool:
@@ -106,7 +160,9 @@ def _kind(value: str | None, errors: dict[str, str]) -> Kind | None:
         return None
     kind = TYPES.get(value.lower())
     if kind is None:
-        errors["type"] = f"unknown session type {value!r}; this platform offers: {', '.join(TYPES)}"
+        errors["type"] = (
+            f"unknown session type {shown(value)}; this platform offers: {', '.join(TYPES)}"
+        )
     return kind
 
 
@@ -120,11 +176,13 @@ def _resolve(
         return fitting[0].name, fitting[0].kind
     if matches:
         kinds = ", ".join(sorted({e.kind.value for e in matches}))
-        errors["image"] = f"{image!r} is a {kinds} image, not {kind.value if kind else ''}"
+        errors["image"] = f"{shown(image)} is a {kinds} image, not {kind.value if kind else ''}"
         return None, kind
     if kind == Kind.headless:
         batch = ", ".join(e.name for e in config.catalogue if e.kind == Kind.headless)
-        errors["image"] = f"{image!r} is not a batch image in the catalogue (choose: {batch})"
+        errors["image"] = (
+            f"{shown(image)} is not a batch image in the catalogue (choose: {batch})"
+        )
     return None, kind or Kind.notebook
 
 
@@ -134,7 +192,7 @@ def _whole(value: str | None, key: str, errors: dict[str, str]) -> int | None:
     try:
         return int(value)
     except ValueError:
-        errors[key] = f"{value!r} is not a whole number"
+        errors[key] = f"{shown(value)} is not a whole number"
         return None
 
 
@@ -142,28 +200,25 @@ def _split(value: str | None, key: str) -> list[str]:
     if not value:
         return []
     try:
-        return shlex.split(value)
+        return shellwords.split(value)
     except ValueError as e:
-        raise LaunchRefused({key: f"cannot split {value!r} into words: {e}"}) from None
+        raise LaunchRefused({key: f"cannot split {shown(value)} into words: {e}"}) from None
 
 
 def _env(values: list[str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for item in values:
         key, sep, value = item.partition("=")
-        if not sep or not ENV_KEY.match(key):
-            raise LaunchRefused({"env": f"{item!r} is not KEY=VALUE with a variable name as KEY"})
+        if not sep or not ENV_KEY.fullmatch(key):
+            raise LaunchRefused(
+                {"env": f"{shown(item)} is not KEY=VALUE with a variable name as KEY"}
+            )
         env[key] = value
     return env
 
 
 def _params(listed: list[str], text: str | None) -> tuple[str, ...]:
+    """One parameter line per instance (the planner checks each splits like a shell line)."""
     if listed and text:
         raise LaunchRefused({"params": "give either repeated `param` or one `params` text"})
-    lines = tuple(line.strip() for line in listed or (text or "").splitlines() if line.strip())
-    for number, line in enumerate(lines, start=1):
-        try:
-            shlex.split(line)  # each line is split into arguments like a shell line
-        except ValueError as e:
-            raise LaunchRefused({"params": f"parameter line {number} ({line!r}): {e}"}) from None
-    return lines
+    return tuple(line.strip() for line in listed or (text or "").splitlines() if line.strip())

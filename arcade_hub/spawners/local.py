@@ -16,14 +16,14 @@ from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from traitlets import Unicode, default
 
-from arcade_hub.config.models import Kind
+from arcade_hub.config import Kind
+from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.sandbox import make_preexec
 from arcade_hub.local.session import BIN_DIR, LocalSession, SessionSetupError
 from arcade_hub.local.teardown import tear_down
 from arcade_hub.sizes import gib_to_bytes
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
-from arcade_hub.spec import LaunchSpec, MountKind
 
 EXTENSIONS = "--ServerApp.jpserver_extensions"
 DESKTOP_EXTENSION = f"{EXTENSIONS}=arcade_hub.desktop=True"
@@ -75,7 +75,7 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
     async def start(self) -> Any:
         spec = self.launch_spec
         if spec is None:  # only when a spawner is started without apply_user_options
-            self.apply_launch_options(self.user_options or {})
+            await self.plan_launch(self.user_options or {})
             spec = self.launch_spec
         assert spec is not None
         self.reset_progress()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,24 +15,18 @@ from tornado import web
 from traitlets import Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from arcade_hub.config import PlatformConfig, load_config
+from arcade_hub.config import PlatformConfig
+from arcade_hub.config.cache import platform_config
 from arcade_hub.form import BATCH_URL, FormState, render_form
-from arcade_hub.group_policy import Usage
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
-from arcade_hub.images.launch import discovered, prepare_launch
-from arcade_hub.images.rules import ResolvedImage
+from arcade_hub.images.services import ImageServices, ImageServicesScope
 from arcade_hub.jobs.store import unfinished_instances
-from arcade_hub.options import LaunchRefused, LaunchRequest, parse_user_options
-from arcade_hub.policy import (
-    Availability,
-    Site,
-    UserContext,
-    build_spec,
-    user_groups,
-)
-from arcade_hub.spec import LaunchSpec
-
-_CONFIGS: dict[str, tuple[float, PlatformConfig]] = {}
+from arcade_hub.launch.choices import UserContext, user_groups
+from arcade_hub.launch.planner import PlanContext, Purpose, plan
+from arcade_hub.launch.request import Refusal, parse_user_options
+from arcade_hub.launch.rules import Usage
+from arcade_hub.launch.site import Availability, Site
+from arcade_hub.launch.spec import LaunchSpec
 
 
 class LaunchRefusedError(web.HTTPError):
@@ -64,19 +57,11 @@ def _quiet_refusals(log: logging.Logger | logging.LoggerAdapter[logging.Logger])
     logger = log.logger if isinstance(log, logging.LoggerAdapter) else log
     if not any(isinstance(f, _RefusalLogFilter) for f in logger.filters):
         logger.addFilter(_RefusalLogFilter())
-_FORM_ATTEMPTS: dict[str, FormState] = {}
-"""Last failed form submission per user, shown once when the form is rendered again.
-Keyed by user because JupyterHub re-renders the form through the user's default spawner."""
-
-
-def platform_config(path: str) -> PlatformConfig:
-    """The platform document at `path` (or the default), reloaded when the file changes."""
-    mtime = Path(path).stat().st_mtime if path else 0.0
-    cached = _CONFIGS.get(path)
-    if cached is None or cached[0] != mtime:
-        cached = (mtime, load_config(path or None))
-        _CONFIGS[path] = cached
-    return cached[1]
+FORM_ATTEMPT = "_arcade_form_attempt"
+"""On the hub's User object: the user's last refused form submission, shown once when the form
+is rendered again (by the user's default spawner, whichever server the form was for)."""
+IMAGE_SERVICES = "arcade_image_services"
+"""In the hub's tornado settings: the hub's `ImageServicesScope` (registry clients, caches)."""
 
 
 class ArcadeSpawnerMixin(LoggingConfigurable):
@@ -135,7 +120,23 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     async def discovered_images(self) -> Snapshot:
         """Catalogue entries found in the configured registries (cached; never raises)."""
-        return await discovered(self.platform)
+        return await self.image_services().discovered()
+
+    def image_services(self) -> ImageServices:
+        """The hub's registry client, discovery and resolver for the `images` section."""
+        settings: dict[str, Any] = getattr(self.user, "settings", None) or {}
+        scope = settings.setdefault(IMAGE_SERVICES, ImageServicesScope())
+        services: ImageServices = scope.get(self.platform.images)
+        return services
+
+    def _form_attempt(self, value: FormState | None = None, *, clear: bool = False) -> Any:
+        """The user's last refused form submission (set, read, or read and cleared)."""
+        if value is not None:
+            setattr(self.user, FORM_ATTEMPT, value)
+        attempt = getattr(self.user, FORM_ATTEMPT, None)
+        if clear and attempt is not None:
+            setattr(self.user, FORM_ATTEMPT, None)
+        return attempt
 
     # --- the form ----------------------------------------------------------------------
 
@@ -145,7 +146,7 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     async def render_launch_form(self) -> str:
         snapshot = await self.discovered_images()
-        state = _FORM_ATTEMPTS.pop(self.user.name, None)
+        state = self._form_attempt(clear=True)
         config = merge_catalogue(self.platform, snapshot.entries)
         return render_form(
             config,
@@ -171,7 +172,7 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
             # Remember what was typed so a refused form comes back filled in.
             # `_xsrf` and other underscore fields belong to JupyterHub, not to the launch.
             options = {k: v for k, v in form_data.items() if not k.startswith("_")}
-            _FORM_ATTEMPTS[spawner.user.name] = FormState(values=dict(options))
+            spawner._form_attempt(FormState(values=dict(options)))
             return options
 
         return from_form
@@ -180,62 +181,37 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
-        return lambda spawner, options: spawner.resolve_launch_options(options)
+        return lambda spawner, options: spawner.plan_launch(options)
 
-    async def resolve_launch_options(self, options: dict[str, Any]) -> None:
-        """`apply_launch_options` with the registry step: discovered entries join the
-        catalogue, and the image to run is checked and pinned to a digest."""
+    async def plan_launch(self, options: dict[str, Any]) -> None:
+        """Parse `options` (form or REST) and `plan()` the session: the spec to start, or a
+        4xx with the planner's reason. Runs in `apply_user_options`, before the hub records
+        the spawn, so a refused launch starts nothing."""
         try:
             request = parse_user_options(options)
-        except LaunchRefused as e:
+        except Refusal as e:
             self._refuse(e)
-        user = self.user_context()
-        prepared = await prepare_launch(request, self.platform, user, self.site())
-        self._apply_request(request, prepared.config, prepared.site, user, prepared.resolved)
+        context = PlanContext(
+            config=self.platform,
+            site=self.site(),
+            server_name=self.name,
+            usage=self.current_usage(),
+            images=self.image_services(),
+        )
+        planned = await plan(self.user_context(), request, Purpose.session, context)
+        if isinstance(planned, Refusal):
+            self._refuse(planned)
+        self._form_attempt(clear=True)
+        self.launch_spec = planned
+        self.log.info("Launch spec for %s: %s", self.user.name, planned.model_dump_json())
+        self.apply_spec(planned)
 
-    def apply_launch_options(self, options: dict[str, Any]) -> None:
-        """Validate `options` against the static catalogue (no registry I/O): images that need
-        a registry check are refused here; `resolve_launch_options` does the check."""
-        try:
-            request = parse_user_options(options)
-        except LaunchRefused as e:
-            self._refuse(e)
-        self._apply_request(request, self.platform, self.site(), self.user_context(), None)
-
-    def _apply_request(
-        self,
-        request: LaunchRequest,
-        config: PlatformConfig,
-        site: Site,
-        user: UserContext,
-        resolved: ResolvedImage | None,
-    ) -> None:
-        attempt = _FORM_ATTEMPTS.get(self.user.name)
-        try:
-            spec = build_spec(
-                request,
-                config,
-                user,
-                site,
-                server_name=self.name,
-                session_id=secrets.token_hex(6),
-                resolved=resolved,
-                usage=self.current_usage(),
-            )
-        except LaunchRefused as e:
-            self._refuse(e)
-        if attempt is not None:
-            _FORM_ATTEMPTS.pop(self.user.name, None)
-        self.launch_spec = spec
-        self.log.info("Launch spec for %s: %s", self.user.name, spec.model_dump_json())
-        self.apply_spec(spec)
-
-    def _refuse(self, e: LaunchRefused) -> NoReturn:
-        attempt = _FORM_ATTEMPTS.get(self.user.name)
+    def _refuse(self, e: Refusal) -> NoReturn:
+        attempt = self._form_attempt()
         if attempt is not None:
             attempt.errors = e.errors
         _quiet_refusals(self.log)
-        raise LaunchRefusedError(e.status, str(e)) from None
+        raise LaunchRefusedError(e.status, e.message) from None
 
     # --- state --------------------------------------------------------------------------
 

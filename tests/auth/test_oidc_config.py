@@ -10,8 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from arcade_hub.auth.oidc import ArcadeOIDCAuthenticator, DiscoveryError, group_names
-from arcade_hub.config import PlatformConfig
-from arcade_hub.config.models import OidcAuth, SharedPasswordAuth
+from arcade_hub.config import OidcAuth, PlatformConfig, SharedPasswordAuth
 from arcade_hub.hub_config import RunOptions, hub_config
 from tests.hub import PLATFORM
 
@@ -89,7 +88,7 @@ def test_hub_config_for_oidc(tmp_path: Path) -> None:
 def test_document_groups_with_provider_groups(tmp_path: Path) -> None:
     """JupyterHub refuses load_groups when the authenticator manages groups; the launch
     policy still adds the document's groups."""
-    from arcade_hub.policy import user_groups
+    from arcade_hub.launch.choices import user_groups
 
     config = platform(OIDC, groups={"survey-team": ["carol"]})
     c = hub_config(config, RunOptions(data_dir=tmp_path, config_file=None))

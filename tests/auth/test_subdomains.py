@@ -18,7 +18,7 @@ import pytest
 
 from arcade_hub.hub_config import free_port
 from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.test_desktop_in_hub import login
+from tests.e2e.browser import login
 from tests.hub import RunningHub, hub_with_document
 
 playwright_api = pytest.importorskip("playwright.async_api")

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 from tornado.web import Application, RequestHandler
 
+from arcade_hub import contract
 from arcade_hub.config import PlatformConfig
-from arcade_hub.hub_config import SERVICE, SUBDOMAINS_ENV, RunOptions, hub_config
+from arcade_hub.hub_config import SERVICE, RunOptions, hub_config
 from arcade_hub.service.app import make_app
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
@@ -61,7 +62,7 @@ def test_by_default_everything_is_under_the_hub_host(tmp_path: Path) -> None:
     assert c.JupyterHub.template_vars == {"arcade_url": "/services/arcade/"}
     assert c.ArcadeLocalSpawner.arcade_url == "/services/arcade/"
     env = service_env(c)
-    assert "JUPYTERHUB_COOKIE_OPTIONS" not in env and SUBDOMAINS_ENV not in env
+    assert "JUPYTERHUB_COOKIE_OPTIONS" not in env and contract.SUBDOMAIN_HOST not in env
 
 
 def test_subdomains_set_jupyterhubs_traits(tmp_path: Path) -> None:
@@ -80,7 +81,7 @@ def test_subdomains_set_jupyterhubs_traits(tmp_path: Path) -> None:
     assert c.JupyterHub.template_vars == {"arcade_url": service}
     assert c.ArcadeLocalSpawner.arcade_url == service
     env = service_env(c)
-    assert env[SUBDOMAINS_ENV] == "https://hub.example.org"
+    assert env[contract.SUBDOMAIN_HOST] == "https://hub.example.org"
     assert json.loads(env["JUPYTERHUB_COOKIE_OPTIONS"]) == {"secure": True}
     assert c.JupyterHub.tornado_settings == {"cookie_options": {"secure": True}}
     # users' servers control subdomains: `__Host-` login cookies cannot be tossed from there
@@ -202,14 +203,17 @@ def test_web_refuses(web: dict[str, Any], error: str) -> None:
         # web.public_url: JupyterHub passes its origin; the proxy's http does not count
         ({"JUPYTERHUB_HOST": "https://hub.example.org"}, "https://hub.example.org"),
         # subdomains: the hub's session URLs are absolute already
-        ({"JUPYTERHUB_HOST": "https://hub.example.org", SUBDOMAINS_ENV: "https://x.org"}, ""),
+        (
+            {"JUPYTERHUB_HOST": "https://hub.example.org", contract.SUBDOMAIN_HOST: "https://x.org"},
+            "",
+        ),
     ],
 )
 def test_session_links_start_from_the_public_origin(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
 ) -> None:
     monkeypatch.delenv("JUPYTERHUB_HOST", raising=False)
-    monkeypatch.delenv(SUBDOMAINS_ENV, raising=False)
+    monkeypatch.delenv(contract.SUBDOMAIN_HOST, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     handler = SimpleNamespace(request=SimpleNamespace(protocol="http", host="127.0.0.1:8000"))
@@ -231,10 +235,13 @@ def test_the_services_xsrf_cookie_is_secure_over_https(
         handler = RequestHandler(app, proxied_request("/services/arcade/jobs/new"))
         assert handler.xsrf_token  # sets the cookie, as every page with a form does
         header = handler._new_cookie["_xsrf"].OutputString()
+        # the login and OAuth state cookies: Secure kept, SameSite added
+        options = app.settings["hub_auth"].cookie_options
     finally:
         HubOAuth.clear_instance()
     assert ("; Secure" in header) is https, header
-    assert "Domain=" not in header, header
+    assert "Domain=" not in header and "; SameSite=Lax" in header, header
+    assert options == ({"secure": True} if https else {}) | {"samesite": "Lax"}
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,19 @@
-"""Cross-origin form posts to spawn and stop are refused (XSRF) and start or stop nothing:
-the embedded platform with shared-password login."""
+"""Cross-origin form posts to spawn and stop are refused (XSRF) and start or stop nothing, at
+the hub and at the arcade service: the embedded platform with shared-password login."""
 
 from __future__ import annotations
 
+import time
+from contextlib import closing
+from typing import Any
+
+import httpx
 import pytest
 
-from tests.hub import RunningHub
+from arcade_hub.service.sessions import parse_iso
+from tests.hub import RunningHub, wait_for
+from tests.service.conftest import FINAL, Api
+from tests.service.test_job_page import page_client, xsrf_of
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +65,94 @@ def test_cross_origin_stop_is_refused(hub: RunningHub) -> None:
         client.close()
         if hub.server(user, "mine") is not None:
             hub.stop_server(user, "mine")
+
+
+# --- the arcade service -------------------------------------------------------------------
+
+SERVICE = "/services/arcade/"
+
+
+def service_cookies(r: httpx.Response) -> dict[str, str]:
+    return {h.split("=", 1)[0]: h for h in r.headers.get_list("set-cookie")}
+
+
+def test_the_services_cookies_are_samesite_lax(hub: RunningHub) -> None:
+    with closing(hub.login("xsrf-cookies")) as client:
+        first = client.get(f"{SERVICE}jobs", follow_redirects=False)
+        assert first.status_code == 302
+        done = client.get(first.headers["location"], follow_redirects=True)
+        assert done.status_code == 200 and "Sessions and jobs" in done.text
+    set_by_service: dict[str, str] = {}
+    for r in (first, *done.history, done):
+        if r.url.path.startswith(SERVICE):
+            set_by_service |= {k: v for k, v in service_cookies(r).items() if '=""' not in v}
+    # the OAuth state cookie, the login cookie and the XSRF cookie
+    assert {"service-arcade-oauth-state", "service-arcade", "_xsrf"} <= set(set_by_service)
+    for header in set_by_service.values():
+        assert "; SameSite=Lax" in header, header
+
+
+def test_the_services_cookie_needs_the_xsrf_token_on_every_route(hub: RunningHub) -> None:
+    """SameSite does not protect from same-site pages (a user's own session server on a
+    sibling subdomain is same-site): the XSRF token does. The login cookie alone changes
+    nothing on any route; with the page's token, or with an API token, it works."""
+    user = "xsrf-service"
+    api = Api(hub, user)
+    job = api.create(name="held", image="batch", type="headless", cmd="sleep 300")
+    started = parse_iso(api.wait_status(job, ("Running",))["startTime"])
+    assert started is not None
+    client = page_client(hub, user)  # the victim's browser, logged in to the service
+    try:
+        token = xsrf_of(client.get(f"{SERVICE}jobs").text)
+        # a forged renew would move the expiry by whole seconds: let one go by
+        wait_for(lambda: time.time() > started + 1.5, 5, "a second to pass")
+        before = api.request("GET", "session").json()
+        create = {"name": "x", "image": "batch", "type": "headless", "cmd": "id"}
+        unsafe: list[tuple[str, str, dict[str, Any]]] = [
+            ("POST", "skaha/v1/session", {"params": create}),
+            ("POST", "skaha/v1/session", {"data": create}),
+            ("POST", f"skaha/v1/session/{job}", {"params": {"action": "renew"}}),
+            ("DELETE", f"skaha/v1/session/{job}", {}),
+            ("POST", f"api/v1/users/{user}/sessions/held/apps", {"json": {"app": "xterm"}}),
+            ("POST", "jobs/new", {"data": {**create, "type": ""}}),
+            ("POST", f"jobs/{job}/renew", {}),
+            ("POST", f"jobs/{job}/terminate", {}),
+        ]
+        for forged in ({}, {"_xsrf": "2|0|forged|1"}):
+            for method, path, kwargs in unsafe:
+                params = {**kwargs.get("params", {}), **forged}
+                r = client.request(method, SERVICE + path, headers=EVIL,
+                                   **{**kwargs, "params": params})
+                assert r.status_code == 403, (method, path, r.status_code, r.text[:300])
+                if not path.startswith("jobs"):
+                    assert "XSRF token" in r.json()["message"], r.text
+        # The routes that only read refuse other methods; none changes anything.
+        for path in ("skaha/v1/image", "skaha/v1/context", "skaha/v1/openapi.json", "jobs",
+                     f"jobs/{job}/logs"):
+            for method in ("POST", "DELETE", "PUT"):
+                assert client.request(method, SERVICE + path).status_code in (403, 405)
+        assert api.request("GET", "session").json() == before  # nothing created or renewed
+
+        # The service's own pages send the token: the cookie then works, as a header too.
+        r = client.post(f"{SERVICE}skaha/v1/session/{job}", params={"action": "renew"},
+                        headers={"X-XSRFToken": token})
+        assert r.status_code == 200, r.text
+        assert api.session(job)["expiryTime"] > before[0]["expiryTime"]
+        r = client.post(f"{SERVICE}skaha/v1/session", data={**create, "cmd": "true",
+                                                             "_xsrf": token})
+        assert r.status_code == 200, r.text
+        other = r.text.strip()
+        api.wait_status(other, FINAL)
+        r = client.delete(f"{SERVICE}skaha/v1/session/{other}", headers={"X-XSRFToken": token})
+        assert r.status_code == 200, r.text
+        api.wait_gone(other)
+
+        # An API token works as before, without any XSRF token.
+        r = api.request("POST", f"session/{job}", params={"action": "renew"})
+        assert r.status_code == 200, r.text
+        assert api.request("DELETE", f"session/{job}").status_code == 200
+        api.wait_gone(job)
+    finally:
+        client.close()
+        for left in api.request("GET", "session").json():
+            api.request("DELETE", f"session/{left['id']}")

@@ -23,7 +23,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from arcade_hub.desktop.cleanup import kill_session, session_processes
+from arcade_hub.local.processes import session_pids
+from arcade_hub.local.teardown import stop_processes
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts" / "desktop"
@@ -199,6 +200,15 @@ async def wait_for(predicate: object, timeout: float, what: str, interval: float
         await asyncio.sleep(interval)
 
 
+def session_processes(session_id: str) -> list[psutil.Process]:
+    """The session's processes, found as the platform finds them at stop."""
+    found = []
+    for pid in session_pids(session_id):
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
+
+
 def process_names(session_id: str) -> dict[int, str]:
     names = {}
     for proc in session_processes(session_id):
@@ -230,7 +240,7 @@ async def make_server(server_base: Path) -> AsyncIterator[object]:
     yield make
     for server in servers:
         server.stop()
-        kill_session(server.session_id)
+        await stop_processes(server.session_id)  # what the spawner's teardown does
         if server.log_path.exists():
             log = artifacts_dir("logs") / f"{server.session_id}.log"
             shutil.copy(server.log_path, log)

@@ -15,8 +15,8 @@ from typing import Any
 import psutil
 import pytest
 
-from arcade_hub.desktop.cleanup import kill_session, session_processes
 from arcade_hub.desktop.xauth import write_xauthority
+from arcade_hub.local.teardown import stop_processes
 
 from .conftest import (
     CHROMIUM,
@@ -27,6 +27,7 @@ from .conftest import (
     artifacts_dir,
     process_names,
     require_desktop_tools,
+    session_processes,
     wait_for,
 )
 
@@ -250,8 +251,9 @@ async def test_root_menu_launches_app(make_server: MakeServer, server_base: Path
     assert "casa-6.7" in menu and "Radio" in menu
 
 
-async def test_killed_server_leaves_nothing_after_kill_session(make_server: MakeServer) -> None:
-    """SIGKILL the jupyter server (no clean stop); killing by the session marker cleans all."""
+async def test_killed_server_leaves_nothing_after_the_teardown(make_server: MakeServer) -> None:
+    """SIGKILL the jupyter server (no clean stop); the teardown's stop by the session marker
+    cleans all."""
     require_desktop_tools()
     server = await make_server()
     async with playwright_api.async_playwright() as pw:
@@ -267,7 +269,7 @@ async def test_killed_server_leaves_nothing_after_kill_session(make_server: Make
     assert {"Xvnc", "openbox", "dbus-daemon", "xterm"} <= set(before.values()), before
     server.proc.kill()
     server.proc.wait()
-    killed = kill_session(server.session_id)
-    print(f"\nkill_session stopped {len(killed)} of {sorted(before.values())}")
+    survivors = await stop_processes(server.session_id)
+    assert not survivors
     assert process_names(server.session_id) == {}
     assert app.wait(timeout=10) is not None

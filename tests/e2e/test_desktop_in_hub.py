@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -17,6 +16,7 @@ import pytest
 from arcade_hub.local.nss import nss_wrapper_library
 from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS, artifacts_dir
 from tests.desktop.test_desktop_e2e import CANVAS_STATS, DESKTOP_VISIBLE, XTERM_VISIBLE
+from tests.e2e.browser import login
 from tests.hub import RunningHub, env_of, processes_mentioning, wait_for_none
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -25,14 +25,6 @@ pytestmark = pytest.mark.e2e
 for tool in ("Xvnc", "openbox", "xterm", "dbus-launch"):
     if shutil.which(tool) is None:
         pytest.skip(f"desktop tool {tool} is not installed", allow_module_level=True)
-
-
-async def login(page: Any, hub: RunningHub, user: str) -> None:
-    await page.goto(f"{hub.url}/hub/login")
-    await page.fill("#username_input", user)
-    await page.fill("#password_input", hub.password)
-    await page.click("#login_submit")
-    await page.wait_for_url("**/hub/**")
 
 
 def apps_url(env: dict[str, str], user: str, server: str) -> str:

@@ -7,8 +7,10 @@ whose sources changed. The script pushes the built images to the tests' loopback
 (``--push-to``); they are checked from there, the way a site checks an image before adding it
 to its catalogue.
 
-casa-6.7 is built and checked too (about a minute to build, 530 MB of wheels, a 3 GB image);
-``ARCADE_TEST_CASA=0`` leaves it out. See docs/reference/images.md for the figures.
+The CASA images are built and checked too: casa-6.6.5 and casa-6.7.0 on the Debian 12 chain,
+casa-6.7.6 on the Debian 13 one (base-trixie -> notebook-trixie -> desktop-trixie, the same
+Dockerfiles); each about a minute and a half to build (500 MB of wheels), 3-4 GB.
+``ARCADE_TEST_CASA=0`` leaves them out. See docs/reference/images.md for the figures.
 """
 
 from __future__ import annotations
@@ -19,23 +21,30 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from arcade_hub.casa.recipes import BOOKWORM, RECIPES
 from arcade_hub.images.conformance.podman import Podman
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "build-images.sh"
 DEFAULT_CACHE = "/var/tmp/arcade-images"
-BUILD_TIMEOUT = 1200.0  # a cold build of the whole chain takes about 4 minutes here
+BUILD_TIMEOUT = 2400.0  # a cold build of both chains with CASA takes about 15 minutes here
+CASA = tuple(r.name for r in RECIPES)
+CASA_ON_BOOKWORM = tuple(r.name for r in RECIPES if r.os_base == BOOKWORM)
+CASA_ON_TRIXIE = tuple(r.name for r in RECIPES if r.os_base != BOOKWORM)
+TRIXIE = ("base-trixie", "notebook-trixie", "desktop-trixie")
 CATALOGUE_ENTRIES = {  # built image -> default catalogue entries that name it
     "notebook": ("notebook",),
     "desktop": ("desktop", "xterm"),
     "headless": ("batch",),
-    "casa-6.7": ("casa-6.7",),
+    **{name: (name,) for name in CASA},
 }
 BUILT_FROM = {  # image -> itself and the images built from it, which its tests also run for
-    "base": ("notebook", "desktop", "headless", "hub", "casa-6.7"),
-    "notebook": ("notebook", "desktop", "casa-6.7"),
-    "desktop": ("desktop", "casa-6.7"),
+    "base": ("notebook", "desktop", "headless", "hub", *CASA_ON_BOOKWORM, *TRIXIE[1:],
+             *CASA_ON_TRIXIE),  # the trixie chain is the same Dockerfiles
+    "notebook": ("notebook", "desktop", *CASA_ON_BOOKWORM, *TRIXIE[1:], *CASA_ON_TRIXIE),
+    "desktop": ("desktop", *CASA_ON_BOOKWORM, "desktop-trixie", *CASA_ON_TRIXIE),
 }
+NEEDS_CASA = {*CASA, *TRIXIE}  # built only with --casa
 
 
 def build_casa() -> bool:

@@ -11,6 +11,18 @@ from typing import Any
 import psutil
 import pytest
 
+from arcade_hub.images.conformance.podman import Podman
+from arcade_hub.local.podman_apps import oci_runtime
+
+from .built_images import (
+    BuiltChain,
+    build,
+    build_casa,
+    listed,
+    pushed_as,
+    script_env,
+    storage_podman,
+)
 from .helpers import (
     BASIC_PASSWORD,
     BASIC_USER,
@@ -179,3 +191,22 @@ def conformance_images(registry: RegistryProcess) -> dict[str, Any]:
             pusher.push_image(case.repository, "1.0", case.image)
             pushed[case.repository] = case
     return pushed
+
+
+@pytest.fixture(scope="session")
+def chain(
+    podman: Podman, registry: RegistryProcess, tmp_path_factory: pytest.TempPathFactory
+) -> BuiltChain:
+    """Build (or find cached) the chain once and push it to the loopback registry. The
+    conftest's `podman` fixture skips, with the reason, where podman cannot run, and gives the
+    containers.conf this machine needs."""
+    runtime = oci_runtime()
+    assert podman.env is not None
+    env = script_env(podman.env["CONTAINERS_CONF"], runtime)
+    args = ["--casa"] if build_casa() else []
+    prefix = f"{registry.host}/arcade-hub"
+    log = tmp_path_factory.mktemp("build-images") / "build.log"
+    seconds = build([*args, "--push-to", prefix], env, log)
+    refs = listed(args, env)
+    print(f"build-images.sh: {seconds:.0f} s\n{log.read_text(errors='replace')[-2500:]}")
+    return BuiltChain(refs, storage_podman(env, runtime), seconds, log, pushed_as(refs, prefix))

@@ -23,15 +23,15 @@ import pytest_asyncio
 from kubespawner import KubeSpawner
 from kubespawner.clients import load_config
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.desktop.xauth import new_cookie
 from arcade_hub.images.conformance.podman import Podman
 from arcade_hub.images.conformance.runtime import StubHub, wait_for
 from arcade_hub.kube.builders import serialize
-from arcade_hub.kube.spawner import ArcadeKubeSpawner
 from arcade_hub.kube.workloads import Owner, build_app_pod, build_batch_job, build_x11_secret
+from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.local.podman_apps import oci_runtime
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.spawners.kube import ArcadeKubeSpawner
 from tests.kube.conftest import (
     PLATFORM,
     Cluster,

@@ -9,14 +9,15 @@ from typing import Any
 
 import pytest
 
-from arcade_hub.config.models import CatalogueEntry, PlatformConfig
+from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.form import render_form
-from arcade_hub.images.launch import PreparedLaunch, prepare_launch
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.images.services import ImageServices
-from arcade_hub.options import LaunchRefused, parse_user_options
-from arcade_hub.policy import Site, UserContext, build_spec
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.choices import UserContext
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.site import Site
+from arcade_hub.launch.spec import LaunchSpec
+from tests.planning import plan_now, planned
 
 from .helpers import FakeClock
 from .oci import Pusher, build_image
@@ -119,16 +120,11 @@ async def launch(
     tmp_path: Path,
     groups: frozenset[str] = frozenset(),
     availability: Any = None,
-) -> tuple[LaunchSpec, PreparedLaunch]:
-    request = parse_user_options(options)
+) -> LaunchSpec:
+    """The planner's spec for a session, asking the registry through `services`."""
     user = UserContext("alice", groups)
     site = Site(data_dir=tmp_path, availability=availability or Containers())
-    prepared = await prepare_launch(request, config, user, site, services)
-    spec = build_spec(
-        request, prepared.config, user, prepared.site,
-        server_name="", session_id="0123456789ab", resolved=prepared.resolved,
-    )  # fmt: skip
-    return spec, prepared
+    return await planned(options, config, user, site, images=services)
 
 
 async def refusal(*args: Any, **kwargs: Any) -> str:
@@ -153,7 +149,7 @@ async def test_discovered_images_are_offered_and_launch_pinned(
     html = render_form(config.model_copy(update={"catalogue": [*config.catalogue, entry]}),
                        Containers(), UserContext("alice"), discovery=snapshot)
     assert "CASA notebook" in html and "from registry" in html
-    spec, _ = await launch({"image": "casa-nb-6.7"}, config, s, tmp_path)
+    spec = await launch({"image": "casa-nb-6.7"}, config, s, tmp_path)
     assert spec.image == f"{registry.host}/disc/casa-nb@{pushed['nb'].split('@')[1]}"
     assert spec.kind.value == "notebook" and spec.entry == "casa-nb-6.7"
 
@@ -163,10 +159,10 @@ async def test_static_entries_need_no_registry_unless_asked(
 ) -> None:
     config = platform(registry)
     s = services(config)
-    spec, prepared = await launch({"image": "static-nb"}, config, s, tmp_path)
-    assert prepared.resolved is None and spec.image == f"{registry.host}/disc/casa-nb:6.7"
+    spec = await launch({"image": "static-nb"}, config, s, tmp_path)
+    assert spec.image == f"{registry.host}/disc/casa-nb:6.7"  # as configured, not pinned
     pinned = platform(registry, resolve_catalogue=True)
-    spec, _ = await launch({"image": "static-nb"}, pinned, services(pinned), tmp_path)
+    spec = await launch({"image": "static-nb"}, pinned, services(pinned), tmp_path)
     assert spec.image.endswith(pushed["nb"].split("@")[1]) and "@sha256:" in spec.image
 
 
@@ -175,7 +171,7 @@ async def test_custom_image_for_group_members_is_pinned_with_its_kind(
 ) -> None:
     config = platform(registry)
     ref = f"{registry.host}/users/mine:2.0"
-    spec, _ = await launch({"image": ref}, config, services(config), tmp_path, frozenset({"astro"}))
+    spec = await launch({"image": ref}, config, services(config), tmp_path, frozenset({"astro"}))
     assert spec.image == f"{registry.host}/users/mine@{pushed['custom'].split('@')[1]}"
     assert spec.kind.value == "desktop" and spec.entry is None
 
@@ -215,7 +211,7 @@ async def test_kind_label_rules(
     assert "does not say what it is" in await refusal(
         {"image": plain}, strict, services(strict), tmp_path, astro)
     lax = platform(registry)
-    spec, _ = await launch({"image": plain}, lax, services(lax), tmp_path, astro)
+    spec = await launch({"image": plain}, lax, services(lax), tmp_path, astro)
     assert spec.kind.value == "notebook"
     wrong = platform(registry, resolve_catalogue=True)
     wrong = wrong.model_copy(update={"catalogue": [*wrong.catalogue, CatalogueEntry(
@@ -228,7 +224,7 @@ async def test_root_images_allowed_when_the_operator_says_so(
     registry: RegistryProcess, pushed: dict[str, str], services: Any, tmp_path: Path
 ) -> None:
     config = platform(registry, allow_root=True)
-    spec, _ = await launch({"image": f"{registry.host}/users/mine:root"}, config,
+    spec = await launch({"image": f"{registry.host}/users/mine:root"}, config,
                            services(config), tmp_path, frozenset({"astro"}))
     assert "@sha256:" in spec.image
 
@@ -244,13 +240,12 @@ async def test_local_backend_refuses_custom_images_without_registry_traffic(
     assert "runs sessions as local processes" in message
 
 
-def test_build_spec_without_resolution_refuses_instead_of_bypassing(
+def test_a_plan_without_the_registry_refuses_instead_of_bypassing(
     registry: RegistryProcess, tmp_path: Path
 ) -> None:
     config = platform(registry, resolve_catalogue=True)
     with pytest.raises(LaunchRefused) as info:
-        build_spec(parse_user_options({"image": "static-nb"}), config, UserContext("a"),
-                   Site(tmp_path, Containers()), server_name="", session_id="x")
+        plan_now({"image": "static-nb"}, config, UserContext("a"), Site(tmp_path, Containers()))
     assert "could not be checked against its registry" in info.value.errors["image"]
 
 
@@ -266,7 +261,7 @@ async def test_registry_down_keeps_discovered_entries_and_says_so(
     s = services(config, clock)
     first = await s.discovery.current()
     assert first.unavailable is None and first.names == {"casa-nb-6.7"}
-    spec, _ = await launch({"image": "casa-nb-6.7"}, config, s, tmp_path)
+    spec = await launch({"image": "casa-nb-6.7"}, config, s, tmp_path)
     server.stop()
     clock.advance(config.images.discovery.refresh_seconds + 1)  # stale: asks again, fails
     later = await s.discovery.current()
@@ -275,7 +270,7 @@ async def test_registry_down_keeps_discovered_entries_and_says_so(
     html = render_form(config, Containers(), UserContext("alice"), discovery=later)
     assert 'id="arcade-discovery-unavailable"' in html
     # the registry client's stale-if-error cache still pins the digest it saw
-    again, _ = await launch({"image": "casa-nb-6.7"}, config, s, tmp_path)
+    again = await launch({"image": "casa-nb-6.7"}, config, s, tmp_path)
     assert again.image == spec.image
     # a custom image never seen before cannot be checked: a clear refusal
     message = await refusal({"image": f"{server.host}/users/new:1"}, config, s, tmp_path,

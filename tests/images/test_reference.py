@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from arcade_hub.config.references import parse_reference
 from arcade_hub.images import ImageReference, InvalidReference, format_digest_reference
-from arcade_hub.images.reference import parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -107,3 +107,8 @@ def test_properties_and_pinning() -> None:
         format_digest_reference("quay.io/a/b", "sha256:abc")
     with pytest.raises(InvalidReference):
         ref.with_digest("latest")
+
+
+def test_an_empty_digest_is_refused() -> None:
+    with pytest.raises(InvalidReference, match="bad digest ''"):
+        parse_reference("python@")

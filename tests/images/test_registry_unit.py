@@ -22,7 +22,7 @@ from arcade_hub.images import (
     RegistryProtocolError,
     RegistryUnavailable,
 )
-from arcade_hub.images.registry import Challenge
+from arcade_hub.images.registry_auth import Challenge
 
 from .helpers import FakeClock
 from .oci import build_image

@@ -13,9 +13,9 @@ import pytest_asyncio
 from kubespawner import KubeSpawner
 from kubespawner.clients import load_config
 
-from arcade_hub.config.models import Kind, PlatformConfig
-from arcade_hub.kube.spawner import ArcadeKubeSpawner
-from arcade_hub.spec import LaunchSpec, Mount, MountKind
+from arcade_hub.config import Kind, PlatformConfig
+from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
+from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 from .fake_api import FakeKubeAPI
 from .real_cluster import RealCluster, real_cluster

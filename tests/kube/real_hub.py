@@ -119,7 +119,7 @@ def hub_config(tmp: Path, real: RealCluster, ports: HubPorts, admin_token: str,
             "allow_named_servers": True,
             "named_server_limit_per_user": 0,
             "authenticator_class": "dummy",
-            "spawner_class": "arcade_hub.kube.spawner.ArcadeKubeSpawner",
+            "spawner_class": "arcade_hub.spawners.kube.ArcadeKubeSpawner",
             "services": [
                 {"name": SERVICE, "url": f"http://127.0.0.1:{ports.service}",
                  "command": [sys.executable, "-m", "arcade_hub.service"],

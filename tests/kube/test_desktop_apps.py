@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from arcade_hub.config.models import PlatformConfig
-from arcade_hub.kube.launch import KubeDesktopSession, app_pods_selector, launch_app
+from arcade_hub.backend import AppNotRunnable
+from arcade_hub.config import PlatformConfig
+from arcade_hub.kube.apps import KubeDesktopSession, app_pods_selector, launch_app
 from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.spawner import ArcadeKubeSpawner
-from arcade_hub.local.launch import AppNotRunnable
+from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 from .conftest import NAMESPACE, PLATFORM, Cluster, build_spawner, launch_spec, platform
 from .fake_api import FakeKubeAPI
@@ -233,7 +233,7 @@ async def test_options_from_the_rest_api_become_a_desktop_spec(
                             launch_spec(config), platform_config_file=str(document))
     spawner.platform_config = None
     spawner.launch_spec = None
-    spawner.apply_launch_options({"image": "desktop", "cores": 2, "dataset": "alma-2019"})
+    await spawner.plan_launch({"image": "desktop", "cores": 2, "dataset": "alma-2019"})
     spec = spawner.launch_spec
     assert spec is not None and spec.kind == "desktop" and spec.dataset == "alma-2019"
     assert "desktop" in (await spawner.options_form(spawner)).lower()

@@ -21,10 +21,10 @@ from jupyterhub.utils import subdomain_hook_idna
 from traitlets import HasTraits
 from traitlets.config import Config
 
+from arcade_hub import render_values as render
+from arcade_hub.config import PlatformConfig
 from arcade_hub.config.loader import parse_config
-from arcade_hub.config.models import PlatformConfig
-from arcade_hub.kube import render
-from arcade_hub.kube.spawner import ArcadeKubeSpawner
+from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ROOT / "helm-values"

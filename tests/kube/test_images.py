@@ -1,12 +1,14 @@
 """images/*/Dockerfile, statically: `ARG BASE_IMAGE` / `FROM $BASE_IMAGE` chain whose defaults
 are the images `scripts/build-images.sh` builds them on, root only around installs, a non-root
 final user, and `org.arcade-hub.*` labels agreeing with the default catalogue entry of the image.
-tests/images/test_built_images.py builds the chain and runs the conformance suite on it;
-casa-4.7 and casa-5.4 are only checked here (their CentOS bases and NRAO tarballs are not
-reachable from the test machines)."""
+Every casa-<version> image is images/casa built with the build arguments of its recipe
+(arcade_hub/casa/recipes.py), on the desktop image of the Debian release the recipe names.
+tests/images/test_built_images.py builds the chain and runs the conformance suite on it, and
+builds casa-tarball from a local tarball."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from arcade_hub.casa.recipes import BOOKWORM, RECIPES, CasaRecipe, build_args
 from arcade_hub.config import load_config
 from arcade_hub.images import labels as image_labels
 
@@ -24,9 +27,6 @@ DOCS = ROOT / "docs" / "reference" / "images.md"
 ENTRY_OF = {  # image folder -> default catalogue entry it builds
     "notebook": "notebook",
     "desktop": "desktop",
-    "casa-6.7": "casa-6.7",
-    "casa-5.4": "casa-5.4",
-    "casa-4.7": "casa-4.7",
     "headless": "batch",
 }
 ROOT_USERS = {"root", "0", "0:0", "root:root"}
@@ -34,11 +34,10 @@ CHAIN = {  # image folder -> the default BASE_IMAGE of its Dockerfile
     "base": "docker.io/library/debian:bookworm-slim",
     "notebook": "base",
     "desktop": "notebook",
-    "casa-6.7": "desktop",
+    "casa": "desktop",  # casa-<version> of Debian 13 recipes: desktop-trixie (the script's)
     "headless": "base",
     "hub": "quay.io/jupyterhub/k8s-hub:4.4.0",
-    "casa-5.4": "quay.io/centos/centos:7",
-    "casa-4.7": "docker.io/library/centos:6",
+    "casa-tarball": "desktop",
 }
 
 
@@ -74,7 +73,7 @@ FOLDERS = sorted(p.name for p in IMAGES.iterdir() if (p / "Dockerfile").exists()
 
 
 def test_every_image_folder_is_known() -> None:
-    assert set(FOLDERS) == {*ENTRY_OF, "hub", "base"} == set(CHAIN)
+    assert set(FOLDERS) == {*ENTRY_OF, "hub", "base", "casa", "casa-tarball"} == set(CHAIN)
 
 
 def test_base_image_defaults_are_the_built_chain() -> None:
@@ -146,10 +145,46 @@ def test_hub_image_installs_arcade_hub_on_z2jh() -> None:
     assert any("pip install" in r and "arcade-hub" in r for r in df.all("RUN"))
 
 
-def test_legacy_casa_says_where_its_tarball_comes_from() -> None:
-    for folder, os_name in (("casa-5.4", "centos:7"), ("casa-4.7", "centos:6")):
-        text = (IMAGES / folder / "Dockerfile").read_text()
-        assert os_name in text and "casa.nrao.edu" in text and "CASA_SHA256" in text
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.name)
+def test_casa_images_are_made_by_their_recipe(recipe: CasaRecipe) -> None:
+    """images/casa with a recipe's build arguments: labels that agree with the catalogue entry,
+    and the environment from `arcade-hub apps install <name>`. Wheel versions, Python and the
+    site configuration live in the recipe only, never in images/ (one copy)."""
+    df = Dockerfile.parse(IMAGES / "casa" / "Dockerfile")
+    args = build_args(recipe)
+    labels = {k: re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], v)
+              for k, v in df.labels.items()}  # fmt: skip
+    entry = load_config().entry(recipe.name)
+    assert labels[image_labels.TITLE] == entry.title
+    assert labels[image_labels.DESCRIPTION] == entry.description
+    assert image_labels.versions_of(labels) == entry.versions == {"casa": recipe.version}
+    assert labels[image_labels.GROUP] == entry.group
+    assert image_labels.kind_of(labels) == "desktop-app"
+    assert entry.local is not None and entry.local.cmd == [recipe.name]
+    assert labels[image_labels.COMMAND] == recipe.name
+    assert set(args) == {a.split("=")[0] for a in df.all("ARG")} - {"BASE_IMAGE"}
+    [run] = [r for r in df.all("RUN") if "arcade-hub apps install" in r]
+    assert 'arcade-hub apps install "${CASA_APP}"' in run
+    text = "\n".join(os.listdir(IMAGES / "casa")) + (IMAGES / "casa" / "Dockerfile").read_text()
+    assert recipe.build not in text and "measurespath" not in text
+    assert sorted(os.listdir(IMAGES / "casa")) == ["Dockerfile"], "no site config copy here"
+    out = subprocess.run([str(ROOT / "scripts" / "build-images.sh"), "--list", recipe.name],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    desktop = "desktop" if recipe.os_base == BOOKWORM else f"desktop-{recipe.os_base.codename}"
+    assert f"{desktop}\t" in out
+    assert f"{recipe.name}\tghcr.io/arcade-hub/casa:{recipe.version}" in out
+
+
+def test_tarball_casa_checks_the_tarball_it_is_given() -> None:
+    """images/casa-tarball: CASA from an operator's own release tarball, in the build context,
+    refused unless its SHA-256 matches (tests/images builds it from a local tarball)."""
+    df = Dockerfile.parse(IMAGES / "casa-tarball" / "Dockerfile")
+    args = {a.split("=")[0] for a in df.all("ARG")}
+    assert {"CASA_TARBALL", "CASA_SHA256", "CASA_VERSION"} <= args
+    assert "${CASA_TARBALL} /tmp/casa-release.tar" in df.all("COPY")
+    [run] = [r for r in df.all("RUN") if "sha256sum -c" in r]
+    assert "/tmp/casa-release.tar" in run and "test -x /opt/casa/bin/casa" in run
+    assert df.labels["org.arcade-hub.casa-version"] == "${CASA_VERSION}"
 
 
 def test_every_image_has_a_docs_section() -> None:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client.rest import ApiException
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 from arcade_hub.kube.builders import pod_manifest, serialize
 from arcade_hub.kube.restricted import PodSecurityViolation, violations
-from arcade_hub.kube.spawner import ArcadeKubeSpawner
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 from .conftest import PLATFORM, Cluster, build_spawner, launch_spec, platform
 from .fake_api import FakeKubeAPI, kubelet_expand

@@ -13,8 +13,8 @@ import kubernetes_validate
 import pytest
 from kubespawner.objects import make_pvc
 
+from arcade_hub.config.kubernetes import PodSecurityLevel
 from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
-from arcade_hub.kube.config import PodSecurityLevel
 from arcade_hub.kube.restricted import violations
 
 from .conftest import launch_spec, platform

@@ -22,7 +22,7 @@ import pytest_asyncio
 from kubespawner import KubeSpawner
 from kubespawner.clients import load_config
 
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig
 
 from .conftest import PLATFORM, Cluster, build_spawner, launch_spec, use_kubeconfig
 from .real_cluster import Kube, RealCluster, real_cluster

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.spawner import ArcadeKubeSpawner
+from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 from .conftest import NAMESPACE, Cluster, build_spawner, launch_spec, platform
 from .fake_api import FakeKubeAPI
@@ -126,7 +126,7 @@ async def test_app_pod_secret_and_policy_through_the_service(
         assert len(fake_api.list("pods", NAMESPACE)) == 3
 
         # one client for the service's life, shared with the job runner
-        kube = svc.service.kube
+        kube = svc.service.backend.kube  # type: ignore[attr-defined]
         assert kube is not None and svc.service.sessions.runner.kube is kube  # type: ignore[attr-defined]
 
     await desktop.stop()  # the desktop goes: its apps, Secret and policy with it

@@ -10,19 +10,19 @@ import pytest
 from kubespawner.slugs import is_valid_label, is_valid_object_name
 from pydantic import ValidationError
 
-from arcade_hub.config.models import Jobs, PlatformConfig
-from arcade_hub.jobs.base import BackendKind
-from arcade_hub.jobs.build import JobRequest, build_job_specs, command_prefix
+from arcade_hub.config import Jobs, PlatformConfig
+from arcade_hub.config.kubernetes import KubeBackend
+from arcade_hub.kube.availability import KubeAvailability
 from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
-from arcade_hub.kube.config import KubeBackend
 from arcade_hub.kube.names import label_value, object_name, path_component
 from arcade_hub.kube.restricted import PodSecurityViolation, check, violations
-from arcade_hub.kube.spawner import KubeAvailability
 from arcade_hub.kube.volumes import KubeLaunchError, build_storage, home_claim_name
 from arcade_hub.kube.workloads import build_job
-from arcade_hub.options import LaunchRefused, LaunchRequest
-from arcade_hub.policy import Site, UserContext
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.choices import UserContext
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest
+from arcade_hub.launch.site import Availability, Site
+from arcade_hub.launch.spec import LaunchSpec
+from tests.planning import AllLocal, plan_job_now
 
 from .conftest import PLATFORM, launch_spec, platform
 
@@ -210,14 +210,13 @@ def _job_platform(kind: str, headless: list[str]) -> PlatformConfig:
     return PlatformConfig.model_validate(doc)
 
 
-def _job_specs(config: PlatformConfig, backend: BackendKind | None,
-               cmd: tuple[str, ...] = ()) -> list[LaunchSpec]:
-    site = Site(data_dir=Path("/unused"), availability=KubeAvailability(),
-                datasets_on_host=False)
-    request = JobRequest(name="j", launch=LaunchRequest(image="batch"), cmd=cmd,
-                         args=("--all",))
-    return build_job_specs(request, config, UserContext("alice"), site, "job1",
-                           backend=backend)
+def _job_specs(config: PlatformConfig, backend: str, cmd: tuple[str, ...] = ()) -> list[LaunchSpec]:
+    availability: Availability = (
+        KubeAvailability.of(config) if backend == "kubernetes" else AllLocal()
+    )
+    site = Site(data_dir=Path("/unused"), availability=availability, datasets_on_host=False)
+    request = LaunchRequest(image="batch", cmd=cmd, args=("--all",))
+    return plan_job_now(request, config, UserContext("alice"), site)
 
 
 def test_job_command_depends_on_the_backend() -> None:
@@ -235,11 +234,8 @@ def test_job_command_depends_on_the_backend() -> None:
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["arcade-run", "--all"] and "command" not in container
     entry = config.entry("batch")
-    assert command_prefix(entry, config, "kubernetes") == ["arcade-run"]
-    assert command_prefix(entry, config, "local") == ["python3", "-u"]
-    # without `backend`, the document's `backend.kind` decides
-    (default,) = _job_specs(config, None, cmd=("fit",))
-    assert default.cmd == ("fit",)
+    assert KubeAvailability.of(config).job_prefix(entry) == ("arcade-run",)
+    assert AllLocal().job_prefix(entry) == ("python3", "-u")
 
 
 @pytest.mark.parametrize(("kind", "headless", "backend", "where"), [
@@ -247,7 +243,7 @@ def test_job_command_depends_on_the_backend() -> None:
     ("local", ["arcade-run"], "local", "no `local.cmd`"),
 ])
 def test_job_without_any_command_is_a_clear_400(kind: str, headless: list[str],
-                                                backend: BackendKind, where: str) -> None:
+                                                backend: str, where: str) -> None:
     config = _job_platform(kind, headless)
     if backend == "local":  # an entry without `local.cmd`
         config = config.model_copy(update={"catalogue": [

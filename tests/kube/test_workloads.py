@@ -30,7 +30,7 @@ from arcade_hub.kube.workloads import (
     build_x11_network_policy,
     build_x11_secret,
 )
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 from .conftest import launch_spec, platform
 from .fake_api import kubelet_expand

@@ -24,10 +24,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from arcade_hub.kube import render
+from arcade_hub import render_values as render
 from arcade_hub.kube.restricted import violations
 from arcade_hub.kube.workloads import Owner, build_x11_network_policy
-from arcade_hub.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSIONS = ("1.30", "1.32")

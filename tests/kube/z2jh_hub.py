@@ -42,7 +42,7 @@ async def pods(c: Config) -> dict[str, Any]:
     for server, image in (("lab", "notebook"), ("desk", "desktop")):
         spawner = cls(config=c, user=MockUser(name="alice"), orm_spawner=MockOrmSpawner(
             name=server), hub=MockHub(api_url="http://hub:8081/hub/api"))
-        spawner.apply_launch_options({"image": image})
+        await spawner.plan_launch({"image": image})
         spawner.apply_pieces(spawner.render(spawner.launch_spec))
         out[image] = serialize(await spawner.get_pod_manifest())
         if image == "desktop":

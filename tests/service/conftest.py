@@ -22,7 +22,7 @@ class Api:
         self.base = f"{hub.url}/services/arcade/skaha/v1"
 
     def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}  # type: ignore[dict-item]
         return httpx.request(method, f"{self.base}/{path}", headers=headers, timeout=60, **kwargs)  # type: ignore[arg-type]
 
     def create(self, **params: object) -> str:

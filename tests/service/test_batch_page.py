@@ -11,6 +11,7 @@ from contextlib import closing
 import httpx
 import pytest
 
+from arcade_hub.service.limits import BODY_LIMIT, PARAM_FILE_LIMIT
 from tests.hub import RunningHub
 from tests.service.conftest import FINAL, Api
 from tests.service.test_job_page import page_client, xsrf_of
@@ -120,6 +121,9 @@ BAD = [
     ({"name": "bad name!"}, "name", "not a valid name"),
     ({"cores": "64"}, "cores", "above the maximum"),
     ({"params": "ok\nit's"}, "params", "parameter line 2"),
+    ({"cmd": "echo a\0b"}, "cmd", "cmd contains a NUL character"),
+    ({"params": "m31\nm\0"}, "params", "params contains a NUL character"),
+    ({"cmd": "echo " + "x" * 40_000}, "cmd", "the limit is 32,768"),
 ]
 
 
@@ -152,6 +156,17 @@ def test_refused_upload_comes_back_as_text(browser: httpx.Client, alice: Api) ->
     r = submit(browser, {"name": "web-bad", "image": "batch", "cmd": "echo"},
                files={"params_file": ("p.bin", b"\xff\xfe\x00")})
     assert r.status_code == 400 and 'id="error-params_file"' in r.text and "UTF-8" in r.text
+    assert count(alice) == before
+
+
+def test_a_form_beyond_the_body_limit_gets_a_413_page(browser: httpx.Client, alice: Api) -> None:
+    before = count(alice)
+    r = submit(browser, {"name": "web-big", "image": "batch", "cmd": "echo"},
+               files={"params_file": ("big.txt", b"x\n" * (PARAM_FILE_LIMIT // 2 + 40_000))})
+    assert r.status_code == 413, r.text[:300]
+    message = html.unescape(re.search(r'id="message">([^<]*)<', r.text).group(1))  # type: ignore[union-attr]
+    assert f"the limit is {BODY_LIMIT:,} bytes" in message
+    assert f"a parameter file may have up to {PARAM_FILE_LIMIT:,} bytes" in message
     assert count(alice) == before
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from arcade_hub.service.limits import BODY_LIMIT
 from tests.hub import RunningHub, processes_mentioning, wait_for_none
 from tests.service.conftest import BATCH_IMAGE, FINAL, NOTEBOOK_IMAGE, Api
 
@@ -68,6 +69,27 @@ def test_canfar_client_runs_a_headless_job_with_replicas(canfar: Any, alice: Api
     for sid in ids:
         alice.wait_gone(sid)
     assert (home / "arcade-jobs" / ids[0] / f"{ids[0]}.log").exists()
+
+
+def test_commands_and_variables_never_reach_the_log(
+    canfar: Any, alice: Api, hub: RunningHub
+) -> None:
+    """The client sends them as query parameters; the service's log has paths only."""
+    secret, word = f"s3cret-{os.getpid()}-value", f"distinctive-{os.getpid()}-word"
+    (job,) = canfar.create(name="quiet", image=BATCH_IMAGE, kind="headless", cmd="echo",
+                           args=word, env={"MY_TOKEN": secret})
+    assert alice.wait_status(job, FINAL)["status"] == "Succeeded"
+    assert canfar.logs([job])[job].strip() == word
+    # Refusals quoting them, an unknown path, a bad method: not in the log either.
+    refused = {"name": "quiet", "image": "batch", "cmd": f"echo '{word}", "env": f"X Y={secret}"}
+    assert alice.request("POST", "session", params=refused).status_code == 400
+    assert alice.request("GET", f"nosuch?cmd={word}").status_code == 404
+    assert alice.request("PUT", f"session?cmd={word}&env={secret}").status_code == 405
+    canfar.destroy([job])
+    alice.wait_gone(job)
+    log = hub.log.read_text(errors="replace")
+    assert secret not in log and word not in log
+    assert "POST /services/arcade/skaha/v1/session (" in log  # requests are, by path
 
 
 def test_server_side_replicas_one_parameter_line_per_instance(alice: Api) -> None:
@@ -168,6 +190,29 @@ def test_images_context_and_openapi(alice: Api) -> None:
     assert context["cores"]["options"] == [1, 2] and context["memoryGB"]["defaultLimit"] == 4
     doc = alice.request("GET", "openapi.json").json()
     assert {"/session", "/session/{sessionID}", "/image", "/context"} <= set(doc["paths"])
+    # what the API answers is what its document (made from the models) says it answers
+    job = alice.create(name="doc", image="batch", type="headless", cmd="true", replicas=2)
+    alice.wait_status(job, FINAL)
+    answers = [
+        ("/session", "get", alice.request("GET", "session").json()),
+        ("/session", "get", alice.request("GET", "session", params={"view": "stats"}).json()),
+        ("/session/{sessionID}", "get", alice.session(job)),
+        ("/image", "get", images),
+        ("/context", "get", context),
+    ]
+    for path, method, body in answers:
+        conforms(doc, doc["paths"][path][method]["responses"]["200"], body)
+    alice.request("DELETE", f"session/{job}")
+
+
+def conforms(doc: dict, response: dict, body: object) -> None:
+    import jsonschema
+
+    schema = json.loads(json.dumps(response["content"]["application/json"]["schema"]).replace(
+        "#/components/schemas/", "#/$defs/"))  # fmt: skip
+    defs = json.loads(json.dumps(doc["components"]["schemas"]).replace(
+        "#/components/schemas/", "#/$defs/"))  # fmt: skip
+    jsonschema.validate(body, {**schema, "$defs": defs})
 
 
 def test_other_users_cannot_see_or_touch_a_job(alice: Api, bob: Api) -> None:
@@ -223,6 +268,13 @@ BAD: list[tuple[dict[str, Any], int, str]] = [
     ({"name": "x", "image": "batch", "cmd": "true", "colour": "red"}, 400, "unknown parameter"),
     ({"name": "x", "image": "batch", "cmd": "t", "dataset": "secret-survey"}, 403, "members of"),
     ({"name": "x", "image": "batch", "cmd": "t", "params": "a\nb", "replicas": 3}, 400, "2 param"),
+    # NUL characters: no program argument, variable or name can carry one
+    ({"name": "x", "image": "batch", "cmd": "echo a\0b"}, 400, "cmd contains a NUL character"),
+    ({"name": "x", "image": "batch", "cmd": "true", "env": "K=a\0"}, 400, "env 'K' contains a NUL"),
+    ({"name": "x", "image": "batch", "cmd": "echo", "params": "a\0"}, 400, "params contains a NUL"),
+    ({"name": "x\0", "image": "batch", "cmd": "true"}, 400, "name contains a NUL"),
+    ({"name": "x", "image": "batch\0", "cmd": "true"}, 400, "image contains a NUL"),
+    ({"name": "x", "image": "batch", "cmd": "true", "env": "A\n=1"}, 400, "KEY=VALUE"),
 ]
 
 
@@ -251,6 +303,57 @@ def test_bad_queries_are_refused_clearly(bob: Api, path: str, params: dict[str, 
     r = bob.request("GET", path, params=params)
     assert r.status_code in (400, 404), r.text
     assert r.json()["message"]
+
+
+def test_fields_beyond_their_limits_are_refused_naming_the_limit(bob: Api) -> None:
+    before = bob.request("GET", "session").json()
+    job = {"name": "big", "image": "batch", "type": "headless"}
+    for field, value, limit in (
+        ("cmd", "echo " + "a" * 40_000, "the limit is 32,768"),
+        ("params", "m31\n" + "p" * 20_000, "parameter line 2 is 20,000 characters long"),
+    ):
+        r = bob.request("POST", "session", data={**job, "cmd": "echo", field: value})
+        assert r.status_code == 400, r.text[:300]
+        assert r.json()["message"].startswith(f"{field}: ") and limit in r.json()["message"]
+    assert bob.request("GET", "session").json() == before
+
+
+def test_bodies_beyond_the_limit_get_a_413_naming_it(bob: Api) -> None:
+    before = bob.request("GET", "session").json()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    for size in (BODY_LIMIT + 1, 20 * 2**20):
+        body = b"name=x&image=batch&cmd=true&params=" + b"p" * (size - 35)
+        r = bob.request("POST", "session", content=body, headers=form)
+        assert r.status_code == 413, (size, r.status_code, r.text[:300])
+        assert r.json()["message"] == (
+            f"the request body is {size:,} bytes; the limit is {BODY_LIMIT:,} bytes"
+        )
+    # At the limit the body is read and its fields checked.
+    body = b"name=x&image=batch&cmd=true&params=" + b"p" * (BODY_LIMIT - 35)
+    r = bob.request("POST", "session", content=body, headers=form)
+    assert r.status_code == 400 and "params: params is" in r.json()["message"], r.text[:300]
+    # A body without a length is not read at all.
+    r = bob.request("POST", "session", content=iter([b"name=x"]), headers=form)
+    assert r.status_code == 411 and "Content-Length" in r.json()["message"]
+    assert bob.request("GET", "session").json() == before
+
+
+def test_error_bodies_quote_little_of_long_input(bob: Api) -> None:
+    huge = "a" * 1_000_000
+    for field in ("name", "image", "cmd", "type", "colour"):
+        fields = {"name": "x", "image": "batch", "cmd": "true", field: huge}
+        r = bob.request("POST", "session", data=fields)
+        assert r.status_code == 400 and len(r.content) < 2000, (field, len(r.content))
+    long_id = "i" * 10_000  # URLs are limited well below a megabyte by the proxy
+    for method in ("GET", "DELETE"):
+        r = bob.request(method, f"session/{long_id}")
+        assert r.status_code == 404 and len(r.content) < 500, (method, len(r.content))
+        assert r.json()["message"] == f"no session '{'i' * 80}…'"
+    apps = f"{bob.hub.url}/services/arcade/api/v1/users/bob/sessions/desk/apps"
+    r = httpx.post(apps, json={"app": huge}, headers={"Authorization": f"token {bob.token}"},
+                   timeout=60)
+    assert r.status_code == 404 and len(r.content) < 2000, len(r.content)
+    assert r.json()["message"].startswith(f"no app '{'a' * 80}…' in the catalogue")
 
 
 def test_unknown_sessions_are_404(bob: Api) -> None:

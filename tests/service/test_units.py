@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from arcade_hub.config import Kind, load_config
-from arcade_hub.jobs.build import JobRequest, instance_ids
 from arcade_hub.jobs.model import Instance, Status, overall, parse_status
-from arcade_hub.jobs.store import JobStore
-from arcade_hub.options import LaunchRefused
-from arcade_hub.service.skaha_params import Interactive, parse_create
+from arcade_hub.jobs.store import JobDatabase
+from arcade_hub.launch.jobs import instance_ids
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.service.skaha_params import Interactive, Job, parse_create
 from tests.hub import PLATFORM
 
 CONFIG = load_config(str(PLATFORM))
@@ -29,10 +29,11 @@ def test_the_canfar_clients_create_becomes_a_job_request() -> None:
         "env": ["A=1=2", "REPLICA_ID=2", "REPLICA_COUNT=3"],
     }
     request = parse_create(params, CONFIG)
-    assert isinstance(request, JobRequest)
-    assert request.launch.image == "batch" and request.launch.ram_gib == 2
-    assert request.cmd == ("python",) and request.args == ("fit.py", "--band", "u g")
-    assert request.env == {"A": "1=2", "REPLICA_ID": "2", "REPLICA_COUNT": "3"}
+    assert isinstance(request, Job)
+    job = request.request
+    assert job.image == "batch" and job.ram_gib == 2
+    assert job.cmd == ("python",) and job.args == ("fit.py", "--band", "u g")
+    assert job.env == {"A": "1=2", "REPLICA_ID": "2", "REPLICA_COUNT": "3"}
 
 
 def test_interactive_create_keeps_the_forms_options() -> None:
@@ -61,14 +62,14 @@ def test_status_words() -> None:
 
 
 def test_store_round_trip(tmp_path: Path) -> None:
-    store = JobStore(tmp_path / "jobs.sqlite")
+    store = JobDatabase(tmp_path / "jobs.sqlite")
     one = Instance("j-1", "j", "alice", "n-1", 1, 2, Status.pending, 1.0, "{}", "/l", ["a"])
     two = Instance("j-2", "j", "alice", "n-2", 2, 2, Status.pending, 1.0, "{}", "/l", [])
     store.add([one, two])
     one.status, one.exit_code, one.pid = Status.failed, 3, 42
     store.update(one)
     store.close()
-    again = JobStore(tmp_path / "jobs.sqlite")
+    again = JobDatabase(tmp_path / "jobs.sqlite")
     assert again.job("j") == [one, two]
     assert again.with_status(Status.pending) == [two]
     assert again.exists("j") and again.exists("j-2") and not again.exists("k")
@@ -76,3 +77,24 @@ def test_store_round_trip(tmp_path: Path) -> None:
     assert again.of_owner("alice") == []
 
 
+
+
+def test_the_openapi_document_is_made_from_the_models() -> None:
+    """Generated, not kept by hand: every answer model is a schema, every query model's field
+    a parameter, and the document is valid OpenAPI 3.1 JSON Schema."""
+    import jsonschema
+
+    from arcade_hub.service.openapi import document
+    from arcade_hub.service.skaha_models import CreateQuery, SessionView
+
+    doc = document("/services/arcade/skaha/v1/")
+    schemas = doc["components"]["schemas"]
+    assert {"SessionView", "InstanceView", "JobView", "ImageView", "ContextView", "StatsView",
+            "ErrorView"} <= set(schemas)  # fmt: skip
+    assert set(schemas["SessionView"]["properties"]) == set(SessionView.model_fields)
+    create = {p["name"]: p for p in doc["paths"]["/session"]["post"]["parameters"]}
+    assert set(create) == set(CreateQuery.model_fields)
+    assert create["name"]["required"] and not create["cores"]["required"]
+    assert create["env"]["explode"] and create["env"]["schema"]["type"] == "array"
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)

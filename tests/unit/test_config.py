@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from arcade_hub.casa.recipes import RECIPES
 from arcade_hub.config import ConfigError, Kind, load_config, parse_config
+from arcade_hub.local.availability import local_search_path
 
 MINIMAL = """
 catalogue:
@@ -21,8 +24,11 @@ def test_default_document_offers_every_kind() -> None:
     kinds = {e.kind for e in config.catalogue}
     assert kinds == {Kind.notebook, Kind.desktop, Kind.desktop_app, Kind.headless}
     casa = {e.casa_version for e in config.catalogue if e.casa_version}
-    assert {"6.7", "5.4", "4.7"} <= casa
+    assert casa == {r.version for r in RECIPES}, "every CASA recipe, nothing that cannot be built"
+    assert {r.os_base.codename for r in RECIPES} == {"bookworm", "trixie"}
     assert config.default_entry.name == "notebook"
+    demo = config.dataset("alma-demo")
+    assert demo.casa_version is None and demo.casa_version_from_data
 
 
 def test_minimal_document_gets_defaults() -> None:
@@ -108,9 +114,10 @@ def test_catalogue_json_lists_every_entry() -> None:
     assert result.returncode == 0
     rows = json.loads(result.stdout)
     assert [r["name"] for r in rows] == [e.name for e in load_config().catalogue]
-    casa = next(r for r in rows if r["name"] == "casa-5.4")
-    assert casa["versions"] == {"casa": "5.4"}
-    assert "container image" in casa["unavailable"]
+    casa = next(r for r in rows if r["name"] == "casa-6.7.6")
+    assert casa["versions"] == {"casa": "6.7.6"}
+    if shutil.which("casa-6.7.6", path=local_search_path()) is None:
+        assert "arcade-hub apps install casa-6.7.6" in casa["unavailable"]
 
 
 def test_configuration_reference_is_up_to_date() -> None:
@@ -125,7 +132,7 @@ def test_configuration_reference_is_up_to_date() -> None:
 def test_every_setting_has_a_title_and_description() -> None:
     from pydantic import BaseModel
 
-    from arcade_hub.config.models import PlatformConfig
+    from arcade_hub.config import PlatformConfig
     from arcade_hub.reference import model_of
 
     seen: set[type[BaseModel]] = set()

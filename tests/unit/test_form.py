@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from arcade_hub.config import load_config
 from arcade_hub.form import FormState, render_form
-from arcade_hub.policy import UserContext
-from tests.unit.test_options_policy import PLATFORM, AllLocal
+from arcade_hub.launch.choices import UserContext
+from tests.planning import AllLocal
+from tests.unit.test_options_policy import PLATFORM
 
 
 def test_form_groups_entries_by_kind_with_unavailable_reasons() -> None:

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 import yaml
 
-from arcade_hub.config import load_config
-from arcade_hub.config.models import PlatformConfig
+from arcade_hub.config import PlatformConfig, load_config
 from arcade_hub.form import render_form
-from arcade_hub.group_policy import Held, Usage, entry_refusal, limit, project_spaces
-from arcade_hub.jobs.build import JobRequest, build_job_specs
-from arcade_hub.options import LaunchRefused, LaunchRequest, parse_user_options
-from arcade_hub.policy import Site, UserContext, build_spec
-from arcade_hub.spec import LaunchSpec, MountKind
-from tests.unit.test_options_policy import PLATFORM, AllLocal
+from arcade_hub.launch.choices import UserContext
+from arcade_hub.launch.request import LaunchRefused, LaunchRequest
+from arcade_hub.launch.rules import Held, Usage, entry_refusal, limit, project_spaces
+from arcade_hub.launch.site import Site
+from arcade_hub.launch.spec import LaunchSpec, MountKind
+from tests.planning import AllLocal, plan_job_now, plan_now
+from tests.unit.test_options_policy import PLATFORM
 
 GROUPS: dict[str, Any] = {
     "default": {
@@ -67,15 +67,7 @@ def spec(
     groups: set[str] | frozenset[str] = frozenset(),
     usage: Usage | None = None,
 ) -> LaunchSpec:
-    return build_spec(
-        parse_user_options(options),
-        config,
-        UserContext("u", frozenset(groups)),
-        site,
-        server_name="s",
-        session_id="abc",
-        usage=usage,
-    )
+    return plan_now(options, config, UserContext("u", frozenset(groups)), site, usage=usage)
 
 
 def refusal(*args: Any, **kwargs: Any) -> LaunchRefused:
@@ -289,10 +281,9 @@ def test_usage_counts_jobs_once_with_all_their_instances(
 
 
 def job(config: PlatformConfig, site: Site, groups: set[str], usage: Usage, **kw: Any) -> int:
-    launch = LaunchRequest(image="batch", cores=1)
-    request = JobRequest(name="j", launch=launch, cmd=("true",), **kw)
+    request = LaunchRequest(image="batch", cores=1, cmd=("true",), **kw)
     user = UserContext("u", frozenset(groups))
-    return len(build_job_specs(request, config, user, site, "job1", usage=usage))
+    return len(plan_job_now(request, config, user, site, usage=usage))
 
 
 def test_jobs_follow_the_group_policy(config: PlatformConfig, site: Site) -> None:
@@ -304,7 +295,7 @@ def test_jobs_follow_the_group_policy(config: PlatformConfig, site: Site) -> Non
         job(config, site, {"batch"}, Usage(jobs=(Held(0, 0), Held(0, 0))))
     assert "2 batch jobs running and your groups allow 2" in e.value.errors[""]
     with pytest.raises(LaunchRefused) as e:
-        job(config, site, {"batch"}, Usage(), replicas=3)
+        job(config, site, {"batch"}, Usage(), instances=3)
     assert "3 more would make 3 cores in use" in e.value.errors["cores"]
 
 

@@ -8,25 +8,13 @@ from typing import Any
 import pytest
 
 from arcade_hub.config import Kind, load_config
-from arcade_hub.config.models import CatalogueEntry
-from arcade_hub.options import LaunchRefused, parse_user_options
-from arcade_hub.policy import Site, UserContext, build_spec
-from arcade_hub.spec import LaunchSpec, MountKind
+from arcade_hub.launch.choices import UserContext
+from arcade_hub.launch.request import LaunchRefused
+from arcade_hub.launch.site import Site
+from arcade_hub.launch.spec import LaunchSpec, MountKind
+from tests.planning import AllLocal, plan_now
 
 PLATFORM = Path(__file__).parent.parent / "platform.yaml"
-
-
-class AllLocal:
-    """Availability as on a machine where every `local` entry's tools are installed."""
-
-    runs_image_references = False
-
-    def unavailable_reason(self, entry: CatalogueEntry) -> str | None:
-        if entry.local is None:
-            return "needs its container image"
-        if "arcade-no-such-tool" in entry.local.requires:
-            return "arcade-no-such-tool not found. Install the arcade-no-such-tool package."
-        return None
 
 
 @pytest.fixture
@@ -42,14 +30,7 @@ def spec_for(
     user: str = "alice",
     groups: frozenset[str] = frozenset(),
 ) -> LaunchSpec:
-    return build_spec(
-        parse_user_options(options),
-        load_config(PLATFORM),
-        UserContext(user, groups),
-        site,
-        server_name="s",
-        session_id="abc123",
-    )
+    return plan_now(options, load_config(PLATFORM), UserContext(user, groups), site)
 
 
 FORM_AND_JSON = [

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from arcade_hub.config import CatalogueEntry, Kind
 from arcade_hub.config.loader import parse_config
-from arcade_hub.config.models import CatalogueEntry, Kind
+from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
 from arcade_hub.local import podman_apps
 from arcade_hub.local.identity import Identity
 from arcade_hub.local.paths import session_layout
 from arcade_hub.local.podman_apps import AppContainer, Bind, choose, podman_run_command
 from arcade_hub.local.session import Desktop, LocalSession
-from arcade_hub.spec import LaunchSpec, Mount, MountKind
 
 PLATFORM = parse_config(Path("tests/platform.yaml").read_text())
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from arcade_hub.launch.storage import legacy_path_name, path_name
 from arcade_hub.local.paths import adopt_legacy_dir
-from arcade_hub.storage import legacy_path_name, path_name
 
 
 def test_plain_names_are_kept() -> None:
@@ -31,6 +31,7 @@ def test_names_differing_in_case_or_punctuation_never_share_a_directory() -> Non
         "",
         "ünïcode",
         "a" * 80,
+        "alice\n",  # a plain name with a newline is not plain
     ]
     dirs = [path_name(n) for n in names]
     assert len(set(dirs)) == len(names)

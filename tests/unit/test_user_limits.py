@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from arcade_hub.config.models import PlatformConfig
-from arcade_hub.group_policy import Held, Usage, user_limits
+from arcade_hub.config import PlatformConfig
+from arcade_hub.launch.rules import Held, Usage, user_limits
 from arcade_hub.service.sessions import Caller
 from arcade_hub.service.skaha import caller_limits
 from tests.unit.test_options_policy import PLATFORM
@@ -87,7 +87,7 @@ def test_caller_limits_for_the_stats() -> None:
     c = config(GROUPS)
     caller = Caller(name="carol", admin=False, groups=frozenset({"alma"}))
     usage = Usage(sessions=(Held(1, 0.5), Held(0.5, 1)), jobs=(Held(2, 2),))
-    body = caller_limits(c, caller, usage)
+    body = caller_limits(c, caller, usage).model_dump()
     assert body["user"] == "carol" and body["groups"] == ["alma"]
     assert body["perSession"] == {"cores": 2, "ram": f"{c.resources.ram.max:g}G", "gpus": 0}
     assert body["total"] == {"cores": 3, "ram": None, "sessions": 1, "jobs": None}

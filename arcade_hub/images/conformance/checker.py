@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from arcade_hub.config.images import RegistryConfig, is_loopback_host
+from arcade_hub.config.references import parse_reference
 from arcade_hub.images import labels
-from arcade_hub.images.config import RegistryConfig, is_loopback_host
 from arcade_hub.images.conformance.podman import Podman, PodmanError
 from arcade_hub.images.conformance.results import CheckResult, Report
 from arcade_hub.images.conformance.runtime import RuntimeChecker
 from arcade_hub.images.conformance.static import static_checks
 from arcade_hub.images.errors import RegistryError
 from arcade_hub.images.models import ImageInfo
-from arcade_hub.images.reference import parse_reference
 from arcade_hub.images.registry import RegistryClient
 
 

@@ -8,6 +8,7 @@ import json
 import os
 from typing import Any
 
+from arcade_hub import contract
 from arcade_hub.images.conformance.checker import CheckOptions, check_image
 from arcade_hub.images.conformance.podman import Podman
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         podman=Podman(
             root=args.podman_root,
             runroot=args.podman_runroot,
-            runtime=args.podman_runtime or os.environ.get("ARCADE_PODMAN_RUNTIME") or None,
+            runtime=args.podman_runtime or os.environ.get(contract.PODMAN_RUNTIME) or None,
         ),
         timeout=args.timeout,
     )

@@ -26,12 +26,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from arcade_hub.contract import arcade_environment
 from arcade_hub.images import labels
 from arcade_hub.images.conformance.podman import Podman, PodmanError
 from arcade_hub.images.conformance.results import CheckResult
 from arcade_hub.images.conformance.static import app_command
 from arcade_hub.images.models import ImageInfo
-from arcade_hub.storage import arcade_environment
 
 RUN_AS = (54321, 100)
 """An arbitrary unprivileged uid:gid, like the per-user uids the platform hands out."""

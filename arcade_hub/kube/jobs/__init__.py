@@ -1,0 +1,1 @@
+"""Batch jobs on Kubernetes: Indexed Jobs, their pods, logs and reconciliation."""

@@ -1,0 +1,1 @@
+"""JupyterHub spawners of the two backends and what they share (the hub glue)."""
