@@ -49,17 +49,43 @@ Manifest = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def images(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> tuple[Podman,
-                                                                             dict[str, str]]:
-    """notebook, desktop and headless, built (or found cached) by scripts/build-images.sh; the
-    podman of its storage, which `kube play` runs them from."""
+def images(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        tuple[Podman, dict[str, str]]]:
+    """notebook, desktop and headless, built (or found cached) by scripts/build-images.sh, and
+    a podman of its own for `kube play`: its own store, run and temporary directories (podman's
+    default /run/libpod is shared by every podman of the machine, and another's `system reset`
+    there would make this one forget its running pods), reading the built images from the
+    build's store."""
     runtime = oci_runtime()
     assert podman.env is not None
     env = script_env(podman.env["CONTAINERS_CONF"], runtime)
     names = ["notebook", "desktop", "headless"]
     build(names, env, tmp_path_factory.mktemp("kube-play-build") / "build.log")
     refs = listed(names, env)
-    return storage_podman(env, runtime), refs
+    built = storage_podman(env, runtime)
+    own = tmp_path_factory.mktemp("kube-play-podman")
+    (own / "storage.conf").write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{own}/root"\nrunroot = "{own}/run"\n'
+        f'[storage.options]\nadditionalimagestores = ["{built.root}"]\n')
+    (own / "containers.conf").write_text(
+        Path(podman.env["CONTAINERS_CONF"]).read_text()
+        + f'\n[engine]\ntmp_dir = "{own}/tmp"\n')
+    player = Podman(runtime=runtime, env={
+        **env, "CONTAINERS_CONF": str(own / "containers.conf"),
+        "CONTAINERS_STORAGE_CONF": str(own / "storage.conf")})
+    yield player, refs
+    # (never `system reset`: it could reach the build's store)
+    pods = player.call(["pod", "ps", "-q"]).stdout.split()
+    leftovers = player.call(["ps", "-aq"]).stdout.split()
+    volumes = player.call(["volume", "ls", "-q"]).stdout.split()
+    for pod in pods:
+        player.call(["pod", "rm", "-f", pod])
+    for container in leftovers:
+        player.remove(container)
+    for volume in volumes:
+        player.call(["volume", "rm", "-f", volume])
+    assert not (pods or leftovers or volumes), (
+        f"left behind: pods {pods}, containers {leftovers}, volumes {volumes}")
 
 
 @pytest.fixture
