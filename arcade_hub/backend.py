@@ -24,12 +24,14 @@ PlatformSource = Callable[[], PlatformConfig]
 """The platform document as it is now (reloaded when the file changes)."""
 
 
-def app_listing(entries: list[CatalogueEntry]) -> list[dict[str, str]]:
-    """Desktop apps as the desktop's menu file and the apps API list them."""
+def app_listing(apps: list[tuple[CatalogueEntry, str | None]]) -> list[dict[str, Any]]:
+    """Desktop apps as the desktop's menu and the apps API list them: each with why it cannot
+    be opened (`reason`, and `available` false) where it cannot."""
     return [
         {"name": e.name, "title": e.title, "group": e.group,
-         "version": next(iter(e.versions.values()), "")}
-        for e in entries
+         "version": next(iter(e.versions.values()), ""),
+         "available": reason is None, "reason": reason or ""}
+        for e, reason in apps
     ]  # fmt: skip
 
 
@@ -54,8 +56,8 @@ class Backend(Protocol):
         """Where launches run, for the planner: availability, data directory, datasets."""
         ...
 
-    def desktop_apps(self) -> list[CatalogueEntry]:
-        """The desktop-app entries a desktop here can open (the menu, the apps API)."""
+    def desktop_apps(self) -> list[tuple[CatalogueEntry, str | None]]:
+        """Every desktop-app entry and why a desktop here cannot open it (None: it can)."""
         ...
 
     async def launch_app(

@@ -13,17 +13,18 @@ class NotEmbedded(Exception):
 
 
 async def open_backend(
-    platform: PlatformSource, data_dir: Path, kubeconfig: str | None = None
+    platform: PlatformSource, data_dir: Path, kubeconfig: str | None = None, api_url: str = ""
 ) -> Backend:
     """The backend the platform document names, ready (on Kubernetes: connected; see
-    `arcade_hub.kube.client.connect` for `kubeconfig`)."""
+    `arcade_hub.kube.client.connect` for `kubeconfig`). `api_url`: the arcade service's API,
+    which the embedded backend's apps get as ARCADE_API_URL."""
     if platform().backend.kind == "kubernetes":
         from arcade_hub.kube.backend import KubernetesBackend
 
         return await KubernetesBackend.connect(platform, data_dir, kubeconfig)
     from arcade_hub.local.backend import EmbeddedBackend
 
-    return EmbeddedBackend(platform, data_dir)
+    return EmbeddedBackend(platform, data_dir, api_url)
 
 
 def require_embedded(config: PlatformConfig) -> None:

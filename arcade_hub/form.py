@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 import jinja2
 
+from arcade_hub.casa.detect import Detected
 from arcade_hub.config import Choices, Kind, PlatformConfig
+from arcade_hub.config.casa_versions import Candidate, choose
 from arcade_hub.images.discovery import Snapshot
 from arcade_hub.launch.choices import (
     UserContext,
@@ -54,9 +57,13 @@ def render_form(
     state: FormState | None = None,
     discovery: Snapshot | None = None,
     batch_url: str = BATCH_URL,
+    casa_needed: Mapping[str, Detected] | None = None,
 ) -> str:
     """The form's HTML. `config` may include discovered entries (`discovery.entries`);
-    `batch_url` is the arcade service's Batch page, linked from the Interactive | Batch switch."""
+    `batch_url` is the arcade service's Batch page, linked from the Interactive | Batch switch;
+    `casa_needed` the CASA version each dataset needs, and where that is said (the planner's
+    `dataset_casa`): choosing the dataset selects the CASA entry that serves it, or says why
+    none can and offers the nearest."""
     state = state or FormState()
     discovery = discovery or Snapshot()
     values = {k: _first(v) for k, v in state.values.items()}
@@ -74,7 +81,7 @@ def render_form(
             and availability.runs_image_references,
             discovery_note=discovery.unavailable,
             resources=resources,
-            datasets=[d for d in config.datasets if dataset_allowed(d, user, config)],
+            datasets=_datasets(config, availability, user, casa_needed or {}),
             values=values,
             errors=state.errors,
             custom=CUSTOM,
@@ -111,6 +118,33 @@ def _groups(
         if items:
             groups.append({"kind": kind.value, "title": title, "note": note, "entries": items})
     return groups
+
+
+def _datasets(
+    config: PlatformConfig,
+    availability: Availability,
+    user: UserContext,
+    needed: Mapping[str, Detected],
+) -> list[dict[str, Any]]:
+    """The datasets the user may use, each with the CASA entry to select and what to say."""
+    candidates = [
+        Candidate(e.name, e.title, e.casa_version,
+                  entry_refusal(config, user.groups, e) or availability.unavailable_reason(e))
+        for e in config.catalogue
+        if e.casa_version and e.kind != Kind.headless
+    ]  # fmt: skip
+    found = []
+    for d in config.datasets:
+        if not dataset_allowed(d, user, config):
+            continue
+        item: dict[str, Any] = {"id": d.id, "title": d.title, "casa": None}
+        if (wanted := needed.get(d.id)) is not None:
+            source = "" if wanted.source == "the platform configuration" else (
+                f"recorded in {wanted.source}")  # fmt: skip
+            choice = choose(wanted.version, candidates, source)
+            item.update(casa=wanted.version, select=choice.selected or "", note=choice.note)
+        found.append(item)
+    return found
 
 
 def resource_fields(

@@ -30,7 +30,7 @@ from typing import TextIO
 from arcade_hub.apps.install import list_installed
 from arcade_hub.apps.layout import InstalledApp, layout
 from arcade_hub.apps.registry import SiteConfig, get_app
-from arcade_hub.casa.versions import parse
+from arcade_hub.config.casa_versions import parse
 
 DEMO_ID = "alma-demo"
 SIMULATE = "simulate_alma.py"

@@ -15,14 +15,15 @@ a bounded amount. `dataset_casa_version` applies the platform document's overrid
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_hub.casa.versions import normalise
 from arcade_hub.config import Dataset
+from arcade_hub.config.casa_versions import normalise
 
 MAX_TEXT = 1 << 20  # bytes read from a README or manifest
 MAX_DEPTH = 5  # levels searched below the root (ALMA: science_goal/group/member/qa)
@@ -151,6 +152,22 @@ def _read(path: Path) -> str:
             return f.read(MAX_TEXT).decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+@functools.lru_cache(maxsize=64)
+def _detected_at(path: str, changed: int) -> Detected | None:
+    """What `detect_casa_version` found at `path`, as long as it has not changed since."""
+    return detect_casa_version(Path(path))
+
+
+def cached_casa_version(path: Path) -> Detected | None:
+    """`detect_casa_version` of `path`, read again only when the directory changed (the
+    planner asks at every launch with the dataset)."""
+    try:
+        changed = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _detected_at(str(path), changed)
 
 
 def dataset_casa_version(

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from arcade_hub.casa.versions import nearest
+from arcade_hub.config.casa_versions import nearest
 
 METADATA_KEY = "arcade-hub"
 
@@ -36,6 +37,12 @@ def default_kernel_dir() -> Path:
     return Path(sys.executable).parent.parent / "share" / "jupyter" / "kernels"
 
 
+def search_dirs() -> list[Path]:
+    """Where Jupyter looks for kernels here: `$JUPYTER_PATH`'s, then this installation's."""
+    extra = [Path(p) / "kernels" for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    return [*extra, default_kernel_dir()]
+
+
 def kernel_spec(
     *, title: str, python: Path, site_config: Path, casa_version: str, app: str
 ) -> dict[str, object]:
@@ -52,7 +59,7 @@ def kernel_spec(
 def installed_kernels(kernel_dirs: Iterable[Path] | None = None) -> list[Kernel]:
     """CASA kernels (those with Arcade Hub metadata) in `kernel_dirs`, sorted by name."""
     found: dict[str, Kernel] = {}
-    for root in kernel_dirs if kernel_dirs is not None else [default_kernel_dir()]:
+    for root in kernel_dirs if kernel_dirs is not None else search_dirs():
         if not root.is_dir():
             continue
         for spec in sorted(root.glob("*/kernel.json")):

@@ -11,11 +11,13 @@ from pydantic import Field, model_validator
 from arcade_hub.config.auth import AuthConfig
 from arcade_hub.config.backends import Backend
 from arcade_hub.config.base import SESSION_KINDS, Kind, Model
+from arcade_hub.config.casa_versions import satisfies
 from arcade_hub.config.catalogue import CatalogueEntry, Dataset, Resources
 from arcade_hub.config.images import ImagesConfig
 from arcade_hub.config.lifetimes import Jobs, SessionsApi
 from arcade_hub.config.policy import GroupRule, Policy
 from arcade_hub.config.storage import StorageRoots
+from arcade_hub.config.vospace import VospaceConfig
 from arcade_hub.config.web import WebConfig
 
 
@@ -73,6 +75,11 @@ class PlatformConfig(Model):
         title="Images",
         description="Registries, catalogue discovery and the image launch policy.",
     )
+    vospace: VospaceConfig = Field(
+        default_factory=VospaceConfig,
+        title="VOSpace storage service",
+        description="Homes and project spaces over VOSpace 2.1, for CADC's `vos` client.",
+    )
 
     @model_validator(mode="after")
     def _cross_references(self) -> PlatformConfig:
@@ -89,7 +96,7 @@ class PlatformConfig(Model):
             raise ValueError("the catalogue needs at least one notebook or desktop entry")
         casa = {e.casa_version for e in self.catalogue if e.casa_version}
         for d in self.datasets:
-            if d.casa_version and d.casa_version not in casa:
+            if d.casa_version and not any(satisfies(v, d.casa_version) for v in casa):
                 raise ValueError(
                     f"dataset {d.id!r} needs CASA {d.casa_version} but no catalogue entry "
                     f"provides it (have: {', '.join(sorted(casa)) or 'none'})"

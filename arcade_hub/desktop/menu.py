@@ -24,12 +24,16 @@ class DesktopApp:
     title: str
     group: str = ""
     version: str = ""
+    reason: str = ""
+    """Why it cannot be opened here (empty: it can); the menu shows it greyed, and choosing it
+    says why (`arcade-launch`)."""
 
     @property
     def label(self) -> str:
-        if self.version and self.version not in self.title:
-            return f"{self.title} {self.version}"
-        return self.title
+        title = self.title
+        if self.version and self.version not in title:
+            title = f"{title} {self.version}"
+        return f"{title} (unavailable)" if self.reason else title
 
 
 def parse_apps(raw: object) -> list[DesktopApp]:
@@ -40,7 +44,7 @@ def parse_apps(raw: object) -> list[DesktopApp]:
     for i, item in enumerate(raw):
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
             raise ValueError(f"desktop app #{i} needs a non-empty string 'name'")
-        fields = {k: item.get(k) for k in ("title", "group", "version")}
+        fields = {k: item.get(k) for k in ("title", "group", "version", "reason")}
         for key, value in fields.items():
             if value is not None and not isinstance(value, str | int | float):
                 raise ValueError(f"desktop app {item['name']!r}: {key} must be a string")
@@ -50,6 +54,7 @@ def parse_apps(raw: object) -> list[DesktopApp]:
                 title=str(fields["title"] or item["name"]),
                 group=str(fields["group"] or ""),
                 version=str(fields["version"] or ""),
+                reason=str(fields["reason"] or "") if item.get("available") is False else "",
             )
         )
     return apps
@@ -60,23 +65,6 @@ def load_apps(path: Path | None) -> list[DesktopApp]:
     if path is None:
         return []
     return parse_apps(json.loads(path.read_text(encoding="utf-8")))
-
-
-def apps_from_api(env: Mapping[str, str], timeout: float = 10.0) -> list[DesktopApp]:
-    """What `arcade-launch --list` lists: the apps this session may open, from the platform's
-    API (`ARCADE_API_URL`, the session's token). Used where no apps file is given, as in pods
-    on Kubernetes; raises `OSError` or `ValueError` when the API cannot tell."""
-    import httpx
-
-    try:
-        url, token = apps_endpoint(env)
-        r = httpx.get(url, headers={"Authorization": f"token {token}"}, timeout=timeout)
-        r.raise_for_status()
-        return parse_apps(r.json()["apps"])
-    except KeyError as e:
-        raise ValueError(f"{e.args[0]} is not set") from None
-    except httpx.HTTPError as e:
-        raise OSError(f"the platform API at {env.get(contract.API_URL)}: {e}") from None
 
 
 def apps_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
@@ -100,11 +88,15 @@ def render_menu(
 ) -> str:
     """Return openbox ``menu.xml``: Terminal, then apps grouped into submenus by group.
 
-    Each app runs ``launch_command + [app.name]``; apps without a group sit at top level.
+    Each app runs ``launch_command + [app.name]`` (an unavailable one too: `arcade-launch` then
+    says why); apps without a group sit at top level. The catalogue's entry for the desktop's
+    own terminal is not listed twice.
     """
     root = ET.Element("openbox_menu", xmlns=MENU_NS)
     menu = ET.SubElement(root, "menu", id="root-menu", label="Arcade")
     _execute_item(menu, "Terminal", terminal_command)
+    terminal = Path(terminal_command[0]).name if terminal_command else ""
+    apps = [app for app in apps if app.name != terminal]
     if apps:
         ET.SubElement(menu, "separator")
     groups: dict[str, list[DesktopApp]] = {}
@@ -127,6 +119,10 @@ _RC_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
   <placement><policy>Smart</policy><center>yes</center></placement>
   <theme>
     <name>Clearlooks</name>
+    <font place="MenuHeader"><name>DejaVu Sans</name><size>13</size><weight>bold</weight></font>
+    <font place="MenuItem"><name>DejaVu Sans</name><size>13</size></font>
+    <font place="ActiveWindow"><name>DejaVu Sans</name><size>11</size><weight>bold</weight></font>
+    <font place="InactiveWindow"><name>DejaVu Sans</name><size>11</size></font>
     <titleLayout>NLIMC</titleLayout>
     <keepBorder>yes</keepBorder>
     <animateIconify>no</animateIconify>
@@ -194,6 +190,13 @@ _RC_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
       </mousebind>
     </context>
   </mouse>
+  <applications>
+    <!-- the hint where the menu is: part of the background, not a window to manage -->
+    <application name="arcade-hint">
+      <decor>no</decor><focus>no</focus><layer>below</layer>
+      <skip_taskbar>yes</skip_taskbar><skip_pager>yes</skip_pager>
+    </application>
+  </applications>
   <menu>
     <file>{menu_file}</file>
     <hideDelay>200</hideDelay>

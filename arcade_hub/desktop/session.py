@@ -35,7 +35,7 @@ import psutil
 from arcade_hub import contract
 from arcade_hub.secret_files import write_private_file
 
-from .menu import DesktopApp, apps_from_api, load_apps, render_menu, render_rc
+from .menu import DesktopApp, load_apps, parse_apps, render_menu, render_rc
 from .xauth import new_cookie, write_xauthority
 
 log = logging.getLogger("arcade_hub.desktop")
@@ -52,11 +52,18 @@ DEFAULT_TERMINAL = "xterm"
 DEFAULT_GEOMETRY = "1680x1050"
 X11_UNIX_DIR = Path("/tmp/.X11-unix")
 DISPLAY_TIMEOUT = 30.0
+APPS_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 CRASH_LOOP_SECONDS = 10.0
 # Desktop background: a two-tone pattern, so clients can tell desktop pixels from a blank frame.
 STARTUP_SCRIPT = """#!/bin/sh
 xsetroot -cursor_name left_ptr -mod 4 4 -fg '#2a5275' -bg '#1d3b57'
+# A hint that stays: where the menu is (no panel). In the desktop's colours, not a white box.
+if command -v xmessage >/dev/null 2>&1; then
+    xmessage -geometry +16+16 -bg '#1d3b57' -fg '#ffffff' -bd '#2a5275' -fn 10x20 \\
+        -buttons '' -name arcade-hint \\
+        'Arcade desktop: click the background for the menu (terminal, apps, CASA)' &
+fi
 """
 ENV_AUTOSTART = contract.AUTOSTART
 
@@ -132,6 +139,23 @@ class DesktopSettings:
     @property
     def startup_file(self) -> Path:
         return self.session_dir / "openbox-startup.sh"
+
+
+def menu_apps(settings: DesktopSettings) -> list[DesktopApp]:
+    """The apps for the menu: as the platform's apps API lists them for this session's user
+    (`arcade-launch --list --json`: the group policy and what can run here, with reasons),
+    else the session's apps file."""
+    try:
+        done = subprocess.run(
+            [*settings.launch_command, "--list", "--json"],
+            capture_output=True, text=True, timeout=APPS_TIMEOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        if done.returncode == 0:
+            return parse_apps(json.loads(done.stdout))
+        log.warning("arcade-launch --list: %s", done.stderr.strip()[-500:])
+    except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+        log.warning("the platform's app list is unavailable (%s): using the apps file", e)
+    return load_apps(settings.apps_file)
 
 
 def xvnc_command(settings: DesktopSettings, displayfd: int) -> list[str]:
@@ -241,7 +265,7 @@ class DesktopSession:
         self.env["DISPLAY"] = f":{self.display}"
         self.env["XAUTHORITY"] = str(s.app_auth)
         s.menu_file.write_text(
-            render_menu(self.menu_apps(), s.launch_command, s.terminal_command)
+            render_menu(menu_apps(s), s.launch_command, s.terminal_command)
         )
         s.rc_file.write_text(render_rc(s.menu_file))
         s.startup_file.write_text(startup_script(s.launch_command, self.env.get(ENV_AUTOSTART)))
@@ -261,16 +285,6 @@ class DesktopSession:
             preexec_fn=_die_with_parent,
         )
         log.info("desktop on display :%d, info in %s", self.display, s.info_file)
-
-    def menu_apps(self) -> list[DesktopApp]:
-        """The menu's apps: from the apps file, else (pods on Kubernetes) from the API."""
-        if self.settings.apps_file is not None or contract.API_URL not in self.env:
-            return load_apps(self.settings.apps_file)
-        try:
-            return apps_from_api(self.env)
-        except (OSError, ValueError) as e:
-            log.warning("no desktop apps in the menu: %s", e)
-            return []
 
     def wait(self) -> int:
         """Reap children (and adopted orphans) until Xvnc or the window manager exits."""

@@ -43,9 +43,9 @@ class KubernetesBackend:
         availability = KubeAvailability.of(self.platform())
         return Site(data_dir=self.data_dir, availability=availability, datasets_on_host=False)
 
-    def desktop_apps(self) -> list[CatalogueEntry]:
+    def desktop_apps(self) -> list[tuple[CatalogueEntry, str | None]]:
         """Every desktop-app entry: each is an image, and a pod runs any image."""
-        return [e for e in self.platform().catalogue if e.kind == Kind.desktop_app]
+        return [(e, None) for e in self.platform().catalogue if e.kind == Kind.desktop_app]
 
     async def launch_app(
         self, desktop: LaunchSpec, state: dict[str, Any], app: LaunchSpec

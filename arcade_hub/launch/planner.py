@@ -15,6 +15,7 @@ runs comes in `PlanContext.usage`, what the backend can run in `PlanContext.site
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import secrets
@@ -24,7 +25,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from arcade_hub import contract, shellwords
+from arcade_hub.casa.detect import Detected, cached_casa_version
 from arcade_hub.config import CatalogueEntry, Dataset, Kind, PlatformConfig
+from arcade_hub.config.casa_versions import satisfies
 from arcade_hub.images.discovery import Snapshot, merge_catalogue
 from arcade_hub.images.rules import ImageCheck, ResolvedImage
 from arcade_hub.launch.choices import (
@@ -39,7 +42,7 @@ from arcade_hub.launch.choices import (
 from arcade_hub.launch.request import LaunchRequest, Refusal
 from arcade_hub.launch.rules import Usage, check_totals, entry_refusal, project_spaces
 from arcade_hub.launch.site import Site
-from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
+from arcade_hub.launch.spec import UNNAMED_SESSION_ID, LaunchSpec, Mount, MountKind
 from arcade_hub.launch.storage import expand, home_dir, project_dir, scratch_dir
 from arcade_hub.quoting import shown
 
@@ -98,7 +101,7 @@ async def plan(
 ) -> LaunchSpec | Refusal:
     """The spec of what `user` may launch for `request`, or why not."""
     if purpose == Purpose.app:
-        return _plan_app(user, request, ctx)
+        return await _plan_app(user, request, ctx)
     ctx = await _with_discovered(ctx)
     problems = Problems()
     choice = choose_image(request.image, purpose == Purpose.job, ctx.config, ctx.site, user)
@@ -118,11 +121,13 @@ async def plan(
             what="job" if purpose == Purpose.job else "session",
         ).items():  # fmt: skip
             problems.add(key, message)
-    dataset = _dataset(request.dataset, choice.entry, ctx, user, problems)
+    dataset, needed = await _dataset(request.dataset, choice.entry, ctx, user, problems)
     if problems.errors:
         return problems.refusal()
     assert choice.image is not None
     spec = _spec(user, request, purpose, ctx, choice, dataset, (cores, ram, gpus), count)
+    if needed is not None:
+        spec = spec.model_copy(update={"casa_version": needed.version})
     log.info("Launch spec for %s: %s", user.name, spec.summary())
     return spec
 
@@ -157,6 +162,9 @@ async def _checked(choice: ImageChoice, ctx: PlanContext, user: UserContext) -> 
 def _session_rules(
     request: LaunchRequest, choice: ImageChoice, ctx: PlanContext, problems: Problems
 ) -> None:
+    if ctx.server_name == UNNAMED_SESSION_ID:
+        problems.add("", f"{UNNAMED_SESSION_ID!r} is the name of your unnamed session; "
+                     "choose another name")  # fmt: skip
     given = [k for k in ("cmd", "args", "env", "instances", "params") if getattr(request, k)]
     if given:
         problems.add(given[0], f"{', '.join(given)} apply to batch jobs only")
@@ -200,15 +208,16 @@ def _job_rules(
     return max(count, 1)
 
 
-def _dataset(
+async def _dataset(
     requested: str | None,
     entry: CatalogueEntry | None,
     ctx: PlanContext,
     user: UserContext,
     problems: Problems,
-) -> Dataset | None:
+) -> tuple[Dataset | None, Detected | None]:
+    """The dataset asked for, checked, and the CASA version its data needs (if known)."""
     if not requested:
-        return None
+        return None, None
     config = ctx.config
     try:
         dataset = config.dataset(requested)
@@ -216,27 +225,43 @@ def _dataset(
         known = ", ".join(d.id for d in config.datasets if dataset_allowed(d, user, config))
         problems.add("dataset", f"unknown dataset {shown(requested)}" + (
             f" (available: {known})" if known else " (no datasets are offered here)"))  # fmt: skip
-        return None
+        return None, None
     if not dataset_allowed(dataset, user, config):
         problems.add("dataset", dataset_refusal(dataset, config), 403)
     elif ctx.site.datasets_on_host and not expand(dataset.path, ctx.site.data_dir).is_dir():
         problems.add("dataset", f"dataset {dataset.id!r} is not available right now: its data "
                      "is missing on this machine (tell your platform's operators)")  # fmt: skip
-    elif entry is not None and (mismatch := casa_mismatch(dataset, entry, config)):
-        problems.add("dataset", mismatch)
-    return dataset
+    else:
+        needed = await dataset_casa(dataset, ctx.site)
+        if entry and needed and (mismatch := casa_mismatch(dataset, needed, entry, config)):
+            problems.add("dataset", mismatch)
+        return dataset, needed
+    return dataset, None
 
 
-def casa_mismatch(dataset: Dataset, entry: CatalogueEntry, config: PlatformConfig) -> str | None:
-    """Why `entry` cannot work on `dataset` (which needs another CASA version), or None."""
-    if not dataset.casa_version or not entry.casa_version:
+async def dataset_casa(dataset: Dataset, site: Site) -> Detected | None:
+    """The CASA version `dataset` needs and where that is said: the platform document, or
+    (with `casa_version_from_data`, where the data is on this machine) the data itself,
+    read off the event loop and cached until it changes."""
+    if dataset.casa_version:
+        return Detected(dataset.casa_version, "the platform configuration")
+    if not (dataset.casa_version_from_data and site.datasets_on_host):
         return None
-    if entry.casa_version == dataset.casa_version:
+    return await asyncio.to_thread(cached_casa_version, expand(dataset.path, site.data_dir))
+
+
+def casa_mismatch(
+    dataset: Dataset, needed: Detected, entry: CatalogueEntry, config: PlatformConfig
+) -> str | None:
+    """Why `entry` cannot work on `dataset`, which needs another CASA version, or None."""
+    if not entry.casa_version or satisfies(entry.casa_version, needed.version):
         return None
-    matching = [e for e in config.catalogue if e.casa_version == dataset.casa_version]
-    hint = ", ".join(f"{e.title} ({e.name})" for e in matching)
+    matching = [
+        e for e in config.catalogue if e.casa_version and satisfies(e.casa_version, needed.version)
+    ]
+    hint = ", ".join(f"{e.title} ({e.name})" for e in matching) or "no entry of this platform"
     return (
-        f"dataset {dataset.id!r} needs CASA {dataset.casa_version}, but {entry.title} provides "
+        f"dataset {dataset.id!r} needs CASA {needed.version}, but {entry.title} provides "
         f"CASA {entry.casa_version}: choose {hint}"
     )
 
@@ -287,7 +312,9 @@ def _spec(
     )
 
 
-def _plan_app(user: UserContext, request: LaunchRequest, ctx: PlanContext) -> LaunchSpec | Refusal:
+async def _plan_app(
+    user: UserContext, request: LaunchRequest, ctx: PlanContext
+) -> LaunchSpec | Refusal:
     """A desktop app on the user's running desktop `ctx.desktop`: the app must be a desktop
     app of the catalogue that the user's groups may launch and that works on the desktop's
     dataset; it shares the desktop's resources, storage and environment."""
@@ -303,8 +330,8 @@ def _plan_app(user: UserContext, request: LaunchRequest, ctx: PlanContext) -> La
     if refusal:
         return Refusal({"image": f"you may not launch {entry.title}: {refusal}"}, 403)
     dataset = config.dataset(desktop.dataset) if desktop.dataset else None
-    mismatch = casa_mismatch(dataset, entry, config) if dataset else None
-    if mismatch:
+    needed = await dataset_casa(dataset, ctx.site) if dataset else None
+    if dataset and needed and (mismatch := casa_mismatch(dataset, needed, entry, config)):
         return Refusal({"dataset": mismatch})
     return desktop.model_copy(update={"kind": Kind.desktop_app, "entry": entry.name,
                                       "title": entry.title, "image": entry.image})  # fmt: skip
@@ -316,9 +343,9 @@ def unknown_app(config: PlatformConfig, name: str) -> Refusal | None:
         entry = config.entry(name)
     except KeyError:
         apps = ", ".join(e.name for e in config.catalogue if e.kind == Kind.desktop_app)
-        return Refusal({"app": f"no app {shown(name)} in the catalogue (available: {apps})"}, 404)
+        return Refusal({"": f"no app {shown(name)} in the catalogue (available: {apps})"}, 404)
     if entry.kind != Kind.desktop_app:
-        return Refusal({"app": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
+        return Refusal({"": f"{entry.title} is a {entry.kind.value}, not a desktop app"})
     return None
 
 

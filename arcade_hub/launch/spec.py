@@ -30,6 +30,11 @@ class Mount(BaseModel):
     read_only: bool = False
 
 
+UNNAMED_SESSION_ID = "default"
+"""What the sessions API and pages call a user's unnamed server (JupyterHub's default server,
+which a link to `/user/NAME/` starts); no named session may take this name."""
+
+
 class LaunchSpec(BaseModel):
     """Everything a backend needs to start one session or job."""
 
@@ -46,6 +51,9 @@ class LaunchSpec(BaseModel):
     ram_gib: float
     gpus: int
     dataset: str | None = None
+    casa_version: str | None = Field(
+        None, description="The CASA version the dataset's data needs (its kernel is the default)."
+    )
     desktop: str | None = Field(
         None, description="For a desktop-app: the desktop entry that hosts it."
     )

@@ -30,7 +30,6 @@ from arcade_hub.backend import AppNotRunnable
 from arcade_hub.config import CatalogueEntry
 from arcade_hub.desktop.xauth import MIT_MAGIC_COOKIE, parse_xauthority, xauth_entry
 from arcade_hub.local import podman_apps
-from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.safe_fs import Unreadable, create_file, read_beneath, replace_file
 from arcade_hub.local.sandbox import make_preexec
 from arcade_hub.local.session import Desktop, LocalSession
@@ -42,20 +41,12 @@ XAUTHORITY_LIMIT = 4096
 log = logging.getLogger("arcade_hub.launch")
 
 
-async def launch_app(session: LocalSession, entry: CatalogueEntry) -> dict[str, Any]:
-    """Start `entry` on the session's desktop; return what was started."""
-    containers = session.platform.backend.local.app_containers == "auto"
-    podman_reason = podman_apps.podman_unavailable_reason() if containers else None
-    image = None
-    if containers and podman_reason is None:
-        image = await asyncio.to_thread(podman_apps.image_labels_if_present, entry.image)
-    choice = podman_apps.choose(
-        entry,
-        containers=containers,
-        podman_reason=podman_reason,
-        image_present=image is not None,
-        local_reason=LocalAvailability(path=local_search_path()).unavailable_reason(entry),
-    )
+async def launch_app(
+    session: LocalSession, entry: CatalogueEntry, api_url: str = ""
+) -> dict[str, Any]:
+    """Start `entry` on the session's desktop; return what was started. `api_url`: the
+    arcade service's API, so the app's processes can launch apps too (`arcade-launch`)."""
+    choice, image = await asyncio.to_thread(podman_apps.app_choice, session.platform, entry)
     if choice.how is None:
         raise AppNotRunnable(choice.reason, 400)
     _check_layout(session)
@@ -70,7 +61,7 @@ async def launch_app(session: LocalSession, entry: CatalogueEntry) -> dict[str, 
         return await _launch_container(session, entry, desktop, image, log_path)
     assert entry.local is not None and entry.local.cmd
     env = {
-        **session.environment(),
+        **session.environment(api_url),
         **entry.local.env,
         "DISPLAY": desktop.display,
         "XAUTHORITY": str(desktop.user_xauthority),

@@ -25,13 +25,15 @@ from arcade_hub.local.session import LocalSession, desktop_apps
 class EmbeddedBackend:
     platform: PlatformSource
     data_dir: Path
+    api_url: str = ""
+    """The arcade service's API, for the apps' own `arcade-launch` (ARCADE_API_URL)."""
     name: str = "local"
 
     def site(self) -> Site:
         return Site(data_dir=self.data_dir, availability=LocalAvailability(local_search_path()))
 
-    def desktop_apps(self) -> list[CatalogueEntry]:
-        """Apps with a runnable `local` block, and apps whose image is in podman's storage."""
+    def desktop_apps(self) -> list[tuple[CatalogueEntry, str | None]]:
+        """Runnable: a `local` block that runs here, or an image in podman's storage."""
         return desktop_apps(self.platform())
 
     async def launch_app(
@@ -40,7 +42,7 @@ class EmbeddedBackend:
         platform = self.platform()
         assert app.entry is not None
         session = LocalSession.reopen(desktop, platform, self.data_dir)
-        return await launch_app(session, platform.entry(app.entry))
+        return await launch_app(session, platform.entry(app.entry), self.api_url)
 
     def job_runner(self, store: JobStore, data_dir: Path) -> Runner:
         return JobRunner(store, self.platform, data_dir)

@@ -35,10 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from arcade_hub import contract
-from arcade_hub.config import CatalogueEntry
+from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.images import labels as image_labels
 from arcade_hub.launch.spec import MountKind
 from arcade_hub.launch.storage import path_name
+from arcade_hub.local.availability import LocalAvailability, local_search_path
 
 if TYPE_CHECKING:
     from arcade_hub.local.session import Desktop, LocalSession
@@ -259,9 +260,28 @@ def choose(
         why_not_local = "its `local` block names no command"
     return Choice(
         None,
-        f"{entry.title} cannot run here: not as a container, as {why_not_container}; "
-        f"not as a local command, as {why_not_local}",
+        f"{entry.title} is not available on this machine (for operators: not as a container, "
+        f"as {why_not_container}; not as a local command, as {why_not_local})",
     )
+
+
+def app_choice(
+    platform: PlatformConfig, entry: CatalogueEntry
+) -> tuple[Choice, dict[str, str] | None]:
+    """How `entry` runs on this machine's desktops (the one decision, for the menu and for a
+    launch), and the labels of its image when it is in local podman storage. Asks podman:
+    call it off the event loop."""
+    containers = platform.backend.local.app_containers == "auto"
+    podman_reason = podman_unavailable_reason() if containers else None
+    labels = image_labels_if_present(entry.image) if containers and not podman_reason else None
+    choice = choose(
+        entry,
+        containers=containers,
+        podman_reason=podman_reason,
+        image_present=labels is not None,
+        local_reason=LocalAvailability(path=local_search_path()).unavailable_reason(entry),
+    )
+    return choice, labels
 
 
 # --- running podman -------------------------------------------------------------------------

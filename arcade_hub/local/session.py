@@ -22,7 +22,7 @@ from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.launch.storage import expand, session_environment
 from arcade_hub.local import cgroups, podman_apps
-from arcade_hub.local.availability import LocalAvailability, local_search_path
+from arcade_hub.local.availability import local_search_path
 from arcade_hub.local.identity import Identity, IdentityRegistry, hub_identity
 from arcade_hub.local.nss import nss_environment, write_nss_files
 from arcade_hub.local.paths import (
@@ -226,22 +226,16 @@ def ensure_x11_unix_dir() -> None:
         )
 
 
-def desktop_apps(platform: PlatformConfig) -> list[CatalogueEntry]:
-    """The desktop-app entries this machine can run: those with a runnable `local` block,
-    and (with `backend.local.app_containers: auto`) those whose image is in local podman
-    storage."""
-    availability = LocalAvailability(path=local_search_path())
-    containers = (
-        platform.backend.local.app_containers == "auto"
-        and podman_apps.podman_unavailable_reason() is None
-    )
-
-    def runnable(e: CatalogueEntry) -> bool:
-        if availability.unavailable_reason(e) is None:
-            return True
-        return containers and podman_apps.image_labels_if_present(e.image) is not None
-
-    return [e for e in platform.catalogue if e.kind == Kind.desktop_app and runnable(e)]
+def desktop_apps(platform: PlatformConfig) -> list[tuple[CatalogueEntry, str | None]]:
+    """Every desktop-app entry, and why it cannot run on this machine (None: it can, as its
+    `local` command or, with `backend.local.app_containers: auto`, as a podman container of
+    its image in local storage)."""
+    found = []
+    for e in platform.catalogue:
+        if e.kind == Kind.desktop_app:
+            choice, _ = podman_apps.app_choice(platform, e)
+            found.append((e, choice.reason if choice.how is None else None))
+    return found
 
 
 def _pick_cpus(spec: LaunchSpec) -> frozenset[int] | None:

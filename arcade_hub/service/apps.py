@@ -22,7 +22,7 @@ from arcade_hub.launch.planner import (
     unknown_app,
 )
 from arcade_hub.launch.request import LaunchRequest, Refusal
-from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.launch.spec import UNNAMED_SESSION_ID, LaunchSpec
 from arcade_hub.quoting import shorten
 from arcade_hub.service.handlers import ApiError, ApiHandler
 from arcade_hub.service.hub_client import spec_of
@@ -44,10 +44,12 @@ class AppsHandler(ApiHandler):
             raise ApiError(not_desktop.status, not_desktop.message)
         owner = await self._owner(user)
         # may ask podman which app images are stored: off the event loop
-        entries = await asyncio.to_thread(self.sessions.backend.desktop_apps)
-        allowed = [e for e in entries
-                   if isinstance(await self._plan(owner, e.name, desktop), LaunchSpec)]  # fmt: skip
-        self.write_json({"apps": app_listing(allowed)})
+        apps = await asyncio.to_thread(self.sessions.backend.desktop_apps)
+        listed = []
+        for entry, reason in apps:  # why the planner refuses it, else why it cannot run here
+            planned = await self._plan(owner, entry.name, desktop)
+            listed.append((entry, planned.message if isinstance(planned, Refusal) else reason))
+        self.write_json({"apps": app_listing(listed)})
 
     async def post(self, user: str, server: str) -> None:
         self.require_user(user)
@@ -82,6 +84,7 @@ class AppsHandler(ApiHandler):
         return await plan(owner, LaunchRequest(image=app), Purpose.app, context)
 
     async def _desktop(self, user: str, server: str) -> tuple[dict[str, Any], LaunchSpec]:
+        server = "" if server == UNNAMED_SESSION_ID else server
         model = await self.hub.server(user, server)
         label = shorten(f"{user}/{server}" if server else user)
         if model is None or not model.get("ready"):

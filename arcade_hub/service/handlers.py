@@ -242,7 +242,17 @@ class ApiHandler(ServiceHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
+    def challenges(self) -> list[str]:
+        """The `WWW-Authenticate` challenges of a 401 (`arcade_hub.service.vosi`)."""
+        return []
+
+    def send_challenges(self, status_code: int) -> None:
+        if status_code == 401:
+            for value in self.challenges():
+                self.add_header("WWW-Authenticate", value)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
+        self.send_challenges(status_code)
         message = self.error_message(status_code, kwargs)
         self.finish(json.dumps({"status": status_code, "message": message}))

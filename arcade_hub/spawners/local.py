@@ -16,6 +16,7 @@ from jupyterhub.spawner import LocalProcessSpawner
 from tornado import web
 from traitlets import Unicode, default
 
+from arcade_hub.casa import kernels
 from arcade_hub.config import Kind
 from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local.availability import LocalAvailability, local_search_path
@@ -44,6 +45,7 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
     ).tag(config=True)
 
     _session: LocalSession | None = None
+    _kernel_args: list[str] = []
 
     @default("interrupt_timeout")
     def _default_interrupt_timeout(self) -> int:
@@ -91,6 +93,7 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
                 f"({self._session.limits})",
                 50,
             )
+            self._kernel_args = await self._default_kernel(spec)
             self.report("Starting the session's server", 70)
             address = await super().start()
             await self._wait_until_listening(*address)
@@ -118,8 +121,18 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
             self.report("Waiting for the server to answer", 90)
             return
 
+    async def _default_kernel(self, spec: LaunchSpec) -> list[str]:
+        """With a dataset that needs a CASA version (the planner's finding), new notebooks
+        open in the kernel of that version (or the nearest installed)."""
+        if spec.casa_version is None:
+            return []
+        found = await asyncio.to_thread(kernels.installed_kernels)
+        return kernels.singleuser_args(kernels.default_kernel(spec.casa_version, found))
+
     def get_args(self) -> list[str]:
-        args: list[str] = [*super().get_args(), DESKTOP_EXTENSION, NO_LSP_SCAN]
+        args: list[str] = [
+            *super().get_args(), DESKTOP_EXTENSION, NO_LSP_SCAN, *self._kernel_args
+        ]
         spec = self.launch_spec
         if spec is not None and spec.kind in (Kind.desktop, Kind.desktop_app):
             args += DESKTOP_ONLY

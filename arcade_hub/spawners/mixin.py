@@ -22,7 +22,7 @@ from arcade_hub.images.discovery import Snapshot, merge_catalogue
 from arcade_hub.images.services import ImageServices, ImageServicesScope
 from arcade_hub.jobs.store import unfinished_instances
 from arcade_hub.launch.choices import UserContext, user_groups
-from arcade_hub.launch.planner import PlanContext, Purpose, plan
+from arcade_hub.launch.planner import PlanContext, Purpose, dataset_casa, plan
 from arcade_hub.launch.request import Refusal, parse_user_options
 from arcade_hub.launch.rules import Usage
 from arcade_hub.launch.site import Availability, Site
@@ -148,6 +148,10 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
         snapshot = await self.discovered_images()
         state = self._form_attempt(clear=True)
         config = merge_catalogue(self.platform, snapshot.entries)
+        site = self.site()
+        needed = {
+            d.id: found for d in config.datasets if (found := await dataset_casa(d, site))
+        }
         return render_form(
             config,
             self.availability,
@@ -155,6 +159,7 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
             state,
             discovery=snapshot,
             batch_url=self.batch_url(),
+            casa_needed=needed,
         )
 
     def batch_url(self) -> str:

@@ -21,7 +21,6 @@ from arcade_hub.desktop import secure_xsrf_cookie
 from arcade_hub.desktop.menu import DesktopApp, parse_apps, render_menu, render_rc
 from arcade_hub.desktop.proxy import PROXY_NAME, install_proxy_config, server_process_spec
 from arcade_hub.desktop.session import (
-    DesktopSession,
     DesktopSettings,
     desktop_info,
     window_manager_command,
@@ -79,6 +78,49 @@ def test_parse_apps_rejects_bad_input(raw: object) -> None:
 def test_app_label() -> None:
     assert DesktopApp("a", "A", version="1").label == "A 1"
     assert DesktopApp("a", "A 1.0", version="1.0").label == "A 1.0"
+
+
+def test_every_catalogue_app_is_listed_unavailable_ones_marked_and_one_terminal() -> None:
+    """CASA 6.7.6 cannot run here: it is in the menu, marked, and choosing it runs
+    `arcade-launch`, which says why; the catalogue's xterm is the menu's own Terminal."""
+    apps = parse_apps([
+        {"name": "xterm", "title": "Terminal (xterm)", "group": "Tools", "available": True},
+        {"name": "casa-6.7.0", "title": "CASA 6.7.0", "group": "CASA", "available": True},
+        {"name": "casa-6.7.6", "title": "CASA 6.7.6", "group": "CASA", "available": False,
+         "reason": "CASA 6.7.6 is not installed on this machine"},
+    ])  # fmt: skip
+    assert apps[2].reason.endswith("not installed on this machine") and not apps[1].reason
+    root = ET.fromstring(render_menu(apps, ["arcade-launch"], ["xterm"])).find(f"{MENU_NS}menu")
+    assert root is not None
+    assert _items(root) == [("Terminal", "xterm")]  # once
+    groups = {m.get("label"): _items(m) for m in root.findall(f"{MENU_NS}menu")}
+    assert groups == {"CASA": [
+        ("CASA 6.7.0", "arcade-launch casa-6.7.0"),
+        ("CASA 6.7.6 (unavailable)", "arcade-launch casa-6.7.6"),
+    ]}  # fmt: skip
+
+
+def test_the_menu_comes_from_the_platform_else_the_apps_file(tmp_path: Path) -> None:
+    from arcade_hub.desktop.session import DesktopSettings, menu_apps
+
+    listing = tmp_path / "arcade-launch"
+    listing.write_text('#!/bin/sh\necho \'[{"name": "ds9", "title": "DS9", "available": true}]\'\n')
+    listing.chmod(0o755)
+    apps_file = tmp_path / "apps.json"
+    apps_file.write_text('[{"name": "xterm", "title": "Terminal"}]')
+    settings = DesktopSettings(rfb_socket=tmp_path / "s", session_dir=tmp_path, session_id="x",
+                               apps_file=apps_file, launch_command=(str(listing),))  # fmt: skip
+    assert [a.name for a in menu_apps(settings)] == ["ds9"]
+    broken = DesktopSettings(rfb_socket=tmp_path / "s", session_dir=tmp_path, session_id="x",
+                             apps_file=apps_file, launch_command=("false",))  # fmt: skip
+    assert [a.name for a in menu_apps(broken)] == ["xterm"]
+
+
+def test_menu_fonts_are_readable(tmp_path: Path) -> None:
+    rc = ET.fromstring(render_rc(tmp_path / "menu.xml"))
+    sizes = {f.get("place"): int(f.findtext(f"{RC_NS}size") or 0)
+             for f in rc.iterfind(f".//{RC_NS}font")}  # fmt: skip
+    assert sizes["MenuItem"] >= 12 and sizes["MenuHeader"] >= 12
 
 
 def test_rc_points_at_session_menu_and_binds_root_menu(tmp_path: Path) -> None:
@@ -154,31 +196,35 @@ class AppsApi(BaseHTTPRequestHandler):
         pass
 
 
-def test_menu_apps_come_from_the_api_without_an_apps_file(tmp_path: Path) -> None:
+def test_menu_apps_come_from_the_api_without_an_apps_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """In a pod on Kubernetes no apps file is written: the menu lists what the platform's API
-    says this session may open; without the API, the menu has only the terminal."""
+    says this session may open (the real `arcade-launch --list --json`); without the API, the
+    menu has only the terminal."""
+    from arcade_hub.desktop.session import menu_apps
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), AppsApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    launch = (sys.executable, "-m", "arcade_hub.launch_cli")
+    settings = DesktopSettings(rfb_socket=tmp_path / "s", session_dir=tmp_path, session_id="x",
+                               launch_command=launch)  # fmt: skip
+    env = {"ARCADE_API_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v1/",
+           "JUPYTERHUB_USER": "al ice", "JUPYTERHUB_SERVER_NAME": "desk",
+           "JUPYTERHUB_API_TOKEN": "t0k"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     try:
-        env = {"ARCADE_API_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v1/",
-               "JUPYTERHUB_USER": "al ice", "JUPYTERHUB_SERVER_NAME": "desk",
-               "JUPYTERHUB_API_TOKEN": "t0k"}
-        settings = DesktopSettings.from_env(Path("/run/rfb"), {
-            "ARCADE_SESSION_DIR": str(tmp_path)})
-        apps = DesktopSession(settings, env=dict(env)).menu_apps()
-        assert apps == [DesktopApp(name="xterm", title="Terminal", group="Tools")]
-        refused = DesktopSession(settings, env={**env, "JUPYTERHUB_API_TOKEN": "bad"})
-        assert refused.menu_apps() == []
+        assert menu_apps(settings) == [DesktopApp(name="xterm", title="Terminal", group="Tools")]
+        monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "bad")
+        assert menu_apps(settings) == []
     finally:
         server.shutdown()
         server.server_close()
-    assert DesktopSession(settings, env=env).menu_apps() == []  # the API is gone
-    assert DesktopSession(settings, env={}).menu_apps() == []  # not in a session
-    (tmp_path / "apps.json").write_text('[{"name": "ds9"}]')
-    with_file = DesktopSettings.from_env(Path("/run/rfb"), {
-        "ARCADE_SESSION_DIR": str(tmp_path), "ARCADE_DESKTOP_APPS": str(tmp_path / "apps.json")})
-    assert [a.name for a in DesktopSession(with_file, env=env).menu_apps()] == ["ds9"]
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t0k")
+    assert menu_apps(settings) == []  # the API is gone
+    monkeypatch.delenv("ARCADE_API_URL")
+    assert menu_apps(settings) == []  # not in a session
 
 
 def test_xvnc_has_no_tcp_and_uses_cookie(tmp_path: Path) -> None:

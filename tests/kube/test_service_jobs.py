@@ -649,7 +649,7 @@ async def test_job_command_follows_the_kubernetes_rule(fake_api: FakeKubeAPI, hu
         r = await submit(api)
         assert r.status_code == 400, r.text
         message = r.json()["message"]
-        assert "Batch has no command of its own: give one with `cmd`" in message
+        assert "Batch has no command of its own here: give the command to run" in message
         assert "backend.kubernetes.commands.headless" in message
         assert fake_api.counts[("create", "jobs")] == 2  # the two jobs above only
         assert await svc.service.sessions.store.all() == []

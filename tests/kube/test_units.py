@@ -253,7 +253,7 @@ def test_job_without_any_command_is_a_clear_400(kind: str, headless: list[str],
         _job_specs(config, backend)
     assert info.value.status == 400
     message = info.value.errors["cmd"]
-    assert message.startswith("Batch has no command of its own: give one with `cmd`")
+    assert message.startswith("Batch has no command of its own here: give the command to run")
     assert where in message
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from arcade_hub.apps.registry import APPS
 from arcade_hub.casa import detect, kernels, recipes
-from arcade_hub.casa.versions import Candidate, choose, nearest, normalise, parse, satisfies
 from arcade_hub.config import load_config
+from arcade_hub.config.casa_versions import Candidate, choose, nearest, normalise, parse, satisfies
 
 HERE = ["6.6.5", "6.7.0", "6.7.6"]
 
