@@ -5,7 +5,8 @@ into the hub pod, where `ArcadeKubeSpawner.platform_config_file` points); `prePu
 lists every catalogue image; `cull.maxAge` follows `sessions.lifetime_hours`; the document's
 `web` section becomes the hub's public URL, per-user subdomains, cookie flags, the arcade
 service's environment and the ingress hosts (as `arcade_hub.hub_config` configures the
-embedded hub). No Python goes into the values.
+embedded hub); the hub's pages are Arcade's, as on the embedded hub (`hub_pages`: templates,
+their variables, logo, where a login lands). No Python goes into the values.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from traitlets.config import Config
 
 from arcade_hub import __version__, contract
 from arcade_hub.config import ConfigError, Kind, PlatformConfig, is_ip_address
@@ -28,6 +30,7 @@ from arcade_hub.hub_config import (
     SERVICE,
     SERVICE_SCOPES,
     SESSION_TOKEN_SCOPES,
+    hub_pages,
     served_over_https,
     service_url,
 )
@@ -36,6 +39,11 @@ PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
 HUB_DATA_DIR = "/srv/jupyterhub/arcade"
 HUB_IMAGE = "ghcr.io/arcade-hub/hub"
+HUB_PACKAGE = Path("/usr/local/share/arcade-hub")
+"""Where the hub image links the installed arcade_hub package (images/hub/Dockerfile): the
+hub's templates and logo, at a path that does not depend on the image's Python."""
+HUB_PAGES = ("template_paths", "template_vars", "logo_file", "default_url")
+"""`hub.config.JupyterHub` keys that `hub_pages` decides (set by `render_values`)."""
 SPAWNER = "arcade_hub.spawners.kube.ArcadeKubeSpawner"
 SERVICE_PORT = 10101
 SESSION_API_URL = f"http://proxy-public/services/{SERVICE}/api/v1"
@@ -220,6 +228,14 @@ def _without_web(values: Values) -> Values:
     return out
 
 
+def page_values(config: PlatformConfig) -> Values:
+    """`hub.config.JupyterHub`'s pages: what `hub_pages` sets on the embedded hub, with the
+    package where the hub image has it."""
+    c = Config()
+    hub_pages(c, config, HUB_PACKAGE)
+    return {key: copy.deepcopy(c.JupyterHub[key]) for key in HUB_PAGES}
+
+
 def render_values(document: Values, base: Values | None = None) -> Values:
     """`base` (default: `base_values()`) with `document` embedded and the derived values."""
     config = PlatformConfig.model_validate(document)
@@ -246,6 +262,7 @@ def render_values(document: Values, base: Values | None = None) -> Values:
     values["hub"]["extraFiles"][PLATFORM_FILE_KEY]["data"] = copy.deepcopy(document)
     values["prePuller"]["extraImages"] = prepull_images(config)
     values["singleuser"]["image"] = singleuser_image(config)
+    values["hub"]["config"].setdefault("JupyterHub", {}).update(page_values(config))
     tornado = values["hub"]["config"].get("JupyterHub", {}).get("tornado_settings")
     if isinstance(tornado, dict):
         values["hub"]["config"]["JupyterHub"]["tornado_settings"] = {

@@ -158,6 +158,11 @@ def test_hub_image_imports_the_kube_spawner(chain: BuiltChain) -> None:
     code = ("import arcade_hub, arcade_hub.spawners.kube as s; "
             "print(arcade_hub.__name__, s.ArcadeKubeSpawner.__name__)")  # fmt: skip
     assert run_in(chain, "hub", "python", "-c", code).split() == ["arcade_hub", "ArcadeKubeSpawner"]
+    # the hub's pages, where the Helm values (render_values.HUB_PACKAGE) point the hub
+    files = ("templates/hub/home.html templates/hub/page.html templates/hub/spawn.html "
+             "templates/shared/brand.html static/logo.svg")
+    listed = run_in(chain, "hub", "sh", "-c", f"cd /usr/local/share/arcade-hub && ls {files}")
+    assert sorted(listed.split()) == sorted(files.split())
     version = run_in(chain, "hub", "jupyterhub", "--version").strip()
     assert version.split(".")[0] in {"5", "6"}, version
     info = chain.podman.inspect_image(chain.refs["hub"])

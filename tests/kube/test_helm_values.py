@@ -22,9 +22,14 @@ from traitlets import HasTraits
 from traitlets.config import Config
 
 from arcade_hub import render_values as render
-from arcade_hub.config import PlatformConfig
+from arcade_hub.config import Kind, PlatformConfig, load_config
 from arcade_hub.config.loader import parse_config
+from arcade_hub.hub_config import PACKAGE_DIR, hub_pages, service_url
+from arcade_hub.kube.restricted import violations
+from arcade_hub.kube.workloads import Owner, build_app_pod, build_job
 from arcade_hub.spawners.kube import ArcadeKubeSpawner
+
+from .conftest import launch_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ROOT / "helm-values"
@@ -158,8 +163,9 @@ def test_render_values_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert out["hub"]["config"]["JupyterHub"]["spawner_class"] == render.SPAWNER
     images = out["prePuller"]["extraImages"]
     assert images["pinned"] == {"name": "reg.example.org:5000/nb", "tag": "sha256:" + "a" * 64}
-    assert images["casa-6-7"] == {"name": "ghcr.io/arcade-hub/casa", "tag": "6.7"}
+    assert images["casa-6-7-0"] == {"name": "ghcr.io/arcade-hub/casa", "tag": "6.7.0"}
     assert "xterm" not in images  # same image as the desktop: pulled once
+    assert "casa-6-7-0-batch" not in images  # same image as the CASA app: pulled once
     assert out["cull"]["maxAge"] == 7200
     args = ["render-values", "--config", str(config), "--base", str(VALUES / "values.yaml")]
     assert render.run(parser.parse_args(args)) == 0
@@ -372,3 +378,82 @@ def test_web_leaves_the_operators_other_tornado_settings() -> None:
         tornado = render.render_values(with_web(**web), base)["hub"]["config"][
             "JupyterHub"]["tornado_settings"]
         assert tornado["headers"] == headers and tornado.get("cookie_options") == cookies
+
+
+# --- the hub's pages ------------------------------------------------------------------------
+
+def test_the_hub_gets_arcades_pages_as_the_embedded_hub_does() -> None:
+    """The values give the hub on z2jh what `hub_pages` gives the embedded hub: Arcade's
+    templates (hub/ then the shared ones), the arcade service's address for them, the logo and
+    the Sessions page as where a login lands, read from the package where the hub image
+    links it; every file they name is in the package."""
+    for web in ({}, {"public_url": "https://hub.example.org/",
+                     "subdomain_host": "https://hub.example.org"}):
+        document = with_web(**web)
+        config = PlatformConfig.model_validate(document)
+        embedded = Config()
+        hub_pages(embedded, config)
+        rendered = render.render_values(document)["hub"]["config"]["JupyterHub"]
+        image = Path("/usr/local/share/arcade-hub")
+        assert image == render.HUB_PACKAGE
+        for key in render.HUB_PAGES:
+            assert rendered[key] == json.loads(json.dumps(embedded.JupyterHub[key]).replace(
+                str(PACKAGE_DIR), str(image))), key
+        assert rendered["template_vars"]["arcade_url"] == service_url(config)
+        assert rendered["default_url"] == service_url(config) + "jobs"
+    as_packaged = [Path(p.replace(str(image), str(PACKAGE_DIR)))
+                   for p in [*rendered["template_paths"], rendered["logo_file"]]]
+    hub_templates, templates, logo = as_packaged
+    assert {"home.html", "page.html", "spawn.html"} <= {p.name for p in hub_templates.iterdir()}
+    assert (templates / "shared" / "brand.html").is_file() and logo.is_file()
+
+
+def test_values_without_the_pages_get_them_from_render_values() -> None:
+    """A base without them (or with stale ones) gets the document's pages."""
+    base = values_stack(None)
+    pages = {k: base["hub"]["config"]["JupyterHub"].pop(k) for k in render.HUB_PAGES}
+    rendered = render.render_values(with_web(), base)["hub"]["config"]["JupyterHub"]
+    assert {k: rendered[k] for k in render.HUB_PAGES} == pages
+    base["hub"]["config"]["JupyterHub"]["default_url"] = "/hub/spawn"
+    rendered = render.render_values(with_web(), base)["hub"]["config"]["JupyterHub"]
+    assert rendered["default_url"] == "/services/arcade/jobs"
+
+
+# --- CASA entries ---------------------------------------------------------------------------
+
+def test_casa_entries_render_like_other_entries() -> None:
+    """The catalogue's CASA versions (an app and a batch entry each, one image per version)
+    are in the example document as in the default catalogue, their images prepulled once
+    each, and each renders to a valid restricted pod: the app on a desktop, the batch entry
+    as a Job."""
+    document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
+    config = PlatformConfig.model_validate(document)
+    default = load_config(None)
+    casa = [e for e in default.catalogue if e.casa_version]
+    assert casa, "the default catalogue has CASA entries"
+    for entry in casa:
+        ours = config.entry(entry.name)
+        assert (ours.kind, ours.image, ours.versions) == (entry.kind, entry.image,
+                                                          entry.versions)
+    values = render.render_values(document)
+    pulled = values["prePuller"]["extraImages"]
+    for version in {e.casa_version for e in casa}:
+        name, tag = "ghcr.io/arcade-hub/casa", str(version)
+        assert [k for k, v in pulled.items() if v == {"name": name, "tag": tag}] == [
+            f"casa-{str(version).replace('.', '-')}"]
+    kube, desktop = config.backend.kubernetes, launch_spec(config, "desktop")
+    owner = Owner("jupyter-alice", "uid-1")
+    for entry in casa:
+        if entry.kind == Kind.desktop_app:
+            obj = build_app_pod(desktop, entry, kube, config.storage, name="arcade-app-x",
+                                owner=owner, desktop_ip="10.0.0.7")
+            pod = obj
+        else:
+            spec = launch_spec(config, entry.name, cmd=("casa", "--python", "reduce.py"))
+            obj = build_job(spec, kube, config.storage, name="arcade-job-x", entry=entry)
+            pod = {"spec": obj["spec"]["template"]["spec"]}
+        for version in ("1.30", "1.32"):
+            kubernetes_validate.validate(obj, version, strict=True)
+        assert violations(pod, "restricted") == [], entry.name
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == entry.image

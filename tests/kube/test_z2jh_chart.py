@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from arcade_hub import render_values as render
+from arcade_hub.config import PlatformConfig
 from arcade_hub.kube.restricted import violations
 from arcade_hub.kube.workloads import Owner, build_x11_network_policy
 from arcade_hub.launch.spec import LaunchSpec
@@ -79,6 +80,7 @@ class Release:
     def __init__(self, values: Manifest) -> None:
         import helm_python as helm
 
+        self.values = values
         chart = helm.Chart.load(str(chart_dir()))
         try:
             chart.validate_schema(values)
@@ -199,10 +201,14 @@ def hub(release: Release, tmp_path_factory: pytest.TempPathFactory) -> Manifest:
     return result
 
 
-def test_the_chart_config_selects_arcade_and_keeps_z2jh_settings(hub: Manifest) -> None:
+def test_the_chart_config_selects_arcade_and_keeps_z2jh_settings(release: Release,
+                                                                  hub: Manifest) -> None:
     assert hub["spawner_class"] == render.SPAWNER
     assert hub["tornado_settings"]["slow_spawn_timeout"] == 0
     assert "arcade" in hub["services"]
+    document = release.values["hub"]["extraFiles"]["arcade-platform"]["data"]
+    # the hub's pages, as on the embedded hub, through the chart's pass-through config
+    assert hub["pages"] == render.page_values(PlatformConfig.model_validate(document))
 
 
 @pytest.mark.parametrize("kind", ["notebook", "desktop", "app"])

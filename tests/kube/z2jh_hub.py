@@ -18,6 +18,7 @@ from traitlets.config import Config
 
 from arcade_hub.kube.builders import serialize
 from arcade_hub.kube.workloads import Owner, build_app_pod
+from arcade_hub.render_values import HUB_PAGES
 from tests.kube.conftest import MockHub, MockOrmSpawner, MockUser
 
 HUB_CONFIG = Path("/usr/local/etc/jupyterhub/jupyterhub_config.py")
@@ -60,6 +61,7 @@ def main() -> None:
     result = asyncio.run(pods(c))
     result["tornado_settings"] = dict(c.JupyterHub.tornado_settings)
     result["services"] = [s["name"] for s in c.JupyterHub.services]
+    result["pages"] = {key: c.JupyterHub[key] for key in HUB_PAGES}
     json.dump(result, sys.stdout)
 
 
