@@ -22,10 +22,10 @@ from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.kube.apps import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.availability import KubeAvailability
-from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal, serialize
+from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal
+from arcade_hub.kube.objects import Owner, serialize
 from arcade_hub.kube.restricted import check
 from arcade_hub.kube.volumes import KubeLaunchError
-from arcade_hub.kube.workloads import Owner
 from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin

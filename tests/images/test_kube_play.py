@@ -27,8 +27,13 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.desktop.xauth import new_cookie
 from arcade_hub.images.conformance.podman import Podman
 from arcade_hub.images.conformance.runtime import StubHub, wait_for
-from arcade_hub.kube.builders import serialize
-from arcade_hub.kube.workloads import Owner, build_app_pod, build_batch_job, build_x11_secret
+from arcade_hub.kube.objects import (
+    Owner,
+    build_app_pod,
+    build_batch_job,
+    build_x11_secret,
+    serialize,
+)
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.local.podman_apps import oci_runtime
 from arcade_hub.spawners.kube import ArcadeKubeSpawner

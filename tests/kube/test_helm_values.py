@@ -25,8 +25,8 @@ from arcade_hub import render_values as render
 from arcade_hub.config import Kind, PlatformConfig, load_config
 from arcade_hub.config.loader import parse_config
 from arcade_hub.hub_config import PACKAGE_DIR, hub_pages, service_url
+from arcade_hub.kube.objects import Owner, build_app_pod, build_job
 from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.workloads import Owner, build_app_pod, build_job
 from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 from .conftest import launch_spec

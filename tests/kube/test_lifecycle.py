@@ -10,7 +10,7 @@ import pytest
 from kubernetes_asyncio.client.rest import ApiException
 
 from arcade_hub.config import PlatformConfig
-from arcade_hub.kube.builders import pod_manifest, serialize
+from arcade_hub.kube.objects import pod_manifest, serialize
 from arcade_hub.kube.restricted import PodSecurityViolation, violations
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.spawners.kube import ArcadeKubeSpawner

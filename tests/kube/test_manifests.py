@@ -14,7 +14,8 @@ import pytest
 from kubespawner.objects import make_pvc
 
 from arcade_hub.config.kubernetes import PodSecurityLevel
-from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
+from arcade_hub.kube.builders import build_pod_pieces
+from arcade_hub.kube.objects import pod_manifest, serialize
 from arcade_hub.kube.restricted import violations
 
 from .conftest import launch_spec, platform

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from kubernetes_asyncio.client.rest import ApiException
 
-from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
-from arcade_hub.kube.workloads import SESSION, SESSION_SELECTOR, Owner, build_x11_network_policy
-from arcade_hub.kube.workloads import user_selector as app_labels
+from arcade_hub.kube.builders import SESSION, SESSION_SELECTOR, build_pod_pieces
+from arcade_hub.kube.builders import user_selector as app_labels
+from arcade_hub.kube.objects import Owner, build_x11_network_policy, pod_manifest, serialize
 
 from .conftest import launch_spec, platform
 from .real_cluster import Kube, RealCluster, real_cluster

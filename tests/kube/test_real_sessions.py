@@ -32,7 +32,7 @@ from tornado.websocket import websocket_connect
 from arcade_hub.config import PlatformConfig
 from arcade_hub.desktop.xauth import new_cookie
 from arcade_hub.kube.builders import x11_secret_name
-from arcade_hub.kube.workloads import Owner, build_app_pod, build_x11_secret
+from arcade_hub.kube.objects import Owner, build_app_pod, build_x11_secret
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.service.hub_client import spec_of
 from tests.hub import shared_tmp, wait_for

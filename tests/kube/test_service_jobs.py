@@ -22,8 +22,8 @@ from arcade_hub.kube.client import connect
 from arcade_hub.kube.jobs import runner as kube_runner
 from arcade_hub.kube.jobs.reconcile import DELETED_OUTSIDE
 from arcade_hub.kube.jobs.runner import KubeJobRunner
+from arcade_hub.kube.objects import INDEX_SCRIPT, job_name
 from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.workloads import INDEX_SCRIPT, job_name
 from arcade_hub.service import pages, skaha
 from arcade_hub.service import sessions as sessions_module
 

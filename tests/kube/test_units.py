@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from arcade_hub.config import Jobs, PlatformConfig
 from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.kube.availability import KubeAvailability
-from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
+from arcade_hub.kube.builders import build_pod_pieces
 from arcade_hub.kube.names import label_value, object_name, path_component
+from arcade_hub.kube.objects import build_job, pod_manifest, serialize
 from arcade_hub.kube.restricted import PodSecurityViolation, check, violations
 from arcade_hub.kube.volumes import KubeLaunchError, build_storage, home_claim_name
-from arcade_hub.kube.workloads import build_job
 from arcade_hub.launch.choices import UserContext
 from arcade_hub.launch.request import LaunchRefused, LaunchRequest
 from arcade_hub.launch.site import Availability, Site

@@ -17,9 +17,7 @@ import kubernetes_validate
 import pytest
 
 from arcade_hub.desktop.xauth import parse_xauthority
-from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError
-from arcade_hub.kube.workloads import (
+from arcade_hub.kube.objects import (
     PER_INSTANCE_LIMIT,
     JobSettings,
     Owner,
@@ -30,6 +28,8 @@ from arcade_hub.kube.workloads import (
     build_x11_network_policy,
     build_x11_secret,
 )
+from arcade_hub.kube.restricted import violations
+from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError
 from arcade_hub.launch.spec import LaunchSpec
 
 from .conftest import launch_spec, platform

@@ -26,8 +26,8 @@ import yaml
 
 from arcade_hub import render_values as render
 from arcade_hub.config import PlatformConfig
+from arcade_hub.kube.objects import Owner, build_x11_network_policy
 from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.workloads import Owner, build_x11_network_policy
 from arcade_hub.launch.spec import LaunchSpec
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,8 +16,7 @@ from typing import Any
 
 from traitlets.config import Config
 
-from arcade_hub.kube.builders import serialize
-from arcade_hub.kube.workloads import Owner, build_app_pod
+from arcade_hub.kube.objects import Owner, build_app_pod, serialize
 from arcade_hub.render_values import HUB_PAGES
 from tests.kube.conftest import MockHub, MockOrmSpawner, MockUser
 
