@@ -25,7 +25,15 @@ from typing import Any
 import httpx
 import yaml
 
-from arcade_hub.hub_config import SERVICE, SESSION_TOKEN_SCOPES, free_port, proxy_command
+from arcade_hub.config import PlatformConfig
+from arcade_hub.hub_config import (
+    PACKAGE_DIR,
+    SERVICE,
+    SESSION_TOKEN_SCOPES,
+    free_port,
+    proxy_command,
+)
+from arcade_hub.render_values import HUB_PACKAGE, page_values
 from tests.hub import (
     RunningHub,
     processes_mentioning,
@@ -103,10 +111,20 @@ def plain_spawner(real: RealCluster, image: str) -> dict[str, dict[str, Any]]:
                             "mem_guarantee": "1G", "uid": 1000, "gid": 100, "fs_gid": 100}}
 
 
+def hub_pages(document: dict[str, Any]) -> dict[str, Any]:
+    """The hub's pages as `render-values` sets them (`hub.config.JupyterHub`), with the
+    package where the hub image links it (`HUB_PACKAGE`) found where it is installed here."""
+    pages = json.dumps(page_values(PlatformConfig.model_validate(document)))
+    found: dict[str, Any] = json.loads(pages.replace(str(HUB_PACKAGE), str(PACKAGE_DIR)))
+    return found
+
+
 def hub_config(tmp: Path, real: RealCluster, ports: HubPorts, admin_token: str,
-               spawner: dict[str, dict[str, Any]] | None = None) -> str:
-    """The hub's jupyterhub_config.py: values only (what z2jh's values say for its hub);
-    `spawner` replaces ArcadeKubeSpawner's settings (e.g. `plain_spawner`)."""
+               spawner: dict[str, dict[str, Any]] | None = None,
+               document: dict[str, Any] | None = None) -> str:
+    """The hub's jupyterhub_config.py: values only (what z2jh's values say for its hub, the
+    pages of `document` among them); `spawner` replaces ArcadeKubeSpawner's settings (e.g.
+    `plain_spawner`)."""
     data = tmp / "data"
     settings: dict[str, dict[str, Any]] = {
         "JupyterHub": {
@@ -150,6 +168,8 @@ def hub_config(tmp: Path, real: RealCluster, ports: HubPorts, admin_token: str,
             "arcade_api_url": ports.arcade_api_url,
         },
     }
+    if document is not None and spawner is None:
+        settings["JupyterHub"].update(hub_pages(document))
     if spawner is not None:  # a plain hub: no Arcade spawner, no arcade service
         del settings["ArcadeKubeSpawner"]
         hub = settings["JupyterHub"]
@@ -177,7 +197,7 @@ def kube_hub(tmp: Path, real: RealCluster, ports: HubPorts, document: dict[str, 
         token_file.write_text(secrets.token_hex(16))
     token = token_file.read_text()
     config = tmp / "jupyterhub_config.py"
-    config.write_text(hub_config(tmp, real, ports, token, spawner))
+    config.write_text(hub_config(tmp, real, ports, token, spawner, document))
     log = tmp / "hub.log"
     env = {**os.environ, "KUBECONFIG": real.kubeconfig}
     env.pop("KUBERNETES_SERVICE_HOST", None)

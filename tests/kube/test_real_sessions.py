@@ -31,6 +31,7 @@ from tornado.websocket import websocket_connect
 
 from arcade_hub.config import PlatformConfig
 from arcade_hub.desktop.xauth import new_cookie
+from arcade_hub.hub_config import PACKAGE_DIR, SERVICE
 from arcade_hub.kube.builders import x11_secret_name
 from arcade_hub.kube.objects import Owner, build_app_pod, build_x11_secret
 from arcade_hub.launch.spec import LaunchSpec
@@ -223,6 +224,25 @@ async def test_notebook_is_ready_through_the_proxy(sessions: Sessions) -> None:
     assert hub_api.startswith(f"http://{sessions.ports.host}:{sessions.ports.hub}/")
 
 
+def test_the_hubs_pages_are_arcades(sessions: Sessions) -> None:
+    """The hub runs with the page settings of its Helm values (Arcade's templates and logo
+    from the package, where the hub image links it): its login page carries Arcade's brand
+    and logo, and a login lands on the arcade service's Sessions page."""
+    with httpx.Client(base_url=sessions.hub.url, timeout=60) as anonymous:
+        login = anonymous.get("/hub/login")
+        assert login.status_code == 200 and 'id="arcade-brand"' in login.text, login.text[:500]
+        logo = anonymous.get("/hub/logo")
+        assert logo.content == (PACKAGE_DIR / "static" / "logo.svg").read_bytes()
+    browser = sessions.hub.login(USER)
+    try:
+        landed = browser.get("/hub/")
+    finally:
+        browser.close()
+    assert landed.status_code == 200, landed.text[:500]
+    assert landed.url.path == f"/services/{SERVICE}/jobs", landed.url
+    assert 'id="arcade-brand"' in landed.text
+
+
 # --- desktop and its apps -------------------------------------------------------------------
 
 async def test_desktop_is_arcades_and_lists_the_apps(sessions: Sessions) -> None:
@@ -240,8 +260,14 @@ async def test_desktop_is_arcades_and_lists_the_apps(sessions: Sessions) -> None
         info = await desktop_info(kube, pod)
         assert info["x_socket"].startswith("/tmp/.X11-unix/X")
         status, menu = await kube.exec(pod, "cat /arcade/session/openbox-menu.xml", "notebook")
-        assert status == 0 and "arcade-launch xterm" in menu, menu
-        assert "Couldn't exec" not in await kube.logs(pod, "notebook")
+        assert status == 0, menu
+        logs = await kube.logs(pod, "notebook")
+        if "arcade-launch xterm" not in menu:  # the desktop's own log, and the API's list now
+            why = [line for line in logs.splitlines() if "arcade-desktop" in line]
+            why.append((await kube.exec(pod, "arcade-launch --list --json; echo rc=$?",
+                                        "notebook"))[1])
+            raise AssertionError(f"no apps in the desktop's menu: {menu}\n{why}")
+        assert "Couldn't exec" not in logs
 
 
 async def test_an_app_pod_draws_on_the_desktop_through_the_relay(sessions: Sessions) -> None:
