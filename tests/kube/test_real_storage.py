@@ -156,8 +156,11 @@ async def test_storage_as_the_session_uid(real: RealCluster, shared_storage: Non
         "commands": {"notebook": ["python3", "-m", "http.server", "8888"]},
         **kube_settings}}
     config = PlatformConfig.model_validate(doc)
+    # a server (so a pod name) of each case's own: an exec never reaches the pod of the case
+    # before, should it still be there
     spec = launch_spec(config, username="store-user", dataset="alma-2019", cores=0.5,
-                       ram_gib=0.5, session_id=f"st-{name[:20]}-{os.getpid()}")
+                       ram_gib=0.5, session_id=f"st-{name[:20]}-{os.getpid()}",
+                       server_name=name[:20])
     cluster = Cluster("", real.namespace, None, real)
     spawner = build_spawner(cluster, config, spec)
     async with Kube(real) as kube:
