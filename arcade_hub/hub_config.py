@@ -295,14 +295,18 @@ def _web(c: Config, platform: PlatformConfig) -> None:
     c.ArcadeLocalSpawner.arcade_url = service_url(platform)
 
 
-def hub_pages(c: Config, platform: PlatformConfig) -> None:
+PACKAGE_DIR = Path(__file__).parent
+
+
+def hub_pages(c: Config, platform: PlatformConfig, package: Path = PACKAGE_DIR) -> None:
     """The hub's pages in Arcade Hub's look (the templates in templates/hub, which include
     templates/shared like the service's pages), linking the arcade service; its Sessions page
-    is where a login lands and what the hub's home shows."""
-    templates = Path(__file__).parent / "templates"
+    is where a login lands and what the hub's home shows. `package` is where the hub finds
+    the arcade_hub package (on zero-to-jupyterhub: where the hub image links it)."""
+    templates = package / "templates"
     c.JupyterHub.template_paths = [str(templates / "hub"), str(templates)]
     c.JupyterHub.template_vars = {"arcade_url": service_url(platform)}
-    c.JupyterHub.logo_file = str(Path(__file__).parent / "static" / "logo.svg")
+    c.JupyterHub.logo_file = str(package / "static" / "logo.svg")
     c.JupyterHub.default_url = service_url(platform) + "jobs"
 
 

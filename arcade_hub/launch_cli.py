@@ -12,11 +12,10 @@ import os
 import shutil
 import subprocess
 import sys
-from urllib.parse import quote
 
 import httpx
 
-from arcade_hub import contract
+from arcade_hub.desktop.menu import apps_endpoint
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="with --list: the list as JSON")
     args = p.parse_args(argv)
     try:
-        url, token = _endpoint()
+        url, token = apps_endpoint(os.environ)
     except KeyError as e:
         print(
             f"arcade-launch: {e.args[0]} is not set: run this inside an Arcade session",
@@ -55,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
             why = "" if app.get("available", True) else f"  (unavailable: {app.get('reason')})"
             print(f"{app['name']:<16} {app['title']}{why}")
     else:
-        print(f"Launched {data['title']} on display {data['display']} (pid {data['pid']})")
+        # a process on one machine, a pod on Kubernetes
+        where = f"pod {data['pod']}" if "pod" in data else f"pid {data['pid']}"
+        print(f"Launched {data['title']} on display {data['display']} ({where})")
     return 0
 
 
@@ -68,14 +69,6 @@ def _show(message: str) -> None:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,
         )  # fmt: skip
-
-
-def _endpoint() -> tuple[str, str]:
-    env = os.environ
-    api = env[contract.API_URL].rstrip("/")
-    user = quote(env["JUPYTERHUB_USER"], safe="")
-    server = quote(env.get("JUPYTERHUB_SERVER_NAME", ""), safe="")
-    return f"{api}/users/{user}/sessions/{server}/apps", env["JUPYTERHUB_API_TOKEN"]
 
 
 if __name__ == "__main__":

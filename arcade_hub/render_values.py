@@ -5,7 +5,8 @@ into the hub pod, where `ArcadeKubeSpawner.platform_config_file` points); `prePu
 lists every catalogue image; `cull.maxAge` follows `sessions.lifetime_hours`; the document's
 `web` section becomes the hub's public URL, per-user subdomains, cookie flags, the arcade
 service's environment and the ingress hosts (as `arcade_hub.hub_config` configures the
-embedded hub). No Python goes into the values.
+embedded hub); the hub's pages are Arcade's, as on the embedded hub (`hub_pages`: templates,
+their variables, logo, where a login lands). No Python goes into the values.
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+from traitlets.config import Config
 
-from arcade_hub import contract
-from arcade_hub.config import ConfigError, PlatformConfig, is_ip_address, load_config
+from arcade_hub import __version__, contract
+from arcade_hub.config import ConfigError, Kind, PlatformConfig, is_ip_address
+from arcade_hub.config.loader import parse_config
 from arcade_hub.hub_config import (
     SERVICE,
+    SERVICE_SCOPES,
+    SESSION_TOKEN_SCOPES,
     STORAGE,
     STORAGE_SCOPES,
+    hub_pages,
     registry_route,
     served_over_https,
     service_url,
@@ -37,7 +43,22 @@ from arcade_hub.kube.volumes import storage_service_problem
 PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
 HUB_DATA_DIR = "/srv/jupyterhub/arcade"
+HUB_IMAGE = "ghcr.io/arcade-hub/hub"
+HUB_PACKAGE = Path("/usr/local/share/arcade-hub")
+"""Where the hub image links the installed arcade_hub package (images/hub/Dockerfile): the
+hub's templates and logo, at a path that does not depend on the image's Python."""
+HUB_PAGES = ("template_paths", "template_vars", "logo_file", "default_url")
+"""`hub.config.JupyterHub` keys that `hub_pages` decides (set by `render_values`)."""
 SPAWNER = "arcade_hub.spawners.kube.ArcadeKubeSpawner"
+SERVICE_PORT = 10101
+SESSION_API_URL = f"http://proxy-public/services/{SERVICE}/api/v1"
+"""The arcade service as session pods reach it: through the proxy (z2jh's singleuser policy
+lets sessions reach the proxy, not the hub pod's port 10101)."""
+HUB_POD = {"app": "jupyterhub", "component": "hub"}
+"""z2jh's labels of the hub pod (what its own policies select it by)."""
+Z2JH_TORNADO_SETTINGS = {"slow_spawn_timeout": 0}
+"""What z2jh's jupyterhub_config.py puts in `JupyterHub.tornado_settings`; `hub.config`
+replaces that dict as a whole, so values that set tornado settings carry these too."""
 
 Values = dict[str, Any]
 
@@ -47,16 +68,49 @@ class RenderError(Exception):
 
 
 def base_values() -> Values:
-    """The minimum for Arcade on z2jh (helm-values/values.yaml is the full example)."""
+    """What Arcade needs on z2jh whatever the site: the hub image with arcade-hub, the spawner,
+    the arcade service in the hub pod and the network paths to it (sessions and the proxy,
+    by pod selectors). helm-values/values.yaml is the full example."""
     return {
         "hub": {
+            "image": {"name": HUB_IMAGE, "tag": __version__},
             "allowNamedServers": True,
             "config": {
                 "JupyterHub": {"spawner_class": SPAWNER},
+                # a session's own token may also call the arcade service (arcade-launch)
+                "Spawner": {"server_token_scopes": list(SESSION_TOKEN_SCOPES)},
                 "ArcadeKubeSpawner": {"platform_config_file": PLATFORM_MOUNT,
-                                      "data_dir": HUB_DATA_DIR},
+                                      "data_dir": HUB_DATA_DIR,
+                                      "arcade_api_url": SESSION_API_URL},
             },
+            "services": {SERVICE: {
+                "url": f"http://hub:{SERVICE_PORT}",
+                "command": ["python3", "-m", "arcade_hub.service"],
+                "display": False,
+                "oauth_no_confirm": True,
+                "environment": {contract.PLATFORM_CONFIG: PLATFORM_MOUNT,
+                                contract.DATA_DIR: HUB_DATA_DIR,
+                                contract.SERVICE_BIND: "0.0.0.0"},
+            }},
+            "loadRoles": {
+                "user": {"scopes": ["self", f"access:services!service={SERVICE}"]},
+                SERVICE: {"scopes": list(SERVICE_SCOPES), "services": [SERVICE]},
+            },
+            "service": {"extraPorts": [{"name": SERVICE, "port": SERVICE_PORT,
+                                        "targetPort": SERVICE_PORT}]},
+            # the proxy reaches the arcade service in the hub pod (sessions through it)
+            "networkPolicy": {"ingress": [{
+                "ports": [{"port": SERVICE_PORT, "protocol": "TCP"}],
+                "from": [{"podSelector": {"matchLabels": {
+                    "hub.jupyter.org/network-access-hub": "true"}}}],
+            }]},
         },
+        # by pod selector, not IP ranges (which policy engines such as Cilium do not apply to
+        # pods of the cluster)
+        "proxy": {"chp": {"networkPolicy": {"egress": [{
+            "to": [{"podSelector": {"matchLabels": dict(HUB_POD)}}],
+            "ports": [{"port": SERVICE_PORT, "protocol": "TCP"}],
+        }]}}},
         "singleuser": {
             "storage": {"type": "none"},
             # a privileged init container: session pods must meet Pod Security `restricted`
@@ -85,6 +139,14 @@ def split_image(reference: str) -> tuple[str, str]:
     if colon > slash:
         return reference[:colon], reference[colon + 1:]
     return reference, "latest"
+
+
+def singleuser_image(config: PlatformConfig) -> Values:
+    """`singleuser.image`: the first notebook (else first) catalogue image. Sessions run the
+    image of their entry; this only keeps z2jh's prepullers from pulling its sample image."""
+    entries = [e for e in config.catalogue if e.kind == Kind.notebook] or config.catalogue
+    name, tag = split_image(entries[0].image)
+    return {"name": name, "tag": tag}
 
 
 def prepull_images(config: PlatformConfig) -> Values:
@@ -244,13 +306,21 @@ def _without_web(values: Values) -> Values:
     tornado = jupyterhub.get("tornado_settings")
     if isinstance(tornado, dict):
         tornado.pop("cookie_options", None)
-        if not tornado:
-            del jupyterhub["tornado_settings"]
+        if all(Z2JH_TORNADO_SETTINGS.get(k, k) == v for k, v in tornado.items()):
+            del jupyterhub["tornado_settings"]  # nothing but z2jh's own
     (hub_config.get("ArcadeKubeSpawner") or {}).pop("arcade_url", None)
     service = (out.get("hub", {}).get("services") or {}).get(SERVICE) or {}
     for key in WEB_SERVICE_ENV:
         (service.get("environment") or {}).pop(key, None)
     return out
+
+
+def page_values(config: PlatformConfig) -> Values:
+    """`hub.config.JupyterHub`'s pages: what `hub_pages` sets on the embedded hub, with the
+    package where the hub image has it."""
+    c = Config()
+    hub_pages(c, config, HUB_PACKAGE)
+    return {key: copy.deepcopy(c.JupyterHub[key]) for key in HUB_PAGES}
 
 
 def render_values(document: Values, base: Values | None = None) -> Values:
@@ -274,16 +344,18 @@ def render_values(document: Values, base: Values | None = None) -> Values:
         },
     }
     web = web_values(config)
-    if SERVICE not in (values["hub"].get("services") or {}):
-        # the arcade service is the base's to define (helm-values/values.yaml does); an
-        # environment alone would make z2jh register a service without a URL
-        web.get("hub", {}).pop("services", None)
     values = deep_merge(deep_merge(values, derived), web)
     values = _without_storage(values)
     values = deep_merge(values, storage_values(config, values))
     # the document replaces what the base carried, rather than merging into it
     values["hub"]["extraFiles"][PLATFORM_FILE_KEY]["data"] = copy.deepcopy(document)
     values["prePuller"]["extraImages"] = prepull_images(config)
+    values["singleuser"]["image"] = singleuser_image(config)
+    values["hub"]["config"].setdefault("JupyterHub", {}).update(page_values(config))
+    tornado = values["hub"]["config"].get("JupyterHub", {}).get("tornado_settings")
+    if isinstance(tornado, dict):
+        values["hub"]["config"]["JupyterHub"]["tornado_settings"] = {
+            **Z2JH_TORNADO_SETTINGS, **tornado}
     return values
 
 
@@ -304,11 +376,19 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        load_config(args.config)  # the loader's own checks and messages
-        document = yaml.safe_load(Path(args.config).read_text())
+        # read once: the path may be a pipe (`--config <(...)`)
+        text = Path(args.config).read_text()
+        config = parse_config(text, args.config)  # the loader's own checks and messages
+        document = yaml.safe_load(text)
         base = yaml.safe_load(Path(args.base).read_text()) if args.base else None
     except (OSError, yaml.YAMLError, ConfigError) as e:
         print(f"render-values: {e}", file=sys.stderr)
+        return 1
+    if config.backend.kind != "kubernetes":
+        print(f"render-values: {args.config} says backend.kind: {config.backend.kind}; "
+              "values for zero-to-jupyterhub need backend.kind: kubernetes (with its "
+              "backend.kubernetes settings, see docs/how-to/deploy-on-kubernetes.md)",
+              file=sys.stderr)
         return 1
     try:
         values = render_values(document, base)

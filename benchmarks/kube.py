@@ -1,5 +1,6 @@
-"""Kubernetes backend against the fake API server, in one run; prints JSON.
+"""Kubernetes backend figures in one run; prints JSON.
 
+Against the fake API server (always):
 - API requests per spawn (start until Running, then stop) for plain KubeSpawner and for
   ArcadeKubeSpawner (notebook; desktop, which also creates its X Secret and NetworkPolicy),
   counted by the fake server once the shared pod/event reflectors are up. Target: Arcade
@@ -7,7 +8,14 @@
 - 100 concurrent ArcadeKubeSpawner spawns: all must succeed; the hub's event-loop lag p99
   (a 10 ms ticker on the hub's loop; the fake API and its "kubelet" run on their own thread).
 
-Usage: python benchmarks/kube.py [--concurrent 100]
+On a real cluster (when ARCADE_TEST_KUBECONFIG is set, as for the real-cluster tests; see
+tests/kube/real_cluster.py), under `real_cluster`: two JupyterHubs outside the cluster, one
+with ArcadeKubeSpawner and one with plain KubeSpawner on the same images, time spawn ->
+ready (hub API) for a notebook and a desktop, rounds alternating between them; and, on the
+Arcade desktop, an app launch (`POST .../apps`, a pod drawing through the X relay) until its
+window is on the desktop, against xterm started inside the desktop pod itself.
+
+Usage: python benchmarks/kube.py [--concurrent 100] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -179,9 +188,147 @@ async def main(n: int) -> dict[str, Any]:
     }
 
 
+# --- a real cluster ----------------------------------------------------------------------
+
+def timed_spawn(hub: Any, user: str, server: str, options: dict[str, Any]) -> float:
+    started = time.perf_counter()
+    r = hub.api("POST", f"/users/{user}/servers/{server}", json=options)
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready(user, server, timeout=300)
+    return time.perf_counter() - started
+
+
+def real_cluster_figures(rounds: int) -> dict[str, Any]:
+    """Spawn -> ready on the real cluster, Arcade against plain KubeSpawner (module doc)."""
+    import shutil
+
+    from tests.hub import shared_tmp
+    from tests.kube.real_cluster import real_cluster
+    from tests.kube.real_hub import HubPorts, kube_hub, plain_spawner, pod_network_address
+    from tests.kube.test_real_sessions import document
+
+    real = real_cluster()
+    host = asyncio.run(pod_network_address(real))
+    tmp = {name: shared_tmp() for name in ("arcade", "plain-notebook", "plain-desktop")}
+    samples: dict[str, list[float]] = {k: [] for k in (
+        "arcade_notebook", "plain_notebook", "arcade_desktop", "plain_desktop",
+        "app_pod_to_window", "xterm_in_desktop_to_window")}
+    try:
+        ports = {name: HubPorts.pick(host) for name in tmp}
+        with kube_hub(tmp["arcade"], real, ports["arcade"], document(real)) as arcade, \
+                kube_hub(tmp["plain-notebook"], real, ports["plain-notebook"], {},
+                         plain_spawner(real, real.images["notebook"])) as plain_nb, \
+                kube_hub(tmp["plain-desktop"], real, ports["plain-desktop"], {},
+                         plain_spawner(real, real.images["desktop"])) as plain_desk:
+            token = arcade.user_token("bench")
+            # users of their own: pods are named after user and server, in one namespace
+            plain_nb.api("POST", "/users/plain-nb")
+            plain_desk.api("POST", "/users/plain-desk")
+            users = {id(arcade): "bench", id(plain_nb): "plain-nb", id(plain_desk): "plain-desk"}
+            for n in range(rounds):
+                order = [("arcade_notebook", arcade, {"image": "notebook"}),
+                         ("plain_notebook", plain_nb, {}),
+                         ("arcade_desktop", arcade, {"image": "desktop"}),
+                         ("plain_desktop", plain_desk, {})]
+                order = order[n % 4:] + order[:n % 4]  # machine noise hits every row
+                for label, hub, options in order:
+                    server = f"{label.split('_')[1][:4]}{n}"
+                    if hub is arcade:
+                        options = {**options, "cores": 0.5, "ram": 1}
+                    user = users[id(hub)]
+                    samples[label].append(timed_spawn(hub, user, server, options))
+                    print(f"{label} {n}: {samples[label][-1]:.1f} s", file=sys.stderr)
+                    if label != "arcade_desktop":
+                        hub.stop_server(user, server)
+                samples["app_pod_to_window"].append(asyncio.run(app_to_window(
+                    real, ports["arcade"], arcade, token, f"desk{n}")))
+                samples["xterm_in_desktop_to_window"].append(asyncio.run(
+                    local_xterm_to_window(real, arcade, f"desk{n}")))
+                arcade.stop_server("bench", f"desk{n}")
+        asyncio.run(forget_homes(real))
+    finally:
+        for path in tmp.values():
+            shutil.rmtree(path, ignore_errors=True)
+
+    def median(label: str) -> float:
+        return round(statistics.median(samples[label]), 2)
+
+    return {
+        "server_version": real.version,
+        "rounds": rounds,
+        "spawn_to_ready_median_s": {k: median(k) for k in samples if "window" not in k},
+        "arcade_over_plain": {
+            kind: round(median(f"arcade_{kind}") / median(f"plain_{kind}"), 2)
+            for kind in ("notebook", "desktop")},
+        "app_launch_to_window_median_s": median("app_pod_to_window"),
+        "xterm_inside_desktop_to_window_median_s": median("xterm_in_desktop_to_window"),
+        "samples_s": {k: [round(v, 2) for v in vs] for k, vs in samples.items()},
+    }
+
+
+async def wait_window(kube: Any, pod: str, title: str, timeout: float = 120) -> None:
+    from tests.kube.test_real_sessions import windows
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while f'"{title}"' not in await windows(kube, pod):
+        if loop.time() > deadline:
+            raise AssertionError(f"no {title} window on {pod} after {timeout:g} s")
+        await asyncio.sleep(0.2)  # asking X for its windows: nothing to wait on
+
+
+async def app_to_window(real: Any, ports: Any, hub: Any, token: str, server: str) -> float:
+    """POST the xterm app into the desktop until its window shows (the desktop started
+    first, as a viewer does)."""
+    import httpx
+
+    from tests.kube.real_cluster import Kube
+    from tests.kube.test_real_sessions import desktop_info, vnc_greeting
+
+    await vnc_greeting(ports, token, "bench", server)
+    pod = hub.server("bench", server)["state"]["pod_name"]
+    async with Kube(real) as kube:
+        await desktop_info(kube, pod)  # published: the desktop is up
+        started = time.perf_counter()
+        async with httpx.AsyncClient(base_url=ports.public_url, timeout=60, headers={
+                "Authorization": f"token {token}"}) as client:
+            r = await client.post(f"services/arcade/api/v1/users/bench/sessions/{server}/apps",
+                                  json={"app": "xterm"})
+        assert r.status_code == 201, r.text
+        await wait_window(kube, pod, "xterm")
+        return time.perf_counter() - started
+
+
+async def local_xterm_to_window(real: Any, hub: Any, server: str) -> float:
+    """Baseline: xterm started inside the desktop pod (no pod, no relay), titled apart."""
+    from tests.kube.real_cluster import Kube
+    from tests.kube.test_real_sessions import desktop_info
+
+    pod = hub.server("bench", server)["state"]["pod_name"]
+    async with Kube(real) as kube:
+        info = await desktop_info(kube, pod)
+        started = time.perf_counter()
+        status, out = await kube.exec(
+            pod, f"DISPLAY={info['display']} XAUTHORITY={info['xauthority']} "
+            "nohup xterm -title local-xterm >/dev/null 2>&1 &", "notebook")
+        assert status == 0, out
+        await wait_window(kube, pod, "local-xterm")
+        return time.perf_counter() - started
+
+
+async def forget_homes(real: Any) -> None:
+    from tests.kube.real_cluster import Kube
+
+    async with Kube(real) as kube:
+        await kube.wait_gone("pods", "component=singleuser-server")
+        await kube.core.delete_collection_namespaced_persistent_volume_claim(
+            real.namespace, label_selector="component=singleuser-storage")
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Kubernetes backend figures (fake API)")
+    parser = argparse.ArgumentParser(description="Kubernetes backend figures")
     parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="real-cluster rounds")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp) / "config"
@@ -192,4 +339,7 @@ if __name__ == "__main__":
             "contexts: [{name: fake, context: {cluster: fake, user: fake}}]\n"
         )
         kube_config.KUBE_CONFIG_DEFAULT_LOCATION = str(kubeconfig)
-        print(json.dumps(asyncio.run(main(args.concurrent)), indent=2))
+        figures = asyncio.run(main(args.concurrent))
+    if os.environ.get("ARCADE_TEST_KUBECONFIG"):
+        figures["real_cluster"] = real_cluster_figures(args.rounds)
+    print(json.dumps(figures, indent=2))

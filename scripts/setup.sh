@@ -17,7 +17,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         tigervnc-standalone-server tigervnc-tools xauth dbus-x11 xfonts-base openbox xterm
         x11-xserver-utils x11-utils fonts-dejavu-core libnss-wrapper"
   command -v node >/dev/null || pkgs="$pkgs nodejs npm"
-  [ $TESTS = 1 ] && pkgs="$pkgs chromium fonts-dejavu-core x11-utils x11-xserver-utils python3-tk docker-registry apache2-utils busybox-static runc podman debootstrap"
+  [ $TESTS = 1 ] && pkgs="$pkgs chromium fonts-dejavu-core x11-utils x11-xserver-utils python3-tk docker-registry apache2-utils busybox-static runc podman catatonit debootstrap"
   missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done)
   if [ -n "$missing" ]; then
     say "Installing Debian packages: $(echo $missing)"

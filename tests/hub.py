@@ -205,12 +205,7 @@ def running_hub(
         hub.password = password.read_text().strip() if password.exists() else ""
         yield hub
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 30)
         left = wait_for_none(lambda: processes_mentioning(str(data_dir)), 10)
         assert not left, f"processes left behind: {_commands(left)}"
 
@@ -222,6 +217,16 @@ def _commands(pids: list[int]) -> dict[int, str]:
             found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
                 errors="replace")[:200]
     return found
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; reaped either way."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def wait_for_none(check: Callable[[], list[int]], timeout: float) -> list[int]:

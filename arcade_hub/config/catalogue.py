@@ -18,8 +18,9 @@ class LocalRuntime(Model):
         title="Command",
         description=(
             "Command to run. Notebook and desktop entries default to `jupyterhub-singleuser`; "
-            "desktop-app entries name the X program (e.g. `[xterm]`); headless entries the "
-            "program to run before the job's own arguments."
+            "desktop-app entries name the X program (e.g. `[xterm]`), which app containers "
+            "(podman, pods on Kubernetes) also start when the image's own command is not it; "
+            "headless entries the program to run before the job's own arguments."
         ),
     )
     env: dict[str, str] = Field(

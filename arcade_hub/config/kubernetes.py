@@ -165,7 +165,8 @@ class ScratchStorage(Model):
         description=(
             "`emptyDir` (node disk, size-limited); `ephemeral`: a generic ephemeral volume "
             "from `storage_class` (e.g. a node-local provisioner); `hostPath`: a node "
-            "directory (Pod Security `privileged` only; not removed automatically)."
+            "directory (Pod Security `privileged` only; not removed automatically; a root "
+            "init container with only CAP_CHOWN gives the directory to the session's uid)."
         ),
     )
     size: str = Field(

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
+
+from arcade_hub import contract
 
 MENU_NS = "http://openbox.org/3.4/menu"
 
@@ -62,6 +65,14 @@ def load_apps(path: Path | None) -> list[DesktopApp]:
     if path is None:
         return []
     return parse_apps(json.loads(path.read_text(encoding="utf-8")))
+
+
+def apps_endpoint(env: Mapping[str, str]) -> tuple[str, str]:
+    """The session's apps URL and its token (KeyError: not in an Arcade session)."""
+    api = env[contract.API_URL].rstrip("/")
+    user = quote(env["JUPYTERHUB_USER"], safe="")
+    server = quote(env.get("JUPYTERHUB_SERVER_NAME", ""), safe="")
+    return f"{api}/users/{user}/sessions/{server}/apps", env["JUPYTERHUB_API_TOKEN"]
 
 
 def _execute_item(parent: ET.Element, label: str, argv: Sequence[str]) -> None:

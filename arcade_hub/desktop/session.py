@@ -151,7 +151,9 @@ def menu_apps(settings: DesktopSettings) -> list[DesktopApp]:
             capture_output=True, text=True, timeout=APPS_TIMEOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         if done.returncode == 0:
-            return parse_apps(json.loads(done.stdout))
+            apps = parse_apps(json.loads(done.stdout))
+            log.info("the menu lists %d apps from the platform", len(apps))
+            return apps
         log.warning("arcade-launch --list: %s", done.stderr.strip()[-500:])
     except (OSError, subprocess.TimeoutExpired, ValueError) as e:
         log.warning("the platform's app list is unavailable (%s): using the apps file", e)

@@ -19,18 +19,11 @@ from kubernetes_asyncio.client.rest import ApiException
 from arcade_hub.backend import AppNotRunnable
 from arcade_hub.config import CatalogueEntry, Kind, PlatformConfig
 from arcade_hub.desktop.xauth import new_cookie
-from arcade_hub.kube.builders import X_DISPLAY, x11_secret_name
+from arcade_hub.kube.builders import SESSION, X_DISPLAY, user_selector, x11_secret_name
 from arcade_hub.kube.names import label_value, object_name
+from arcade_hub.kube.objects import Owner, build_app_pod, build_x11_network_policy, build_x11_secret
 from arcade_hub.kube.restricted import PodSecurityViolation, check
 from arcade_hub.kube.volumes import KubeLaunchError, Manifest
-from arcade_hub.kube.workloads import (
-    SESSION,
-    Owner,
-    build_app_pod,
-    build_x11_network_policy,
-    build_x11_secret,
-    user_selector,
-)
 from arcade_hub.launch.spec import LaunchSpec
 
 log = logging.getLogger("arcade_hub.launch")

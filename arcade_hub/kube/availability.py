@@ -32,7 +32,8 @@ class KubeAvailability:
 
     def no_command_reason(self, entry: CatalogueEntry) -> str:
         return (
-            f"{entry.title} has no command of its own: give one with `cmd` (on Kubernetes a "
-            "batch image's entrypoint starts `backend.kubernetes.commands.headless` followed "
-            "by `cmd`, and this platform configures no such command)"
+            f"{entry.title} has no command of its own here: give the command to run (for "
+            "operators: on Kubernetes a batch image's entrypoint starts "
+            "`backend.kubernetes.commands.headless` followed by `cmd`, and this platform "
+            "configures no such command)"
         )

@@ -1,18 +1,16 @@
-"""Pure builders: a `LaunchSpec` rendered as the pieces of a Kubernetes pod.
+"""Pure builders: the pieces of Kubernetes objects, each decided in one place.
 
-No I/O. `build_pod_pieces` returns plain dicts and numbers shaped like KubeSpawner's traits;
-`pod_manifest` assembles them with kubespawner's own `make_pod` (what the spawner does), so
-tests can check whole pods without a hub or a cluster.
+No I/O. `build_pod_pieces` renders a `LaunchSpec` as the pieces of a session pod, shaped like
+KubeSpawner's traits. Resources (`resources`), labels (`object_labels`,
+`labels_and_annotations`), identity, scheduling and secret modes (`secret_mode`) are decided
+here once for every pod and object; the objects themselves (session pods, app pods, Jobs,
+Secrets, NetworkPolicies, claims) are assembled in `arcade_hub.kube.objects`.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
-
-from kubernetes_asyncio.client import ApiClient, V1Pod
-from kubespawner.objects import make_pod
 
 from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, Kind, StorageRoots
@@ -27,6 +25,7 @@ from arcade_hub.kube.volumes import (
 )
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.launch.storage import session_environment
+from arcade_hub.sizes import gib_to_bytes
 
 X11_VOLUME = "x11"
 X11_DIR = "/tmp/.X11-unix"
@@ -40,6 +39,19 @@ X11_SECRET_DIR = "/arcade/x11"
 X_DISPLAY = 0
 X_PORT = 6000 + X_DISPLAY
 RELAY_COMMAND = ["python3", "-m", "arcade_hub.kube.xrelay"]
+
+PART_OF = {"app.kubernetes.io/part-of": "arcade-hub"}
+ROLE = f"{LABEL_PREFIX}role"
+USER = f"{LABEL_PREFIX}user"
+SESSION = f"{LABEL_PREFIX}session"
+JOB = f"{LABEL_PREFIX}job"
+APP_ROLE = "desktop-app"
+JOB_ROLE = "job"
+SESSION_SELECTOR = {"component": "singleuser-server"}
+"""KubeSpawner's label on session pods (z2jh's policies select it too)."""
+SIDECAR_REQUESTS = {"cpu": "10m", "memory": "32Mi"}
+"""What a container beside the session's own asks for: the session's requests are counted
+once, on its main container."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ class PodPieces:
     extra_containers: list[Manifest] = field(default_factory=list)
     extra_pod_config: Manifest = field(default_factory=dict)
     home_claim: ClaimRequest | None = None
+    init_containers: list[Manifest] = field(default_factory=list)
 
 
 def literal(value: str) -> str:
@@ -92,6 +105,61 @@ def literal(value: str) -> str:
 
 def literal_env(values: dict[str, str]) -> dict[str, str]:
     return {k: literal(v) for k, v in values.items()}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A session's resources, from its spec and the backend's guarantees: CPU in cores,
+    memory in bytes (`sizes.gib_to_bytes`, the rule of every backend), GPUs as extended
+    resources."""
+
+    cpu_limit: float
+    cpu_guarantee: float
+    mem_limit: int
+    mem_guarantee: int
+    extra: dict[str, str]
+
+    def limits(self) -> Manifest:
+        """CPU and memory limits as quantities (without GPUs: a device is one container's)."""
+        return {"cpu": f"{self.cpu_limit:g}", "memory": str(self.mem_limit)}
+
+    def container(self) -> Manifest:
+        """The resources of a container holding the session: limits and requests."""
+        return {"limits": {**self.limits(), **self.extra}, "requests": {
+            "cpu": f"{self.cpu_guarantee:g}", "memory": str(self.mem_guarantee),
+            **self.extra}}
+
+
+def resources(spec: LaunchSpec, kube: KubeBackend) -> Resources:
+    mem_limit = gib_to_bytes(spec.ram_gib)
+    return Resources(
+        cpu_limit=spec.cores,
+        cpu_guarantee=round(spec.cores * kube.cpu_guarantee, 3),
+        mem_limit=mem_limit,
+        mem_guarantee=round(mem_limit * kube.memory_guarantee),
+        extra={kube.gpu_resource: str(spec.gpus)} if spec.gpus else {},
+    )
+
+
+def secret_mode(kube: KubeBackend) -> int:
+    """The mode of the X cookie's files in every pod that mounts them: readable by the pod's
+    fsGroup when there is one, else by all (the pod's only user)."""
+    return 0o440 if kube.security.fs_group is not None else 0o444
+
+
+def object_labels(*, session: str | None = None, user: str | None = None) -> dict[str, str]:
+    """The labels of Arcade's objects that are not pods (Secrets, NetworkPolicies, claims)."""
+    labels = dict(PART_OF)
+    if session is not None:
+        labels[SESSION] = label_value(session)
+    if user is not None:
+        labels[USER] = label_value(user)
+    return labels
+
+
+def user_selector(username: str) -> dict[str, str]:
+    """Labels of a user's app pods, as the desktop's NetworkPolicy selects them."""
+    return {ROLE: APP_ROLE, USER: label_value(username)}
 
 
 def posix_ids(security: Security, username: str) -> PosixIds:
@@ -130,6 +198,34 @@ def security_contexts(ids: PosixIds) -> tuple[Manifest, Manifest]:
     return pod, container
 
 
+SCRATCH_OWNER = "scratch-owner"
+SCRATCH_OWNER_DIR = "/scratch"
+
+
+def scratch_owner(kube: KubeBackend, ids: PosixIds, image: str) -> list[Manifest]:
+    """With `scratch.mode: hostPath`, the init container that gives the session's scratch
+    directory to its uid/gid: the kubelet makes `<host_path>/<session>` as root, mode 0755,
+    and fsGroup does not apply to hostPath volumes. It runs as root with only CAP_CHOWN and
+    mounts nothing but that one directory (`chown`, not recursive: the mount point itself).
+    hostPath volumes need Pod Security `privileged` already. Other modes: none."""
+    if kube.scratch.mode != "hostPath":
+        return []
+    init: Manifest = {
+        "name": SCRATCH_OWNER,
+        "image": image,
+        "command": ["chown", f"{ids.uid}:{ids.gid}", SCRATCH_OWNER_DIR],
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH_OWNER_DIR}],
+        "securityContext": {"runAsUser": 0, "runAsGroup": 0, "runAsNonRoot": False,
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}},
+        "resources": {"limits": {"cpu": "100m", "memory": "64Mi"},
+                      "requests": {"cpu": "10m", "memory": "32Mi"}},
+    }
+    if kube.image_pull_policy:
+        init["imagePullPolicy"] = kube.image_pull_policy
+    return [init]
+
+
 def scheduling(kube: KubeBackend, spec: LaunchSpec) -> tuple[dict[str, str], list[Manifest]]:
     """Node selector and tolerations: defaults, then GPU pool, then the entry's own."""
     parts: list[Scheduling] = [kube.default_scheduling]
@@ -153,17 +249,17 @@ def labels_and_annotations(
 ) -> tuple[dict[str, str], dict[str, str]]:
     labels = {
         **kube.labels,
-        "app.kubernetes.io/part-of": "arcade-hub",
+        **PART_OF,
         f"{LABEL_PREFIX}kind": spec.kind.value,
         f"{LABEL_PREFIX}entry": label_value(spec.entry or "custom"),
         f"{LABEL_PREFIX}image": label_value(spec.image),
-        f"{LABEL_PREFIX}session": label_value(spec.session_id),
+        SESSION: label_value(spec.session_id),
     }
     annotations = {
         **kube.annotations,
         f"{LABEL_PREFIX}kind": spec.kind.value,
         f"{LABEL_PREFIX}image": spec.image,
-        f"{LABEL_PREFIX}session": spec.session_id,
+        SESSION: spec.session_id,
         f"{LABEL_PREFIX}summary": spec.summary(),
     }
     if spec.dataset:
@@ -186,7 +282,6 @@ def environment(spec: LaunchSpec, storage: StoragePieces) -> dict[str, str]:
     }
 
 
-# long: every kind's pod in one place until the builders move to kube/objects (issue 12)
 def build_pod_pieces(
     spec: LaunchSpec,
     kube: KubeBackend,
@@ -205,84 +300,115 @@ def build_pod_pieces(
     pod_sc, container_sc = security_contexts(ids)
     selector, tolerations = scheduling(kube, spec)
     labels, annotations = labels_and_annotations(kube, spec, entry)
-    env = environment(spec, storage)
-
-    mem_limit = round(spec.ram_gib * 2**30)
-    gpus = {kube.gpu_resource: str(spec.gpus)} if spec.gpus else {}
-    image = spec.image
-    base_cmd = list(kube.commands.get(spec.kind.value, []))
-    cmd = base_cmd
-    default_url = ""
-    volumes, mounts = list(storage.volumes), list(storage.mounts)
-    extra_containers: list[Manifest] = []
-    extra_pod_config: Manifest = {}
-    x11: DesktopX11 | None = None
-
-    if spec.kind in (Kind.desktop, Kind.desktop_app):
-        x11 = desktop_x11(spec, desktop.image if desktop else image, kube, container_sc)
-        volumes += x11.volumes
-        mounts += x11.mounts
-        env = {**env, **x11.env}
-    if spec.kind == Kind.desktop:
-        default_url = kube.desktop_url
-    elif spec.kind == Kind.desktop_app:
-        if desktop is None:
-            raise KubeLaunchError(f"{spec.title} needs a desktop to open on, and none was given")
-        image = desktop.image
-        default_url = kube.desktop_url
-        annotations[f"{LABEL_PREFIX}desktop"] = desktop.name
-        app: Manifest = {
-            "name": "app",
-            "image": spec.image,
-            "env": [{"name": k, "value": literal(v)} for k, v in sorted(env.items())]
-            + [{"name": "DISPLAY", "value": APP_DISPLAY}],
-            "volumeMounts": list(mounts),
-            "workingDir": storage.paths.home,
-            "securityContext": container_sc,
-            # the session's requests are counted once, on the desktop container; either
-            # container may use up to the chosen limits
-            "resources": {"limits": {"cpu": spec.cores, "memory": mem_limit},
-                          "requests": {"cpu": "10m", "memory": "32Mi"}},
-        }
-        if spec.cmd or spec.args:
-            app["command"] = [literal(c) for c in (*spec.cmd, *spec.args)]
-        if kube.image_pull_policy:
-            app["imagePullPolicy"] = kube.image_pull_policy
-        extra_containers.append(app)
-    elif spec.kind == Kind.headless:
-        cmd = [*base_cmd, *spec.cmd, *spec.args]
-        if not cmd:
-            raise KubeLaunchError(f"{spec.title} is a batch image and needs a command to run")
-        extra_pod_config = {"restartPolicy": "Never"}
-    if x11 is not None:
-        extra_containers.append(x11.relay)  # after the app: tools read the app first
-
+    res = resources(spec, kube)
+    kind = kind_parts(spec, kube, storage, container_sc, res, entry=entry, desktop=desktop)
+    annotations.update(kind.annotations)
     return PodPieces(
-        image=image,
+        image=kind.image,
         image_pull_policy=kube.image_pull_policy,
         image_pull_secrets=list(kube.image_pull_secrets),
-        cmd=[literal(c) for c in cmd],
-        default_url=default_url,
+        cmd=[literal(c) for c in kind.cmd],
+        default_url=kind.default_url,
         working_dir=storage.paths.home,
-        cpu_limit=spec.cores,
-        cpu_guarantee=round(spec.cores * kube.cpu_guarantee, 3),
-        mem_limit=mem_limit,
-        mem_guarantee=round(mem_limit * kube.memory_guarantee),
-        extra_resource_limits=gpus,
-        extra_resource_guarantees=dict(gpus),
+        cpu_limit=res.cpu_limit,
+        cpu_guarantee=res.cpu_guarantee,
+        mem_limit=res.mem_limit,
+        mem_guarantee=res.mem_guarantee,
+        extra_resource_limits=res.extra,
+        extra_resource_guarantees=dict(res.extra),
         node_selector=selector,
         tolerations=tolerations,
         labels=labels,
         annotations=annotations,
-        environment=literal_env(env),
-        volumes=volumes,
-        volume_mounts=mounts,
+        environment=literal_env(kind.env),
+        volumes=kind.volumes,
+        volume_mounts=kind.mounts,
         pod_security_context=pod_sc,
         container_security_context=container_sc,
-        extra_containers=extra_containers,
-        extra_pod_config=extra_pod_config,
+        extra_containers=kind.extra_containers,
+        extra_pod_config=kind.extra_pod_config,
         home_claim=storage.home_claim,
+        init_containers=scratch_owner(kube, ids, kind.image),
     )
+
+
+@dataclass
+class KindParts:
+    """What a session pod's kind decides: the image and command it runs, where the browser
+    lands, its volumes, mounts and environment, and the containers beside it."""
+
+    image: str
+    cmd: list[str]
+    env: dict[str, str]
+    volumes: list[Manifest]
+    mounts: list[Manifest]
+    default_url: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    extra_containers: list[Manifest] = field(default_factory=list)
+    extra_pod_config: Manifest = field(default_factory=dict)
+
+
+def kind_parts(
+    spec: LaunchSpec, kube: KubeBackend, storage: StoragePieces, container_sc: Manifest,
+    res: Resources, *, entry: CatalogueEntry | None, desktop: CatalogueEntry | None,
+) -> KindParts:
+    """A desktop gets the X socket and relay; a desktop app runs on its desktop's image with
+    the app beside it; a headless session runs its command once."""
+    parts = KindParts(image=spec.image, cmd=list(kube.commands.get(spec.kind.value, [])),
+                      env=environment(spec, storage), volumes=list(storage.volumes),
+                      mounts=list(storage.mounts))
+    x11: DesktopX11 | None = None
+    if spec.kind in (Kind.desktop, Kind.desktop_app):
+        x11 = desktop_x11(spec, desktop.image if desktop else spec.image, kube, container_sc)
+        parts.volumes += x11.volumes
+        parts.mounts += x11.mounts
+        parts.env.update(x11.env)
+        parts.default_url = kube.desktop_url
+    if spec.kind == Kind.desktop_app:
+        if desktop is None:
+            raise KubeLaunchError(f"{spec.title} needs a desktop to open on, and none was given")
+        parts.image = desktop.image
+        parts.annotations[f"{LABEL_PREFIX}desktop"] = desktop.name
+        parts.extra_containers.append(app_container(
+            spec, entry, kube, parts.env, parts.mounts, storage.paths.home, container_sc, res))
+    elif spec.kind == Kind.headless:
+        parts.cmd += [*spec.cmd, *spec.args]
+        if not parts.cmd:
+            raise KubeLaunchError(f"{spec.title} is a batch image and needs a command to run")
+        parts.extra_pod_config = {"restartPolicy": "Never"}
+    if x11 is not None:
+        parts.extra_containers.append(x11.relay)  # after the app: tools read the app first
+    return parts
+
+
+def app_container(
+    spec: LaunchSpec, entry: CatalogueEntry | None, kube: KubeBackend, env: dict[str, str],
+    mounts: list[Manifest], home: str, container_sc: Manifest, res: Resources,
+) -> Manifest:
+    """A desktop-app session's app, in a container beside its desktop's, drawing on the
+    shared X socket. The session's requests are counted once, on the desktop container;
+    either container may use up to the chosen limits."""
+    app: Manifest = {
+        "name": "app",
+        "image": spec.image,
+        "env": [*env_list(env), {"name": "DISPLAY", "value": APP_DISPLAY}],
+        "volumeMounts": list(mounts),
+        "workingDir": home,
+        "securityContext": container_sc,
+        "resources": {"limits": res.limits(), "requests": dict(SIDECAR_REQUESTS)},
+    }
+    if spec.cmd or spec.args:
+        app["command"] = [literal(c) for c in (*spec.cmd, *spec.args)]
+    elif entry is not None and entry.local is not None and entry.local.cmd:
+        app["args"] = [literal(c) for c in entry.local.cmd]  # as app pods do
+    if kube.image_pull_policy:
+        app["imagePullPolicy"] = kube.image_pull_policy
+    return app
+
+
+def env_list(values: dict[str, str]) -> list[Manifest]:
+    """A container's `env`, sorted, every value literal for the kubelet."""
+    return [{"name": k, "value": literal(v)} for k, v in sorted(values.items())]
 
 
 def x11_secret_name(session_id: str) -> str:
@@ -316,7 +442,7 @@ def desktop_x11(
         "volumeMounts": [x11, session, cookie],
         "securityContext": container_sc,
         "resources": {"limits": {"cpu": "500m", "memory": "128Mi"},
-                      "requests": {"cpu": "10m", "memory": "32Mi"}},
+                      "requests": dict(SIDECAR_REQUESTS)},
     }
     if kube.image_pull_policy:
         relay["imagePullPolicy"] = kube.image_pull_policy
@@ -326,51 +452,8 @@ def desktop_x11(
         {"name": X11_SECRET_VOLUME, "secret": {
             "secretName": x11_secret_name(spec.session_id),
             "items": [{"key": "cookie", "path": "cookie"}],
-            "defaultMode": 0o440 if kube.security.fs_group is not None else 0o444,
+            "defaultMode": secret_mode(kube),
         }},
     ]
     return DesktopX11(volumes=volumes, mounts=[x11, session],
                       env={contract.SESSION_DIR: SESSION_DIR}, relay=relay)
-
-
-def pod_manifest(
-    pieces: PodPieces, *, name: str, port: int = 8888, env: dict[str, str] | None = None
-) -> V1Pod:
-    """The whole pod, assembled the way KubeSpawner assembles it (for tests and tools)."""
-    pod: V1Pod = make_pod(
-        name=name,
-        cmd=pieces.cmd or None,
-        port=port,
-        image=pieces.image,
-        image_pull_policy=pieces.image_pull_policy,
-        image_pull_secrets=pieces.image_pull_secrets or None,
-        node_selector=pieces.node_selector,
-        container_security_context=pieces.container_security_context,
-        pod_security_context=pieces.pod_security_context,
-        env={**pieces.environment, **(env or {})},
-        working_dir=pieces.working_dir,
-        volumes=pieces.volumes,
-        volume_mounts=pieces.volume_mounts,
-        labels=pieces.labels,
-        annotations=pieces.annotations,
-        cpu_limit=pieces.cpu_limit,
-        cpu_guarantee=pieces.cpu_guarantee,
-        mem_limit=pieces.mem_limit,
-        mem_guarantee=pieces.mem_guarantee,
-        extra_resource_limits=pieces.extra_resource_limits,
-        extra_resource_guarantees=pieces.extra_resource_guarantees,
-        extra_pod_config=pieces.extra_pod_config,
-        extra_containers=pieces.extra_containers,
-        tolerations=pieces.tolerations,
-    )
-    return pod
-
-
-_SERIALIZER = ApiClient.__new__(ApiClient)
-"""`ApiClient.sanitize_for_serialization` needs no connection: skip `__init__`, which opens an
-aiohttp session."""
-
-
-def serialize(obj: Any) -> Any:
-    """A Kubernetes model as the JSON the API server receives."""
-    return _SERIALIZER.sanitize_for_serialization(obj)

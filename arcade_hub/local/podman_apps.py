@@ -40,6 +40,7 @@ from arcade_hub.images import labels as image_labels
 from arcade_hub.launch.spec import MountKind
 from arcade_hub.launch.storage import path_name
 from arcade_hub.local.availability import LocalAvailability, local_search_path
+from arcade_hub.sizes import gib_to_bytes
 
 if TYPE_CHECKING:
     from arcade_hub.local.session import Desktop, LocalSession
@@ -217,7 +218,7 @@ def container_for(
         rootless=rootless,
         runtime=runtime,
         cores=session.spec.cores,
-        ram_bytes=int(session.spec.ram_gib * 2**30),
+        ram_bytes=gib_to_bytes(session.spec.ram_gib),
     )
 
 

@@ -8,21 +8,24 @@ the configured Pod Security level.
 from __future__ import annotations
 
 import asyncio
+import copy
 from pathlib import Path
 from typing import Any
 
 from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client import V1Pod
 from kubespawner import KubeSpawner
+from traitlets import Unicode
 
+from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, PlatformConfig
 from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.kube.apps import DESKTOP_KINDS, ensure_desktop_x11
 from arcade_hub.kube.availability import KubeAvailability
-from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal, serialize
+from arcade_hub.kube.builders import PodPieces, build_pod_pieces, literal
+from arcade_hub.kube.objects import Owner, serialize
 from arcade_hub.kube.restricted import check
 from arcade_hub.kube.volumes import KubeLaunchError
-from arcade_hub.kube.workloads import Owner
 from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
@@ -39,6 +42,15 @@ def escape_templates(value: Any) -> Any:
     return value
 
 
+def merge_trait(configured: Any, ours: Any) -> Any:
+    """A trait's configured value with ours added: maps updated (ours win), lists (or
+    KubeSpawner's name-keyed dicts of list items) extended with what they lack."""
+    if isinstance(ours, dict):
+        return {**(configured or {}), **ours}
+    base = list(configured.values()) if isinstance(configured, dict) else list(configured or [])
+    return base + [item for item in ours if item not in base]
+
+
 class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
     """Runs Arcade sessions as pods.
 
@@ -49,6 +61,13 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
     platform_config: PlatformConfig | None = None
     """The platform document, when given as an object (tests, tools); else read from
     `platform_config_file`."""
+
+    arcade_api_url = Unicode(
+        "",
+        help="URL of the arcade service's API as session pods reach it, given to them as "
+        "ARCADE_API_URL (`arcade-launch`, the desktop menu); on z2jh through the proxy: "
+        "`http://proxy-public/services/arcade/api/v1`.",
+    ).tag(config=True)
 
     # KubeSpawner's progress reports the pod's events; the mixin's is for local sessions
     progress = KubeSpawner.progress
@@ -115,16 +134,26 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         self.mem_guarantee = pieces.mem_guarantee
         self.extra_resource_limits = pieces.extra_resource_limits
         self.extra_resource_guarantees = pieces.extra_resource_guarantees
-        self.node_selector = pieces.node_selector
-        self.tolerations = pieces.tolerations
-        # these are expanded as templates by KubeSpawner: escape braces in our values
-        self.extra_labels = escape_templates(pieces.labels)
-        self.extra_annotations = escape_templates(pieces.annotations)
-        self.environment = escape_templates(pieces.environment)
-        self.volumes = escape_templates(pieces.volumes)
-        self.volume_mounts = escape_templates(pieces.volume_mounts)
-        self.extra_containers = escape_templates(pieces.extra_containers)
-        self.extra_pod_config = escape_templates(pieces.extra_pod_config)
+        # Added to what the hub's configuration sets (z2jh: its network-access labels, user
+        # pool tolerations, singleuser.extraEnv, extra volumes...); ours win on conflicts.
+        # Those expanded as templates by KubeSpawner: braces escaped in our values.
+        merged = {
+            "node_selector": pieces.node_selector,
+            "tolerations": pieces.tolerations,
+            "extra_labels": escape_templates(pieces.labels),
+            "extra_annotations": escape_templates(pieces.annotations),
+            "environment": escape_templates(pieces.environment),
+            "volumes": escape_templates(pieces.volumes),
+            "volume_mounts": escape_templates(pieces.volume_mounts),
+            "extra_containers": escape_templates(pieces.extra_containers),
+            "init_containers": escape_templates(pieces.init_containers),
+            "extra_pod_config": escape_templates(pieces.extra_pod_config),
+        }
+        configured = self.__dict__.setdefault("_arcade_configured", {
+            name: copy.deepcopy(getattr(self, name)) for name in merged})
+        for name, ours in merged.items():
+            setattr(self, name, merge_trait(configured[name], ours))
+        self.__dict__["_arcade_env"] = set(pieces.environment)
         # identity lives in the security contexts only
         self.uid = None
         self.gid = None
@@ -177,7 +206,9 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         (which `build_pod_pieces` made literal already): `$` in a username, a server name or
         an operator's value reaches the session as written."""
         env: dict[str, Any] = super().get_env()
-        ours = set(self.environment)
+        if self.arcade_api_url:
+            env[contract.API_URL] = self.arcade_api_url
+        ours = self.__dict__.get("_arcade_env", set())
         return {k: literal(v) if isinstance(v, str) and k not in ours else v
                 for k, v in env.items()}
 

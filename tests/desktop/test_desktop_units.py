@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -174,6 +176,55 @@ def test_settings_from_env(tmp_path: Path) -> None:
         assert fallback.session_dir.stat().st_mode & 0o777 == 0o700
     finally:
         shutil.rmtree(fallback.session_dir)
+
+
+class AppsApi(BaseHTTPRequestHandler):
+    """The platform API's app list, as `arcade-launch --list` reads it."""
+
+    def do_GET(self) -> None:
+        ok = (self.path == "/api/v1/users/al%20ice/sessions/desk/apps"
+              and self.headers.get("Authorization") == "token t0k")
+        body = json.dumps({"apps": [{"name": "xterm", "title": "Terminal", "group": "Tools"}]}
+                          if ok else {"message": "no"}).encode()
+        self.send_response(200 if ok else 403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_menu_apps_come_from_the_api_without_an_apps_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a pod on Kubernetes no apps file is written: the menu lists what the platform's API
+    says this session may open (the real `arcade-launch --list --json`); without the API, the
+    menu has only the terminal."""
+    from arcade_hub.desktop.session import menu_apps
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AppsApi)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    launch = (sys.executable, "-m", "arcade_hub.launch_cli")
+    settings = DesktopSettings(rfb_socket=tmp_path / "s", session_dir=tmp_path, session_id="x",
+                               launch_command=launch)  # fmt: skip
+    env = {"ARCADE_API_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v1/",
+           "JUPYTERHUB_USER": "al ice", "JUPYTERHUB_SERVER_NAME": "desk",
+           "JUPYTERHUB_API_TOKEN": "t0k"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    try:
+        assert menu_apps(settings) == [DesktopApp(name="xterm", title="Terminal", group="Tools")]
+        monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "bad")
+        assert menu_apps(settings) == []
+    finally:
+        server.shutdown()
+        server.server_close()
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "t0k")
+    assert menu_apps(settings) == []  # the API is gone
+    monkeypatch.delenv("ARCADE_API_URL")
+    assert menu_apps(settings) == []  # not in a session
 
 
 def test_xvnc_has_no_tcp_and_uses_cookie(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -157,6 +158,11 @@ def test_hub_image_imports_the_kube_spawner(chain: BuiltChain) -> None:
     code = ("import arcade_hub, arcade_hub.spawners.kube as s; "
             "print(arcade_hub.__name__, s.ArcadeKubeSpawner.__name__)")  # fmt: skip
     assert run_in(chain, "hub", "python", "-c", code).split() == ["arcade_hub", "ArcadeKubeSpawner"]
+    # the hub's pages, where the Helm values (render_values.HUB_PACKAGE) point the hub
+    files = ("templates/hub/home.html templates/hub/page.html templates/hub/spawn.html "
+             "templates/shared/brand.html static/logo.svg")
+    listed = run_in(chain, "hub", "sh", "-c", f"cd /usr/local/share/arcade-hub && ls {files}")
+    assert sorted(listed.split()) == sorted(files.split())
     version = run_in(chain, "hub", "jupyterhub", "--version").strip()
     assert version.split(".")[0] in {"5", "6"}, version
     info = chain.podman.inspect_image(chain.refs["hub"])
@@ -192,6 +198,23 @@ def test_notebook_has_jupyterlab_arcade_hub_and_the_science_stack(
     assert run_in(chain, name, "sh", "-c", "command -v jupyterhub-singleuser").strip() == (
         "/opt/venv/bin/jupyterhub-singleuser"
     )
+
+
+@pytest.mark.parametrize("name", params("notebook"))
+def test_the_images_own_jupyter_config_enables_the_desktop_extension(
+    chain: BuiltChain, name: str
+) -> None:
+    """Whatever starts `jupyterhub-singleuser` in the image (the local spawner, KubeSpawner,
+    another site's spawner) gets the `arcade_hub.desktop` server extension: without it a
+    desktop runs jupyter-remote-desktop-proxy's own xstartup, which loops, and desktop apps
+    find no desktop. It comes from the package's data files in `<venv>/etc/jupyter`."""
+    out = re.sub(r"\x1b\[[0-9;]*m", "", run_in(chain, name, "sh", "-c",
+                                               "jupyter server extension list 2>&1"))
+    assert re.search(r"arcade_hub\.desktop\s+enabled", out), out
+    assert re.search(r"arcade_hub\.desktop\s+OK", out), out  # it imports and loads
+    path = "/opt/venv/etc/jupyter/jupyter_server_config.d/arcade_hub.desktop.json"
+    assert json.loads(run_in(chain, name, "cat", path)) == {
+        "ServerApp": {"jpserver_extensions": {"arcade_hub.desktop": True}}}
 
 
 @pytest.mark.parametrize("name", params("desktop"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
 from arcade_hub.spawners.kube import ArcadeKubeSpawner
 
 from .fake_api import FakeKubeAPI
+from .real_cluster import RealCluster, real_cluster
 
 NAMESPACE = "arcade-test"
 
@@ -122,6 +122,7 @@ class Cluster:
     host: str
     namespace: str
     fake: FakeKubeAPI | None
+    real: RealCluster | None = None
 
 
 @pytest.fixture(scope="session")
@@ -161,23 +162,19 @@ async def fake_api(kubeconfig_env: None) -> AsyncIterator[FakeKubeAPI]:
         await api.stop()
 
 
-REAL = os.environ.get("ARCADE_TEST_KUBECONFIG")
-
-
 @pytest_asyncio.fixture(params=["fake", "real"])
 async def cluster(
     request: pytest.FixtureRequest, dummy_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Cluster]:
-    """The fake API, and a real cluster when ARCADE_TEST_KUBECONFIG names a kubeconfig."""
+    """The fake API, and the real cluster of `real_cluster.py` (skipped or failed with the
+    reason when there is none)."""
     load_config.cache_clear()
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     if request.param == "real":
-        if not REAL:
-            pytest.skip("real-cluster variant: set ARCADE_TEST_KUBECONFIG to a kubeconfig "
-                        "(and ARCADE_TEST_NAMESPACE, ARCADE_TEST_IMAGE) to run it")
-        use_kubeconfig(monkeypatch, Path(REAL))
+        real = real_cluster()
+        use_kubeconfig(monkeypatch, Path(real.kubeconfig))
         try:
-            yield Cluster("", os.environ.get("ARCADE_TEST_NAMESPACE", NAMESPACE), None)
+            yield Cluster("", real.namespace, None, real)
         finally:
             await KubeSpawner._stop_all_reflectors()
             load_config.cache_clear()
@@ -211,7 +208,7 @@ def build_spawner(
     }
     spawner = ArcadeKubeSpawner(
         user=MockUser(name=spec.username),
-        hub=MockHub(),
+        hub=traits.pop("hub", None) or MockHub(),
         orm_spawner=MockOrmSpawner(name=spec.server_name),
         **{**defaults, **traits},
     )

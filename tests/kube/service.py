@@ -131,9 +131,10 @@ def service_document(cluster: Cluster, **kube: Any) -> dict[str, Any]:
     real cluster a real image and storage the cluster can provide (as the lifecycle tests)."""
     doc: dict[str, Any] = json.loads(json.dumps(PLATFORM))
     settings = {**doc["backend"]["kubernetes"], "namespace": cluster.namespace}
-    if cluster.fake is None:
-        image = os.environ.get("ARCADE_TEST_IMAGE", "quay.io/jupyter/base-notebook:latest")
-        doc["catalogue"] = [{**e, "image": image} for e in doc["catalogue"]]
+    if cluster.real is not None:
+        images = cluster.real.images
+        doc["catalogue"] = [{**e, "image": images.get(e["kind"], images["notebook"])}
+                            for e in doc["catalogue"]]
         doc["datasets"] = []
         settings = {"namespace": cluster.namespace, "home": {
             "mode": "claim-per-user", "access_modes": ["ReadWriteOnce"], "capacity": "1Gi"},
@@ -144,8 +145,8 @@ def service_document(cluster: Cluster, **kube: Any) -> dict[str, Any]:
 
 def kubeconfig_for(cluster: Cluster, tmp: Path) -> str:
     """A kubeconfig naming the fake API (context namespace: the test's), or the real one."""
-    if cluster.fake is None:
-        return os.environ["ARCADE_TEST_KUBECONFIG"]
+    if cluster.real is not None:
+        return cluster.real.kubeconfig
     path = tmp / "kubeconfig"
     path.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: fake\n"
@@ -286,3 +287,13 @@ def not_allowed(fake: FakeKubeAPI) -> list[tuple[str, str]]:
                    for r in rules):
             refused.append((verb, resource))
     return refused
+
+
+def blocking_owner_deletion(objects: list[dict[str, Any]]) -> list[str]:
+    """Objects whose owner references set `blockOwnerDeletion`, where the hub's RBAC does not
+    grant `update` on `pods/finalizers` (what OwnerReferencesPermissionEnforcement asks)."""
+    granted = any("pods/finalizers" in r["resources"] and "update" in r["verbs"]
+                  for r in hub_rules())
+    return [] if granted else [
+        f"{o.get('kind', '?')} {o['metadata']['name']}" for o in objects
+        if any(ref.get("blockOwnerDeletion") for ref in o["metadata"].get("ownerReferences", []))]

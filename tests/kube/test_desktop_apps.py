@@ -112,7 +112,7 @@ async def test_launch_app_creates_owned_restricted_pod(fake_api: FakeKubeAPI) ->
     assert desktop is not None
     assert app["metadata"]["ownerReferences"][0] | {"uid": "x"} == {
         "apiVersion": "v1", "kind": "Pod", "name": spawner.pod_name, "uid": "x",
-        "blockOwnerDeletion": True, "controller": False}
+        "controller": False}  # no blockOwnerDeletion: the hub may not update pods/finalizers
     assert owner_uids(app) == [desktop["metadata"]["uid"]]
     assert violations(app) == []
     assert fake_api.rejected == []  # the fake validates every create strictly
@@ -131,6 +131,32 @@ async def test_launch_app_creates_owned_restricted_pod(fake_api: FakeKubeAPI) ->
     assert allowed.items() <= app["metadata"]["labels"].items()
     selector = dict(t.split("=") for t in app_pods_selector(session).split(","))
     assert selector.items() <= app["metadata"]["labels"].items()
+
+
+async def test_an_app_on_a_desktop_image_starts_its_own_x_program(fake_api: FakeKubeAPI) -> None:
+    """The default catalogue's `xterm` app uses the desktop image, whose own command is
+    `jupyterhub-singleuser`: its pod starts the entry's `local.cmd` (as app containers on one
+    machine do), through the image's entrypoint; an app image without one keeps its CMD."""
+    doc = {**PLATFORM, "catalogue": [*PLATFORM["catalogue"], {
+        "name": "xterm", "title": "Terminal", "kind": "desktop-app",
+        "image": "registry.example.org/arcade/desktop:2026.11", "local": {"cmd": ["xterm"]}}]}
+    config = PlatformConfig.model_validate(doc)
+    spawner = await running_desktop(fake_api, config)
+    session = session_of(spawner, config)
+    started = {}
+    for app in ("xterm", "casa-6-7"):
+        pod = fake_api.get("pods", NAMESPACE, (await launch_app(
+            session, config.entry(app), spawner.api))["pod"])
+        assert pod is not None
+        (container,) = pod["spec"]["containers"]
+        assert "command" not in container  # the image's entrypoint (tini) stays
+        started[app] = container.get("args")
+    assert started == {"xterm": ["xterm"], "casa-6-7": None}
+    assert fake_api.rejected == []
+    xterm_session = launch_spec(config, "xterm")  # a desktop-app session's app container
+    pieces = spawner.render(xterm_session.model_copy(update={"desktop": "desktop"}))
+    (app,) = [c for c in pieces.extra_containers if c["name"] == "app"]
+    assert app["args"] == ["xterm"] and "command" not in app
 
 
 async def test_apps_go_when_the_desktop_goes(fake_api: FakeKubeAPI) -> None:

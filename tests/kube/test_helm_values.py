@@ -22,12 +22,19 @@ from traitlets import HasTraits
 from traitlets.config import Config
 
 from arcade_hub import render_values as render
-from arcade_hub.config import PlatformConfig
+from arcade_hub.config import Kind, PlatformConfig, load_config
+from arcade_hub.config.loader import parse_config
+from arcade_hub.hub_config import PACKAGE_DIR, hub_pages, service_url
+from arcade_hub.kube.objects import Owner, build_app_pod, build_job
+from arcade_hub.kube.restricted import violations
 from arcade_hub.spawners.kube import ArcadeKubeSpawner
+
+from .conftest import launch_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES = ROOT / "helm-values"
 OVERLAYS = sorted(p.name for p in VALUES.glob("*.yaml") if p.name != "values.yaml")
+STORAGE = sorted((VALUES / "storage").glob("*.yaml"))
 MANIFESTS = sorted((VALUES / "manifests").glob("*.yaml"))
 
 
@@ -93,6 +100,33 @@ def test_platform_document_is_valid(overlay: str | None) -> None:
     assert config.backend.kubernetes.security.pod_security == "restricted"
 
 
+def test_overlays_leave_the_platform_document_alone() -> None:
+    """Helm deep-merges values files: an overlay touching the document would have the hub run
+    a document that check-config never passed (storage choices are document fragments)."""
+    for overlay in OVERLAYS:
+        files = (load(VALUES / overlay).get("hub") or {}).get("extraFiles") or {}
+        assert "arcade-platform" not in files, overlay
+
+
+@pytest.mark.parametrize("fragment", STORAGE, ids=lambda p: p.name)
+def test_storage_fragments_make_documents_that_render(
+    z2jh: tuple[dict[str, Any], dict[str, Any]], fragment: Path
+) -> None:
+    """helm-values/storage/ holds document fragments: merged into the example document they
+    pass check-config's loader, name only the document's datasets, and render valid values
+    that embed exactly that document."""
+    part = load(fragment)
+    assert set(part) == {"backend"}
+    base = values_stack(None)
+    document = render.deep_merge(base["hub"]["extraFiles"]["arcade-platform"]["data"], part)
+    config = parse_config(yaml.safe_dump(document), fragment.name)
+    assert set(config.backend.kubernetes.datasets) <= {d.id for d in config.datasets}
+    values = render.render_values(document, base)
+    assert values["hub"]["extraFiles"]["arcade-platform"]["data"] == document
+    defaults, schema = z2jh
+    jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, values))
+
+
 def config_traits(cls: type[HasTraits]) -> set[str]:
     return set(cls.class_traits(config=True))
 
@@ -129,8 +163,9 @@ def test_render_values_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert out["hub"]["config"]["JupyterHub"]["spawner_class"] == render.SPAWNER
     images = out["prePuller"]["extraImages"]
     assert images["pinned"] == {"name": "reg.example.org:5000/nb", "tag": "sha256:" + "a" * 64}
-    assert images["casa-6-7"] == {"name": "ghcr.io/arcade-hub/casa", "tag": "6.7"}
+    assert images["casa-6-7-0"] == {"name": "ghcr.io/arcade-hub/casa", "tag": "6.7.0"}
     assert "xterm" not in images  # same image as the desktop: pulled once
+    assert "casa-6-7-0-batch" not in images  # same image as the CASA app: pulled once
     assert out["cull"]["maxAge"] == 7200
     args = ["render-values", "--config", str(config), "--base", str(VALUES / "values.yaml")]
     assert render.run(parser.parse_args(args)) == 0
@@ -138,11 +173,79 @@ def test_render_values_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert based["hub"]["services"]["arcade"]["url"] == "http://hub:10101"
 
 
+def test_render_values_without_a_base_is_deployable(
+    z2jh: tuple[dict[str, Any], dict[str, Any]]
+) -> None:
+    """Without --base the values still run Arcade: the hub image with arcade-hub, the arcade
+    service in the hub pod with its roles, port and network paths, sessions told where it is,
+    and the prepullers pulling catalogue images only (`singleuser.image` is one of them)."""
+    document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
+    bare = render.render_values(document)
+    hub = bare["hub"]
+    assert hub["image"] == {"name": "ghcr.io/arcade-hub/hub", "tag": "0.1.0"}
+    service = hub["services"]["arcade"]
+    assert service["url"] == "http://hub:10101"
+    assert service["command"] == ["python3", "-m", "arcade_hub.service"]
+    assert service["environment"]["ARCADE_PLATFORM_CONFIG"] == render.PLATFORM_MOUNT
+    assert hub["loadRoles"]["arcade"]["services"] == ["arcade"]
+    assert {"name": "arcade", "port": 10101, "targetPort": 10101} in hub["service"]["extraPorts"]
+    assert hub["config"]["ArcadeKubeSpawner"]["arcade_api_url"] == (
+        "http://proxy-public/services/arcade/api/v1")
+    assert "access:services!service=arcade" in hub["config"]["Spawner"]["server_token_scopes"]
+    (egress,) = bare["proxy"]["chp"]["networkPolicy"]["egress"]
+    assert egress["to"] == [{"podSelector": {"matchLabels": render.HUB_POD}}]
+    assert bare["singleuser"]["image"] == {"name": "ghcr.io/arcade-hub/notebook", "tag": "0.1.0"}
+    pulled = {f"{i['name']}:{i['tag']}" for i in bare["prePuller"]["extraImages"].values()}
+    assert "ghcr.io/arcade-hub/notebook:0.1.0" in pulled
+    # everything helm-values/values.yaml adds to that is site choices
+    full = values_stack(None)
+    for key in ("image", "services", "loadRoles", "service", "networkPolicy"):
+        assert render.deep_merge(full["hub"][key], hub[key]) == full["hub"][key], key
+    defaults, schema = z2jh
+    jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, bare))
+
+
+def test_render_values_keeps_z2jhs_tornado_settings() -> None:
+    """`hub.config.JupyterHub.tornado_settings` replaces the dict z2jh's config sets, so
+    rendered values that have one carry z2jh's `slow_spawn_timeout: 0` as well."""
+    base = values_stack(None)
+    base["hub"]["config"]["JupyterHub"]["tornado_settings"] = {"xsrf_cookies": True}
+    for web in ({}, {"public_url": "https://hub.example.org/"}):
+        tornado = render.render_values(with_web(**web), base)["hub"]["config"]["JupyterHub"][
+            "tornado_settings"]
+        assert tornado["slow_spawn_timeout"] == 0 and tornado["xsrf_cookies"] is True
+
+
+def test_render_values_refuses_a_local_document(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
+    config = tmp_path / "platform.yaml"
+    config.write_text(yaml.safe_dump({**document, "backend": {"kind": "local"}}))
+    args = argparse.Namespace(config=str(config), base=None, storage_manifests=None)
+    assert render.run(args) == 1
+    assert "backend.kind: kubernetes" in capsys.readouterr().err
+
+
+def test_render_values_reads_a_pipe_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """`arcade-hub render-values --config <(generate)`: the path is a pipe, read once."""
+    document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as out:
+        out.write(yaml.safe_dump(document))
+    try:
+        args = argparse.Namespace(config=f"/dev/fd/{read}", base=None, storage_manifests=None)
+        assert render.run(args) == 0
+    finally:
+        os.close(read)
+    rendered = yaml.safe_load(capsys.readouterr().out)
+    assert rendered["hub"]["extraFiles"]["arcade-platform"]["data"] == document
+
+
 def test_render_values_reports_bad_documents(tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "platform.yaml"
     config.write_text("catalogue: []\n")
-    args = argparse.Namespace(config=str(config), base=None)
+    args = argparse.Namespace(config=str(config), base=None, storage_manifests=None)
     assert render.run(args) == 1
     assert "not a valid Arcade Hub configuration" in capsys.readouterr().err
 
@@ -179,7 +282,9 @@ def test_web_becomes_the_hubs_public_url_subdomains_cookies_and_ingress(
     hub = values["hub"]["config"]["JupyterHub"]
     assert hub["public_url"] == "https://hub.example.org/"
     assert hub["subdomain_host"] == "https://hub.example.org"
-    assert hub["tornado_settings"] == {"cookie_options": {"secure": True}}
+    # with z2jh's own tornado setting, which hub.config would otherwise drop
+    assert hub["tornado_settings"] == {"slow_spawn_timeout": 0,
+                                       "cookie_options": {"secure": True}}
     assert hub["cookie_host_prefix_enabled"] is True
     assert hub["spawner_class"] == render.SPAWNER  # the rest stays
     assert values["hub"]["config"]["ArcadeKubeSpawner"]["arcade_url"] == (
@@ -216,8 +321,8 @@ def test_web_becomes_the_hubs_public_url_subdomains_cookies_and_ingress(
     ({"public_url": "http://hub.example.org:8080/"},
      {"public_url": "http://hub.example.org:8080/"}, {}, ["hub.example.org"]),
     ({"public_url": "https://10.1.2.3/"},
-     {"public_url": "https://10.1.2.3/", "tornado_settings": {"cookie_options": {
-         "secure": True}}},
+     {"public_url": "https://10.1.2.3/", "tornado_settings": {
+         "slow_spawn_timeout": 0, "cookie_options": {"secure": True}}},
      {"JUPYTERHUB_COOKIE_OPTIONS": '{"secure": true}'}, None),
     ({"subdomain_host": "http://hub.example.org"},
      {"subdomain_host": "http://hub.example.org"},
@@ -243,9 +348,10 @@ def test_web_settings_follow_the_document(
     assert values["ingress"]["hosts"] == (hosts if hosts is not None else base_hosts)
     defaults, schema = z2jh
     jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, values))
-    bare = render.render_values(with_web(**web))  # no base: only what the document says
+    bare = render.render_values(with_web(**web))  # no base: what the document says
     assert ("ingress" in bare) == (hosts is not None)
-    assert "arcade" not in bare["hub"].get("services", {})  # no arcade service: no environment
+    bare_env = bare["hub"]["services"]["arcade"]["environment"]
+    assert {k: bare_env[k] for k in render.WEB_SERVICE_ENV if k in bare_env} == env
     jsonschema.Draft7Validator(schema).validate(render.deep_merge(defaults, bare))
 
 
@@ -274,3 +380,82 @@ def test_web_leaves_the_operators_other_tornado_settings() -> None:
         tornado = render.render_values(with_web(**web), base)["hub"]["config"][
             "JupyterHub"]["tornado_settings"]
         assert tornado["headers"] == headers and tornado.get("cookie_options") == cookies
+
+
+# --- the hub's pages ------------------------------------------------------------------------
+
+def test_the_hub_gets_arcades_pages_as_the_embedded_hub_does() -> None:
+    """The values give the hub on z2jh what `hub_pages` gives the embedded hub: Arcade's
+    templates (hub/ then the shared ones), the arcade service's address for them, the logo and
+    the Sessions page as where a login lands, read from the package where the hub image
+    links it; every file they name is in the package."""
+    for web in ({}, {"public_url": "https://hub.example.org/",
+                     "subdomain_host": "https://hub.example.org"}):
+        document = with_web(**web)
+        config = PlatformConfig.model_validate(document)
+        embedded = Config()
+        hub_pages(embedded, config)
+        rendered = render.render_values(document)["hub"]["config"]["JupyterHub"]
+        image = Path("/usr/local/share/arcade-hub")
+        assert image == render.HUB_PACKAGE
+        for key in render.HUB_PAGES:
+            assert rendered[key] == json.loads(json.dumps(embedded.JupyterHub[key]).replace(
+                str(PACKAGE_DIR), str(image))), key
+        assert rendered["template_vars"]["arcade_url"] == service_url(config)
+        assert rendered["default_url"] == service_url(config) + "jobs"
+    as_packaged = [Path(p.replace(str(image), str(PACKAGE_DIR)))
+                   for p in [*rendered["template_paths"], rendered["logo_file"]]]
+    hub_templates, templates, logo = as_packaged
+    assert {"home.html", "page.html", "spawn.html"} <= {p.name for p in hub_templates.iterdir()}
+    assert (templates / "shared" / "brand.html").is_file() and logo.is_file()
+
+
+def test_values_without_the_pages_get_them_from_render_values() -> None:
+    """A base without them (or with stale ones) gets the document's pages."""
+    base = values_stack(None)
+    pages = {k: base["hub"]["config"]["JupyterHub"].pop(k) for k in render.HUB_PAGES}
+    rendered = render.render_values(with_web(), base)["hub"]["config"]["JupyterHub"]
+    assert {k: rendered[k] for k in render.HUB_PAGES} == pages
+    base["hub"]["config"]["JupyterHub"]["default_url"] = "/hub/spawn"
+    rendered = render.render_values(with_web(), base)["hub"]["config"]["JupyterHub"]
+    assert rendered["default_url"] == "/services/arcade/jobs"
+
+
+# --- CASA entries ---------------------------------------------------------------------------
+
+def test_casa_entries_render_like_other_entries() -> None:
+    """The catalogue's CASA versions (an app and a batch entry each, one image per version)
+    are in the example document as in the default catalogue, their images prepulled once
+    each, and each renders to a valid restricted pod: the app on a desktop, the batch entry
+    as a Job."""
+    document = values_stack(None)["hub"]["extraFiles"]["arcade-platform"]["data"]
+    config = PlatformConfig.model_validate(document)
+    default = load_config(None)
+    casa = [e for e in default.catalogue if e.casa_version]
+    assert casa, "the default catalogue has CASA entries"
+    for entry in casa:
+        ours = config.entry(entry.name)
+        assert (ours.kind, ours.image, ours.versions) == (entry.kind, entry.image,
+                                                          entry.versions)
+    values = render.render_values(document)
+    pulled = values["prePuller"]["extraImages"]
+    for version in {e.casa_version for e in casa}:
+        name, tag = "ghcr.io/arcade-hub/casa", str(version)
+        assert [k for k, v in pulled.items() if v == {"name": name, "tag": tag}] == [
+            f"casa-{str(version).replace('.', '-')}"]
+    kube, desktop = config.backend.kubernetes, launch_spec(config, "desktop")
+    owner = Owner("jupyter-alice", "uid-1")
+    for entry in casa:
+        if entry.kind == Kind.desktop_app:
+            obj = build_app_pod(desktop, entry, kube, config.storage, name="arcade-app-x",
+                                owner=owner, desktop_ip="10.0.0.7")
+            pod = obj
+        else:
+            spec = launch_spec(config, entry.name, cmd=("casa", "--python", "reduce.py"))
+            obj = build_job(spec, kube, config.storage, name="arcade-job-x", entry=entry)
+            pod = {"spec": obj["spec"]["template"]["spec"]}
+        for version in ("1.30", "1.32"):
+            kubernetes_validate.validate(obj, version, strict=True)
+        assert violations(pod, "restricted") == [], entry.name
+        (container,) = pod["spec"]["containers"]
+        assert container["image"] == entry.image

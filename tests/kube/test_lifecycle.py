@@ -10,7 +10,7 @@ import pytest
 from kubernetes_asyncio.client.rest import ApiException
 
 from arcade_hub.config import PlatformConfig
-from arcade_hub.kube.builders import pod_manifest, serialize
+from arcade_hub.kube.objects import pod_manifest, serialize
 from arcade_hub.kube.restricted import PodSecurityViolation, violations
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.spawners.kube import ArcadeKubeSpawner
@@ -22,9 +22,9 @@ from .service import container_env
 
 def lifecycle_platform(cluster: Cluster, **kube: Any) -> PlatformConfig:
     """On a real cluster: a real image serving HTTP, and storage the cluster can provide."""
-    if cluster.fake is not None:
+    if cluster.real is None:
         return platform(**kube)
-    image = os.environ.get("ARCADE_TEST_IMAGE", "quay.io/jupyter/base-notebook:latest")
+    image = cluster.real.images["notebook"]
     doc = {**PLATFORM, "catalogue": [{**e, "image": image} for e in PLATFORM["catalogue"]]}
     doc["backend"] = {"kind": "kubernetes", "kubernetes": {
         "commands": {"notebook": ["python3", "-m", "http.server", "8888"]},
@@ -298,3 +298,56 @@ async def test_dollar_signs_reach_the_session_as_written(fake_api: FakeKubeAPI,
     await start
     await spawner.stop()
     assert fake_api.list("pods") == []
+
+
+@pytest.mark.parametrize("entry", ["notebook", "desktop"])
+async def test_sessions_are_told_the_arcade_api(fake_api: FakeKubeAPI, entry: str) -> None:
+    """`arcade-launch` and the desktop menu call the arcade service: session pods get its
+    URL as ARCADE_API_URL (z2jh: through the proxy), as the embedded backend's sessions do."""
+    cluster = Cluster(fake_api.url, "arcade-test", fake_api)
+    config = platform()
+    url = "http://proxy-public/services/arcade/api/v1"
+    spawner = build_spawner(cluster, config, launch_spec(config, entry), arcade_api_url=url)
+    spawner.apply_pieces(spawner.render(launch_spec(config, entry)))
+    pod = serialize(await spawner.get_pod_manifest())
+    env = container_env(pod, pod["spec"]["containers"][0])
+    assert env["ARCADE_API_URL"] == url
+    without = build_spawner(cluster, config, launch_spec(config, entry))
+    without.apply_pieces(without.render(launch_spec(config, entry)))
+    names = [e.name for e in (await without.get_pod_manifest()).spec.containers[0].env]
+    assert "ARCADE_API_URL" not in names
+
+
+async def test_the_hubs_own_settings_are_kept(fake_api: FakeKubeAPI) -> None:
+    """What the hub's configuration gives every session pod (z2jh: the label that lets
+    sessions reach the hub, the user pool's tolerations, singleuser.extraEnv, extra volumes)
+    stays next to the launch's own; the launch wins where both set a key, and starting the
+    same spawner again adds nothing twice."""
+    cluster = Cluster(fake_api.url, "arcade-test", fake_api)
+    config = platform()
+    spec = launch_spec(config, "desktop", gpus=1)
+    z2jh_toleration = {"key": "hub.jupyter.org/dedicated", "operator": "Equal",
+                       "value": "user", "effect": "NoSchedule"}
+    spawner = build_spawner(
+        cluster, config, spec,
+        extra_labels={"hub.jupyter.org/network-access-hub": "true"},
+        tolerations=[z2jh_toleration], environment={"SITE": "yes", "HOME": "/nope"},
+        volumes={"0-site": {"name": "site", "emptyDir": {}}},
+        volume_mounts={"0-site": {"name": "site", "mountPath": "/site"}},
+        node_selector={"pool": "users"})
+    for _ in range(2):
+        spawner.apply_pieces(spawner.render(spec))
+        pod = serialize(await spawner.get_pod_manifest())
+        assert pod["metadata"]["labels"]["hub.jupyter.org/network-access-hub"] == "true"
+        assert pod["metadata"]["labels"]["arcade-hub.org/kind"] == "desktop"
+        tolerations = pod["spec"]["tolerations"]
+        assert tolerations.count(z2jh_toleration) == 1
+        assert {"key": "nvidia.com/gpu", "operator": "Exists",
+                "effect": "NoSchedule"} in tolerations
+        main = pod["spec"]["containers"][0]
+        env = container_env(pod, main)
+        assert env["SITE"] == "yes" and env["HOME"] == "/home/alice"  # the contract wins
+        names = [v["name"] for v in pod["spec"]["volumes"]]
+        assert names.count("site") == 1 and "home" in names and "x11" in names
+        assert {"name": "site", "mountPath": "/site"} in main["volumeMounts"]
+        assert pod["spec"]["nodeSelector"] == {"pool": "users"}

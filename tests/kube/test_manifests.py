@@ -14,7 +14,8 @@ import pytest
 from kubespawner.objects import make_pvc
 
 from arcade_hub.config.kubernetes import PodSecurityLevel
-from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
+from arcade_hub.kube.builders import build_pod_pieces
+from arcade_hub.kube.objects import pod_manifest, serialize
 from arcade_hub.kube.restricted import violations
 
 from .conftest import launch_spec, platform
@@ -104,6 +105,26 @@ def test_nfs_and_hostpath_cases_fail_restricted() -> None:
         manifests, _ = render(CASES[name])
         assert any("forbidden type" in v or "hostPath" in v
                    for v in violations(manifests["pod"], "restricted")), name
+
+
+def test_only_hostpath_scratch_has_a_root_init_container() -> None:
+    """The kubelet makes a hostPath scratch directory as root (fsGroup does not apply), so
+    that mode, and only that one, gets an init container making it the session uid's: root
+    with CAP_CHOWN alone, mounting nothing but the scratch directory."""
+    for name, case in CASES.items():
+        pod = render(case)[0]["pod"]
+        inits = pod["spec"].get("initContainers", [])
+        if name != "scratch-hostpath":
+            assert inits == [], name
+            continue
+        (init,) = inits
+        assert init["command"] == ["chown", "1000:100", "/scratch"]
+        assert init["image"] == pod["spec"]["containers"][0]["image"]
+        assert init["securityContext"] == {
+            "runAsUser": 0, "runAsGroup": 0, "runAsNonRoot": False,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}
+        assert init["volumeMounts"] == [{"name": "scratch", "mountPath": "/scratch"}]
 
 
 def test_pieces_content() -> None:

@@ -9,6 +9,8 @@ the kubelet), so this stays on the fake: a real cluster would need real desktop 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from .fake_api import FakeKubeAPI
 from .service import (
     FakeHub,
     Running,
+    blocking_owner_deletion,
     kubeconfig_for,
     not_allowed,
     running_service,
@@ -93,12 +96,26 @@ async def test_app_pod_secret_and_policy_through_the_service(
         (policy,) = fake_api.list("networkpolicies", NAMESPACE)
         uid = desk["metadata"]["uid"]
         assert owners(app) == owners(secret) == owners(policy) == [uid]
+        # blocking the owner's deletion needs `update` on pods/finalizers, which the hub's
+        # RBAC lacks (clusters that enforce owner-reference permissions would refuse these)
+        assert blocking_owner_deletion([app, secret, policy]) == []
         volume = next(v for v in app["spec"]["volumes"] if "secret" in v)
         assert volume["secret"]["secretName"] == secret["metadata"]["name"]
         allowed = policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
         assert allowed.items() <= app["metadata"]["labels"].items()
         env = {e["name"]: e["value"] for e in app["spec"]["containers"][0]["env"]}
         assert env["DISPLAY"] == "10.0.0.7:0" and env["ARCADE_SESSION_ID"] == "s-desk"
+
+        # what the desktop's menu runs: `arcade-launch` with the session's environment
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "arcade_hub.launch_cli", "casa-6-7",
+            env={**os.environ, "ARCADE_API_URL": f"{svc.url}api/v1", "JUPYTERHUB_USER": "alice",
+                 "JUPYTERHUB_SERVER_NAME": "desk", "JUPYTERHUB_API_TOKEN": alice},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        said = (await cli.communicate())[0].decode()
+        assert cli.returncode == 0, said
+        assert said.startswith("Launched CASA 6.7 on display 10.0.0.7:0 (pod arcade-app-"), said
+        await fake_api.remove("pods", NAMESPACE, said.rsplit("pod ", 1)[1].rstrip(")\n"))
 
         # the NetworkPolicy removed behind the service's back is made again
         await fake_api.remove("networkpolicies", NAMESPACE, policy["metadata"]["name"])

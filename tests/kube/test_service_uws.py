@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from arcade_hub.kube.workloads import job_name
+from arcade_hub.kube.objects import job_name
 from tests.ivoa import uws_job
 
 from .conftest import NAMESPACE, Cluster

@@ -35,7 +35,8 @@ import yaml
 import arcade_hub
 from arcade_hub.config import PlatformConfig
 from arcade_hub.hub_config import free_port
-from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
+from arcade_hub.kube.builders import build_pod_pieces
+from arcade_hub.kube.objects import pod_manifest, serialize
 from arcade_hub.kube.storage_service import STORAGE_PORT, StorageService, build_storage_service
 from tests.storage.tls import make_tls
 

@@ -16,9 +16,11 @@ import pytest
 import yaml
 from jupyterhub.proxy import Proxy
 
+from arcade_hub import __version__
 from arcade_hub import render_values as render
 from arcade_hub.backends import storage_tree_roots
-from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
+from arcade_hub.kube.builders import build_pod_pieces
+from arcade_hub.kube.objects import pod_manifest, serialize
 from arcade_hub.kube.restricted import violations
 from arcade_hub.kube.storage_service import (
     STORAGE_URL,
@@ -140,7 +142,8 @@ def test_values_register_the_service_and_route_the_registry() -> None:
     hub = values["hub"]
     assert hub["services"]["vospace"] == {"url": STORAGE_URL, "display": False}
     assert hub["loadRoles"]["vospace"] == {"scopes": ["read:users"], "services": ["vospace"]}
-    assert hub["loadRoles"]["user"]["scopes"] == ["self", "access:services!service=vospace"]
+    assert hub["loadRoles"]["user"]["scopes"] == [
+        "self", "access:services!service=arcade", "access:services!service=vospace"]
     assert "access:services!service=vospace" in hub["config"]["Spawner"]["server_token_scopes"]
     assert hub["config"]["Proxy"]["extra_routes"] == {"/reg/": STORAGE_URL}
     with_subdomains = render.render_values(
@@ -179,15 +182,18 @@ def test_the_committed_manifests_are_what_render_values_writes(
     assert env["ARCADE_STORAGE_URL"]["value"] == "https://hub.example.org/services/vospace"
 
 
-def test_render_values_says_what_is_missing(
+def test_without_a_base_the_service_runs_the_hub_image_of_this_release(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The base values always name the hub image (this release's), which the storage pod
+    runs: nothing to add for a minimal rendering."""
     (tmp_path / "platform.yaml").write_text(yaml.safe_dump(PLATFORM))
+    out = tmp_path / "storage.yaml"
     args = argparse.Namespace(config=str(tmp_path / "platform.yaml"), base=None,
-                              storage_manifests=str(tmp_path / "storage.yaml"))
-    assert render.run(args) == 1
-    assert "hub.image" in capsys.readouterr().err
-    assert not (tmp_path / "storage.yaml").exists()
+                              storage_manifests=str(out))
+    assert render.run(args) == 0, capsys.readouterr().err
+    pod = next(yaml.safe_load_all(out.read_text()))["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == f"{render.HUB_IMAGE}:{__version__}"
 
 
 def test_values_follow_the_document_when_the_service_is_turned_off() -> None:

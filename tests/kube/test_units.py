@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from arcade_hub.config import Jobs, PlatformConfig
 from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.kube.availability import KubeAvailability
-from arcade_hub.kube.builders import build_pod_pieces, pod_manifest, serialize
+from arcade_hub.kube.builders import build_pod_pieces
 from arcade_hub.kube.names import label_value, object_name, path_component
+from arcade_hub.kube.objects import build_job, pod_manifest, serialize
 from arcade_hub.kube.restricted import PodSecurityViolation, check, violations
 from arcade_hub.kube.volumes import KubeLaunchError, build_storage, home_claim_name
-from arcade_hub.kube.workloads import build_job
 from arcade_hub.launch.choices import UserContext
 from arcade_hub.launch.request import LaunchRefused, LaunchRequest
 from arcade_hub.launch.site import Availability, Site
@@ -238,14 +238,12 @@ def test_job_command_depends_on_the_backend() -> None:
     assert AllLocal().job_prefix(entry) == ("python3", "-u")
 
 
-@pytest.mark.parametrize(("kind", "headless", "backend", "says", "where"), [
-    ("kubernetes", [], "kubernetes", "Batch has no command of its own: give one with `cmd`",
-     "backend.kubernetes.commands.headless"),
-    ("local", ["arcade-run"], "local",
-     "Batch has no command of its own here: give the command to run", "no `local.cmd`"),
-])  # fmt: skip
+@pytest.mark.parametrize(("kind", "headless", "backend", "where"), [
+    ("kubernetes", [], "kubernetes", "backend.kubernetes.commands.headless"),
+    ("local", ["arcade-run"], "local", "no `local.cmd`"),
+])
 def test_job_without_any_command_is_a_clear_400(kind: str, headless: list[str],
-                                                backend: str, says: str, where: str) -> None:
+                                                backend: str, where: str) -> None:
     config = _job_platform(kind, headless)
     if backend == "local":  # an entry without `local.cmd`
         config = config.model_copy(update={"catalogue": [
@@ -255,7 +253,8 @@ def test_job_without_any_command_is_a_clear_400(kind: str, headless: list[str],
         _job_specs(config, backend)
     assert info.value.status == 400
     message = info.value.errors["cmd"]
-    assert message.startswith(says)  # the user's words first, the operators' after
+    # the user's words first (the same on both backends), the operators' after
+    assert message.startswith("Batch has no command of its own here: give the command to run")
     assert where in message
 
 

@@ -17,9 +17,7 @@ import kubernetes_validate
 import pytest
 
 from arcade_hub.desktop.xauth import parse_xauthority
-from arcade_hub.kube.restricted import violations
-from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError
-from arcade_hub.kube.workloads import (
+from arcade_hub.kube.objects import (
     PER_INSTANCE_LIMIT,
     JobSettings,
     Owner,
@@ -30,6 +28,8 @@ from arcade_hub.kube.workloads import (
     build_x11_network_policy,
     build_x11_secret,
 )
+from arcade_hub.kube.restricted import violations
+from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError
 from arcade_hub.launch.spec import LaunchSpec
 
 from .conftest import launch_spec, platform
@@ -292,6 +292,12 @@ def test_hostpath_scratch_is_one_directory_per_instance() -> None:
     (container,) = pod_spec["containers"]
     (mount,) = [m for m in container["volumeMounts"] if m["name"] == "scratch"]
     assert mount["mountPath"] == "/arcade/scratch" and "subPath" not in mount
+    # the root init container gives that same per-pod directory to the session's uid
+    (init,) = pod_spec["initContainers"]
+    assert init["command"] == ["chown", "1000:100", "/scratch"]
+    assert init["volumeMounts"] == [{**mount, "mountPath": "/scratch"}]
+    assert {"name": "ARCADE_POD_NAME", "valueFrom": {"fieldRef": {
+        "fieldPath": "metadata.name"}}} in init["env"]
 
     def node_directory(pod_name: str) -> str:
         pod = {"metadata": {"name": pod_name, "annotations": {}}}
@@ -316,6 +322,7 @@ def test_hostpath_scratch_is_one_directory_per_instance() -> None:
     (plain,) = [m for m in batch_job()["spec"]["template"]["spec"]["containers"][0][
         "volumeMounts"] if m["name"] == "scratch"]
     assert plain == {"name": "scratch", "mountPath": "/arcade/scratch"}
+    assert "initContainers" not in batch_job()["spec"]["template"]["spec"]
 
 
 def test_container_contract_documents_multi_instance_jobs() -> None:

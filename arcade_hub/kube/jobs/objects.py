@@ -15,10 +15,11 @@ from kubernetes_asyncio.client.rest import ApiException
 
 from arcade_hub.jobs.base import JobBackendError
 from arcade_hub.jobs.model import Instance
+from arcade_hub.kube.builders import JOB, JOB_ROLE, ROLE
 from arcade_hub.kube.client import KubeClient, api_error, timed
 from arcade_hub.kube.informer import Informer, Obj
 from arcade_hub.kube.job_status import newest, pod_index
-from arcade_hub.kube.workloads import JOB, JOB_ROLE, ROLE, job_name
+from arcade_hub.kube.objects import job_name
 
 log = logging.getLogger("arcade_hub.jobs")
 

@@ -23,7 +23,7 @@ from arcade_hub.kube.informer import Obj
 from arcade_hub.kube.job_status import IndexState, index_state, newest, pod_state, timestamp
 from arcade_hub.kube.jobs.logs import PodLogs
 from arcade_hub.kube.jobs.objects import JobObjects
-from arcade_hub.kube.workloads import job_name
+from arcade_hub.kube.objects import job_name
 
 log = logging.getLogger("arcade_hub.jobs")
 

@@ -48,9 +48,9 @@ from arcade_hub.kube.job_status import condition, timestamp
 from arcade_hub.kube.jobs.logs import PodLogs
 from arcade_hub.kube.jobs.objects import JobObjects, backend_error, job_id_of
 from arcade_hub.kube.jobs.reconcile import Reconciler
+from arcade_hub.kube.objects import JobSettings, build_batch_job, build_home_claim, job_name
 from arcade_hub.kube.restricted import PodSecurityViolation, check
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, build_storage
-from arcade_hub.kube.workloads import JobSettings, build_batch_job, build_home_claim, job_name
 from arcade_hub.launch.request import LaunchRefused
 from arcade_hub.launch.spec import LaunchSpec
 

@@ -1,9 +1,16 @@
-"""Pure builders for pods that KubeSpawner does not start: desktop-app pods, the desktop's X
-cookie Secret and NetworkPolicy, and indexed Jobs for headless batch work (P5).
+"""Every Kubernetes object Arcade Hub sends to the API, built in this one module.
 
-They reuse the session builders (storage, identity, scheduling, labels, ARCADE_* environment),
-so every pod of a user mounts the same home and datasets and meets the same Pod Security level.
-No I/O; every function returns the JSON the API server receives.
+- session pods, assembled as KubeSpawner assembles them (kubespawner's `make_pod`);
+- desktop-app pods, drawing on a desktop pod through its X relay;
+- the desktop's X cookie Secret and the NetworkPolicy of its X port;
+- batch work as Indexed Jobs;
+- home claims for pods KubeSpawner does not start (kubespawner's `make_pvc`, as KubeSpawner
+  makes a session's claim);
+- owner references (kubespawner's `make_owner_reference`, without `blockOwnerDeletion`).
+
+kubespawner's `make_secret` does not fit (it reads the files of internal SSL). The pieces come
+from `builders` (containers, identity, scheduling, resources, labels) and `volumes` (storage),
+the one place for each. No I/O; every function returns the JSON the API server receives.
 """
 
 from __future__ import annotations
@@ -12,36 +19,54 @@ import base64
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Any
+
+from kubernetes_asyncio.client import ApiClient, V1Pod
+from kubespawner.objects import make_owner_reference, make_pod, make_pvc
 
 from arcade_hub import contract
 from arcade_hub.config import CatalogueEntry, Kind, StorageRoots
 from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.desktop.xauth import xauth_entry
 from arcade_hub.kube.builders import (
+    JOB,
+    JOB_ROLE,
+    ROLE,
+    SESSION,
+    SESSION_SELECTOR,
+    USER,
     X11_SECRET_DIR,
     X11_SECRET_VOLUME,
     X_DISPLAY,
     X_PORT,
+    PodPieces,
+    env_list,
     environment,
     labels_and_annotations,
     literal,
+    literal_env,
+    object_labels,
     posix_ids,
+    resources,
     scheduling,
+    scratch_owner,
+    secret_mode,
     security_contexts,
+    user_selector,
     x11_secret_name,
 )
 from arcade_hub.kube.names import LABEL_PREFIX, label_value, object_name
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, Manifest, build_storage
 from arcade_hub.launch.spec import LaunchSpec
 
-ROLE = f"{LABEL_PREFIX}role"
-USER = f"{LABEL_PREFIX}user"
-SESSION = f"{LABEL_PREFIX}session"
-JOB = f"{LABEL_PREFIX}job"
-APP_ROLE = "desktop-app"
-JOB_ROLE = "job"
-SESSION_SELECTOR = {"component": "singleuser-server"}
-"""KubeSpawner's label on session pods (z2jh's policies select it too)."""
+_SERIALIZER = ApiClient.__new__(ApiClient)
+"""`ApiClient.sanitize_for_serialization` needs no connection: skip `__init__`, which opens an
+aiohttp session."""
+
+
+def serialize(obj: Any) -> Any:
+    """A Kubernetes model as the JSON the API server receives."""
+    return _SERIALIZER.sanitize_for_serialization(obj)
 
 
 @dataclass(frozen=True)
@@ -52,22 +77,51 @@ class Owner:
     uid: str
 
     def reference(self) -> Manifest:
-        return {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid,
-                "blockOwnerDeletion": True, "controller": False}
+        """kubespawner's owner reference without `blockOwnerDeletion`: setting it needs
+        `update` on `pods/finalizers` where the API server enforces owner-reference
+        permissions (OpenShift), which the hub's Role does not grant; the desktop's deletion
+        collects its dependents all the same."""
+        ref = make_owner_reference(self.name, self.uid)
+        ref.block_owner_deletion = None
+        reference: Manifest = serialize(ref)
+        return reference
 
 
-def _resources(spec: LaunchSpec, kube: KubeBackend) -> Manifest:
-    mem = round(spec.ram_gib * 2**30)
-    limits: Manifest = {"cpu": f"{spec.cores:g}", "memory": str(mem)}
-    requests: Manifest = {"cpu": f"{round(spec.cores * kube.cpu_guarantee, 3):g}",
-                          "memory": str(round(mem * kube.memory_guarantee))}
-    if spec.gpus:
-        limits[kube.gpu_resource] = requests[kube.gpu_resource] = str(spec.gpus)
-    return {"limits": limits, "requests": requests}
+# -- session pods ----------------------------------------------------------------------------
 
-
-def _env(values: dict[str, str]) -> list[Manifest]:
-    return [{"name": k, "value": literal(v)} for k, v in sorted(values.items())]
+def pod_manifest(
+    pieces: PodPieces, *, name: str, port: int = 8888, env: dict[str, str] | None = None
+) -> V1Pod:
+    """The whole session pod, assembled the way KubeSpawner assembles it (for tests and
+    tools; the spawner sets the same pieces as its traits)."""
+    pod: V1Pod = make_pod(
+        name=name,
+        cmd=pieces.cmd or None,
+        port=port,
+        image=pieces.image,
+        image_pull_policy=pieces.image_pull_policy,
+        image_pull_secrets=pieces.image_pull_secrets or None,
+        node_selector=pieces.node_selector,
+        container_security_context=pieces.container_security_context,
+        pod_security_context=pieces.pod_security_context,
+        env={**pieces.environment, **(env or {})},
+        working_dir=pieces.working_dir,
+        volumes=pieces.volumes,
+        volume_mounts=pieces.volume_mounts,
+        labels=pieces.labels,
+        annotations=pieces.annotations,
+        cpu_limit=pieces.cpu_limit,
+        cpu_guarantee=pieces.cpu_guarantee,
+        mem_limit=pieces.mem_limit,
+        mem_guarantee=pieces.mem_guarantee,
+        extra_resource_limits=pieces.extra_resource_limits,
+        extra_resource_guarantees=pieces.extra_resource_guarantees,
+        extra_pod_config=pieces.extra_pod_config,
+        extra_containers=pieces.extra_containers,
+        init_containers=pieces.init_containers,
+        tolerations=pieces.tolerations,
+    )
+    return pod
 
 
 def workload_pod_spec(
@@ -80,21 +134,23 @@ def workload_pod_spec(
     extra_volumes: list[Manifest] | None = None,
     extra_mounts: list[Manifest] | None = None,
 ) -> Manifest:
-    """A hardened pod spec with one container running `spec.image` and the user's storage.
+    """A hardened pod spec with one container running `spec.image` and the user's storage
+    (desktop apps, batch Jobs).
 
     The container starts the image's own entrypoint with `args` (as KubeSpawner starts
     session pods: `args`, never `command`), or the image's `CMD` when `args` is None."""
     storage = build_storage(spec, kube, roots)
-    pod_sc, container_sc = security_contexts(posix_ids(kube.security, spec.username))
+    ids = posix_ids(kube.security, spec.username)
+    pod_sc, container_sc = security_contexts(ids)
     selector, tolerations = scheduling(kube, spec)
     container: Manifest = {
         "name": "main",
         "image": spec.image,
-        "env": _env({**environment(spec, storage), **(extra_env or {})}),
+        "env": env_list({**environment(spec, storage), **(extra_env or {})}),
         "volumeMounts": [*storage.mounts, *(extra_mounts or [])],
         "workingDir": storage.paths.home,
         "securityContext": container_sc,
-        "resources": _resources(spec, kube),
+        "resources": resources(spec, kube).container(),
     }
     if args:
         container["args"] = [literal(a) for a in args]
@@ -108,6 +164,8 @@ def workload_pod_spec(
         "containers": [container],
         "volumes": [*storage.volumes, *(extra_volumes or [])],
     }
+    if init := scratch_owner(kube, ids, spec.image):
+        pod["initContainers"] = init
     if selector:
         pod["nodeSelector"] = selector
     if tolerations:
@@ -130,11 +188,6 @@ def app_spec(desktop: LaunchSpec, entry: CatalogueEntry) -> LaunchSpec:
     })
 
 
-def user_selector(username: str) -> dict[str, str]:
-    """Labels of a user's app pods, as the desktop's NetworkPolicy selects them."""
-    return {ROLE: APP_ROLE, USER: label_value(username)}
-
-
 def build_app_pod(
     desktop: LaunchSpec,
     entry: CatalogueEntry,
@@ -148,7 +201,9 @@ def build_app_pod(
     """The pod of desktop app `entry`, drawing on the desktop pod `owner` at `desktop_ip`.
 
     The image's own command runs (the container contract: a desktop-app image starts its X
-    client); DISPLAY is the desktop's relay, XAUTHORITY the session's cookie from its Secret.
+    client), or the entry's `local.cmd` when it names one, as app containers on one machine
+    do (e.g. the `xterm` entry on the desktop image); DISPLAY is the desktop's relay,
+    XAUTHORITY the session's cookie from its Secret.
     """
     spec = app_spec(desktop, entry)
     labels, annotations = labels_and_annotations(kube, spec, entry)
@@ -157,10 +212,10 @@ def build_app_pod(
     secret_volume: Manifest = {"name": X11_SECRET_VOLUME, "secret": {
         "secretName": x11_secret_name(desktop.session_id),
         "items": [{"key": "xauthority", "path": "xauthority"}],
-        "defaultMode": 0o440 if kube.security.fs_group is not None else 0o444,
+        "defaultMode": secret_mode(kube),
     }}
     pod = workload_pod_spec(
-        spec, kube, roots, args=None,
+        spec, kube, roots, args=list(entry.local.cmd) if entry.local and entry.local.cmd else None,
         extra_env={"DISPLAY": f"{desktop_ip}:{X_DISPLAY}",
                    "XAUTHORITY": f"{X11_SECRET_DIR}/xauthority", contract.APP: entry.name},
         extra_volumes=[secret_volume],
@@ -181,9 +236,8 @@ def build_x11_secret(desktop: LaunchSpec, cookie: bytes, owner: Owner | None) ->
     def b64(data: bytes) -> str:
         return base64.b64encode(data).decode()
 
-    meta: Manifest = {"name": x11_secret_name(desktop.session_id), "labels": {
-        "app.kubernetes.io/part-of": "arcade-hub", SESSION: label_value(desktop.session_id),
-        USER: label_value(desktop.username)}}
+    meta: Manifest = {"name": x11_secret_name(desktop.session_id), "labels": object_labels(
+        session=desktop.session_id, user=desktop.username)}
     if owner is not None:
         meta["ownerReferences"] = [owner.reference()]
     return {
@@ -203,8 +257,7 @@ def build_x11_network_policy(desktop: LaunchSpec, owner: Owner) -> Manifest:
         "kind": "NetworkPolicy",
         "metadata": {
             "name": x11_secret_name(desktop.session_id),
-            "labels": {"app.kubernetes.io/part-of": "arcade-hub",
-                       SESSION: label_value(desktop.session_id)},
+            "labels": object_labels(session=desktop.session_id),
             "ownerReferences": [owner.reference()],
         },
         "spec": {
@@ -299,7 +352,23 @@ command. The per-instance shell code is made by `build_batch_job` with every val
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-# long: the Job manifest in one place until the builders move to kube/objects (issue 12)
+def _check_instances(specs: list[LaunchSpec]) -> LaunchSpec:
+    """The first instance, once all share what one Job's pod template holds."""
+    if not specs:
+        raise KubeLaunchError("a job needs at least one instance")
+    first = specs[0]
+
+    def shared(s: LaunchSpec) -> tuple[Any, ...]:
+        return (s.image, s.kind, s.cmd, s.cores, s.ram_gib, s.gpus, s.dataset, s.username)
+
+    if any(shared(spec) != shared(first) for spec in specs[1:]):
+        raise KubeLaunchError("the instances of one Kubernetes Job must share image, "
+                              "command, resources and dataset")
+    if first.replicas != len(specs):
+        raise KubeLaunchError(f"{len(specs)} instance specs for {first.replicas} replicas")
+    return first
+
+
 def build_batch_job(
     specs: list[LaunchSpec],
     kube: KubeBackend,
@@ -320,18 +389,7 @@ def build_batch_job(
     directly. With `scratch.mode: hostPath` every pod gets a scratch directory of its own,
     named after the pod (`SCRATCH_PER_POD`).
     """
-    if not specs:
-        raise KubeLaunchError("a job needs at least one instance")
-    first = specs[0]
-    for spec in specs[1:]:
-        same = (spec.image, spec.kind, spec.cmd, spec.cores, spec.ram_gib, spec.gpus,
-                spec.dataset, spec.username)
-        if same != (first.image, first.kind, first.cmd, first.cores, first.ram_gib,
-                    first.gpus, first.dataset, first.username):
-            raise KubeLaunchError("the instances of one Kubernetes Job must share image, "
-                                  "command, resources and dataset")
-    if first.replicas != len(specs):
-        raise KubeLaunchError(f"{len(specs)} instance specs for {first.replicas} replicas")
+    first = _check_instances(specs)
     job = build_job(first, kube, roots, name=name, entry=entry, settings=settings)
     for meta in (job["metadata"], job["spec"]["template"]["metadata"]):
         meta["labels"][JOB] = label_value(job_id)
@@ -341,12 +399,28 @@ def build_batch_job(
             meta["annotations"].pop(SESSION, None)
     if len(specs) == 1:
         return job
-
+    prefix = [*kube.commands.get("headless", []), *first.cmd]
+    if not prefix:
+        raise KubeLaunchError(
+            f"{first.title} is a batch image and needs a command to run with several instances"
+        )
+    common, code = _instance_environment(specs, kube, roots)
     (container,) = job["spec"]["template"]["spec"]["containers"]
-    envs = []
-    for spec in specs:
-        storage = build_storage(spec, kube, roots)
-        envs.append(environment(spec, storage))
+    container["args"] = [literal(c) for c in ["/bin/sh", "-c", INDEX_SCRIPT, "arcade-job",
+                                              *prefix]]
+    container["env"] = [{"name": k, "value": v}
+                        for k, v in [*sorted(literal_env(common).items()),
+                                     *literal_env(code).items()]]
+    _scratch_per_pod(job["spec"]["template"]["spec"], kube)
+    return job
+
+
+def _instance_environment(
+    specs: list[LaunchSpec], kube: KubeBackend, roots: StorageRoots
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(the variables every instance shares, `ARCADE_JOB_INSTANCE_<n>`: each instance's own
+    variables and arguments as quoted shell code)."""
+    envs = [environment(spec, build_storage(spec, kube, roots)) for spec in specs]
     common = {k: v for k, v in envs[0].items() if all(e.get(k) == v for e in envs)}
     own = sorted({k for e in envs for k in e} - set(common))
     bad = [k for k in own if not _NAME.fullmatch(k)]
@@ -365,17 +439,7 @@ def build_batch_job(
             f"{PER_INSTANCE_LIMIT // 1024} KiB one Kubernetes Job can carry: use fewer or "
             "shorter parameter lines, or read them from a file in your home"
         )
-    prefix = [*kube.commands.get("headless", []), *first.cmd]
-    if not prefix:
-        raise KubeLaunchError(
-            f"{first.title} is a batch image and needs a command to run with several instances"
-        )
-    container["args"] = [literal(c) for c in ["/bin/sh", "-c", INDEX_SCRIPT, "arcade-job",
-                                              *prefix]]
-    container["env"] = [*_env(common),
-                        *({"name": k, "value": literal(v)} for k, v in code.items())]
-    _scratch_per_pod(job["spec"]["template"]["spec"], kube)
-    return job
+    return common, code
 
 
 POD_NAME_VAR = contract.POD_NAME
@@ -390,31 +454,25 @@ def _scratch_per_pod(pod: Manifest, kube: KubeBackend) -> None:
     modes are per pod already."""
     if kube.scratch.mode != "hostPath":
         return
-    (container,) = pod["containers"]
     for volume in pod["volumes"]:
         if volume["name"] == "scratch":
             volume["hostPath"] = {"path": kube.scratch.host_path.rstrip("/") or "/",
                                   "type": "DirectoryOrCreate"}
-    for mount in container["volumeMounts"]:
-        if mount["name"] == "scratch":
-            mount["subPathExpr"] = SCRATCH_PER_POD
-            container["env"].append({"name": POD_NAME_VAR, "valueFrom": {
-                "fieldRef": {"fieldPath": "metadata.name"}}})
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:  # + scratch-owner
+        for mount in container["volumeMounts"]:
+            if mount["name"] == "scratch":
+                mount["subPathExpr"] = SCRATCH_PER_POD
+                container.setdefault("env", []).append({"name": POD_NAME_VAR, "valueFrom": {
+                    "fieldRef": {"fieldPath": "metadata.name"}}})
 
+
+# -- claims ----------------------------------------------------------------------------------
 
 def build_home_claim(claim: ClaimRequest, username: str) -> Manifest:
     """The claim of a user's home (`home.mode: claim-per-user`), for pods the spawner does
-    not start (batch Jobs): KubeSpawner makes the same claim for sessions."""
-    spec: Manifest = {
-        "accessModes": list(claim.access_modes),
-        "resources": {"requests": {"storage": claim.capacity}},
-    }
-    if claim.storage_class:
-        spec["storageClassName"] = claim.storage_class
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": claim.name, "labels": {
-            "app.kubernetes.io/part-of": "arcade-hub", USER: label_value(username)}},
-        "spec": spec,
-    }
+    not start (batch Jobs): the claim KubeSpawner makes for sessions (`make_pvc`), with
+    Arcade's labels."""
+    pvc = make_pvc(claim.name, claim.storage_class, list(claim.access_modes), None,
+                   claim.capacity, labels=object_labels(user=username))
+    manifest: Manifest = serialize(pvc)
+    return manifest
