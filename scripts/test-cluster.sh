@@ -3,9 +3,9 @@
 #
 # As root on Debian with ../shared/kube-cluster present, `cluster_up` builds the cluster
 # (setup.sh, idempotent: about 5 minutes from scratch, a second otherwise), starts it,
-# builds the session images (scripts/build-images.sh, cached), imports them into the
-# cluster's containerd and exports ARCADE_TEST_KUBECONFIG, ARCADE_TEST_NAMESPACE and
-# ARCADE_TEST_IMAGE. When any step fails it exports ARCADE_TEST_CLUSTER_ERROR with the
+# builds the session and hub images (scripts/build-images.sh, cached), imports them into the
+# cluster's containerd and exports ARCADE_TEST_KUBECONFIG, ARCADE_TEST_NAMESPACE,
+# ARCADE_TEST_IMAGE and ARCADE_TEST_HUB_IMAGE. When any step fails it exports ARCADE_TEST_CLUSTER_ERROR with the
 # reason instead: the real-cluster tests then fail with it (they were asked to run).
 # `cluster_down` stops the cluster again if cluster_up started it (test.sh traps EXIT).
 #
@@ -67,21 +67,22 @@ cluster_up() {
       || return 0
   fi
 
-  say "Real cluster: the session images (scripts/build-images.sh, cached in $cache)"
+  say "Real cluster: the session and hub images (scripts/build-images.sh, cached in $cache)"
   mkdir -p "$cache"
   printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=32768:32768"]\n' \
     >"$cache/containers.conf"
   local -a build_env=(env CONTAINERS_CONF="$cache/containers.conf" ARCADE_IMAGES_CACHE="$cache")
   cluster_step "scripts/build-images.sh" "$logs/build-images.log" \
-    "${build_env[@]}" scripts/build-images.sh notebook desktop headless || return 0
+    "${build_env[@]}" scripts/build-images.sh notebook desktop headless hub || return 0
   local -a podman=(podman --root "${ARCADE_PODMAN_ROOT:-$cache/storage}"
                    --runroot "${ARCADE_PODMAN_RUNROOT:-$cache/runroot}")
-  local name ref notebook=
+  local name ref notebook= hub=
   local -a refs=()
   while IFS=$'\t' read -r name ref; do
-    case $name in notebook|desktop|headless) refs+=("$ref") ;; *) continue ;; esac
+    case $name in notebook|desktop|headless|hub) refs+=("$ref") ;; *) continue ;; esac
     [ "$name" = notebook ] && notebook=$ref
-  done < <("${build_env[@]}" scripts/build-images.sh --list notebook desktop headless)
+    [ "$name" = hub ] && hub=$ref
+  done < <("${build_env[@]}" scripts/build-images.sh --list notebook desktop headless hub)
   say "Real cluster: importing ${refs[*]}"
   # one archive: the layers the images share (desktop is built on notebook) go once
   cluster_step "importing the images into the cluster" "$logs/import.log" \
@@ -89,6 +90,7 @@ cluster_up() {
   export ARCADE_TEST_KUBECONFIG=$kube/admin.kubeconfig
   export ARCADE_TEST_NAMESPACE=arcade-test
   export ARCADE_TEST_IMAGE=$notebook
+  export ARCADE_TEST_HUB_IMAGE=$hub  # the storage service's pod (tests/kube/test_storage_real.py)
   say "Real cluster ready in $((SECONDS - t0)) s (logs: $logs)"
 }
 
