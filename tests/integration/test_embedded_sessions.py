@@ -145,13 +145,13 @@ def test_notebook_sessions_share_the_home_and_stop_without_leftovers(hub: Runnin
 
     # A file written through one session is seen by the other: the same home.
     put = httpx.put(
-        f"{hub.url}/user/alice/rest/api/contents/shared.txt",
+        f"{hub.url}/user/alice/rest/api/contents/home/shared.txt",
         headers={"Authorization": f"token {token}"},
         json={"type": "file", "format": "text", "content": "hello"},
         timeout=30,
     )
     assert put.status_code in (200, 201), put.text
-    got = contents(hub, token, "alice", "form", "shared.txt")
+    got = contents(hub, token, "alice", "form", "home/shared.txt")
     assert got.status_code == 200 and got.json()["content"] == "hello"
 
     # The dataset is visible, and read-only where the OS enforces it.
@@ -161,7 +161,7 @@ def test_notebook_sessions_share_the_home_and_stop_without_leftovers(hub: Runnin
 
     # Another user cannot reach alice's session.
     other = hub.user_token("mallory")
-    denied = contents(hub, other, "alice", "rest", "shared.txt")
+    denied = contents(hub, other, "alice", "rest", "home/shared.txt")
     assert denied.status_code in (403, 302), denied.status_code
 
     session_ids = [env["ARCADE_SESSION_ID"], form_env["ARCADE_SESSION_ID"]]
