@@ -8,6 +8,7 @@ tests can check whole pods without a hub or a cluster.
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +82,8 @@ class PodPieces:
     extra_containers: list[Manifest] = field(default_factory=list)
     extra_pod_config: Manifest = field(default_factory=dict)
     home_claim: ClaimRequest | None = None
+    notebook_dir: str = ""
+    """The Jupyter server's root directory (JupyterHub's `Spawner.notebook_dir`)."""
 
 
 def literal(value: str) -> str:
@@ -256,6 +259,11 @@ def build_pod_pieces(
         extra_pod_config = {"restartPolicy": "Never"}
     if x11 is not None:
         extra_containers.append(x11.relay)  # after the app: tools read the app first
+    notebook_dir = ""
+    if spec.kind != Kind.headless:
+        notebook_dir, home_path, home_again = file_browser(storage)
+        mounts += home_again
+        default_url = default_url or f"/lab/tree/{home_path}"
 
     return PodPieces(
         image=image,
@@ -282,7 +290,27 @@ def build_pod_pieces(
         extra_containers=extra_containers,
         extra_pod_config=extra_pod_config,
         home_claim=storage.home_claim,
+        notebook_dir=notebook_dir,
     )
+
+
+def file_browser(storage: StoragePieces) -> tuple[str, str, list[Manifest]]:
+    """What JupyterLab's file browser shows: the Jupyter server's root directory, the home's
+    path below it (where JupyterLab opens), and the mounts that put the home there.
+
+    The root is the folder holding the project spaces, datasets and scratch (`/arcade` by
+    default), with the home volume mounted a second time as its `home`: all four side by
+    side. Where they have no common folder but `/`, or the home already lies in it, the root
+    is the common folder of all four and the home is not mounted again."""
+    p = storage.paths
+    root = posixpath.commonpath([p.projects, p.datasets, p.scratch])
+    inside = posixpath.commonpath([root, p.home]) == root
+    if root == "/" or inside or posixpath.join(root, "home") in (p.projects, p.datasets,
+                                                                  p.scratch):
+        root = posixpath.commonpath([root, p.home])
+        return root, posixpath.relpath(p.home, root), []
+    home = next(m for m in storage.mounts if m["name"] == "home")
+    return root, "home", [{**home, "mountPath": posixpath.join(root, "home")}]
 
 
 def x11_secret_name(session_id: str) -> str:
