@@ -30,6 +30,8 @@ from arcade_hub.images.conformance.podman import Podman
 from arcade_hub.images.discovery import entry_from_image
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.local.podman_apps import oci_runtime
+from tests.lab_settings import EXPECTED as LAB_EXPECTED
+from tests.lab_settings import SNIPPET as LAB_SNIPPET
 
 from .built_images import (
     BUILT_FROM,
@@ -192,6 +194,15 @@ def test_notebook_has_jupyterlab_arcade_hub_and_the_science_stack(
     assert run_in(chain, name, "sh", "-c", "command -v jupyterhub-singleuser").strip() == (
         "/opt/venv/bin/jupyterhub-singleuser"
     )
+
+
+@pytest.mark.parametrize("name", params("notebook"))
+def test_jupyterlab_neither_prompts_for_news_nor_checks_for_updates(
+    chain: BuiltChain, name: str
+) -> None:
+    """A new user's first JupyterLab greets them with no "Jupyter news" prompt, as in the
+    embedded sessions (tests/e2e/test_lab_in_hub.py)."""
+    assert json.loads(run_in(chain, name, "python3", "-c", LAB_SNIPPET)) == LAB_EXPECTED
 
 
 @pytest.mark.parametrize("name", params("desktop"))
