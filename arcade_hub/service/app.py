@@ -24,7 +24,7 @@ from arcade_hub.config.cache import platform_config
 from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
 from arcade_hub.service.apps import AppsHandler
-from arcade_hub.service.handlers import log_request
+from arcade_hub.service.handlers import ServiceRoot, log_request
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.limits import BODY_LIMIT
 from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
@@ -71,6 +71,7 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
             (route(r"jobs/([^/]+)/logs"), JobLogPage),
             (route(r"jobs/([^/]+)/([a-z]+)"), JobActionPage),
             (route("oauth_callback"), HubOAuthCallbackHandler),
+            (route(""), ServiceRoot),  # the hub's health check of the service
         ],
         # cookie-authenticated requests that change something need the token; requests with
         # an API token do not (arcade_hub.service.handlers.ServiceHandler)

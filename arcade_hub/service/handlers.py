@@ -200,11 +200,25 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
         return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
 
 
+class ServiceRoot(web.RequestHandler):
+    """The service's root, `<prefix>`: JupyterHub's health check of the service requests it
+    at start-up and every minute (without credentials), and it is where a browser lands on
+    the bare service URL. Both are sent on to the Sessions & jobs page; whatever answers here
+    must answer the health check below 500, and quietly (`log_request`)."""
+
+    def get(self) -> None:
+        arcade: ServiceSettings = self.settings["arcade"]
+        self.redirect(f"{arcade.prefix}jobs")
+
+
 def log_request(handler: web.RequestHandler) -> None:
     """The service's access log (its application's `log_function`): status, method, path
-    without the query, client, time."""
+    without the query, client, time. The root's answers to the hub's minute-by-minute health
+    check are debug lines."""
     status = handler.get_status()
     write = access_log.info if status < 400 else access_log.warning
+    if isinstance(handler, ServiceRoot) and status < 400:
+        write = access_log.debug
     if status >= 500:
         write = access_log.error
     request = handler.request
