@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from arcade_hub import contract
+from arcade_hub.auth.log_scrub import hub_logging_config
 from arcade_hub.config import ConfigError, PlatformConfig, is_ip_address, load_config
 from arcade_hub.hub_config import SERVICE, served_over_https, service_url
 
@@ -39,7 +40,9 @@ def base_values() -> Values:
         "hub": {
             "allowNamedServers": True,
             "config": {
-                "JupyterHub": {"spawner_class": SPAWNER},
+                # no secret of a URL in the hub's log (as on the embedded hub)
+                "JupyterHub": {"spawner_class": SPAWNER,
+                               "logging_config": hub_logging_config()},
                 "ArcadeKubeSpawner": {"platform_config_file": PLATFORM_MOUNT,
                                       "data_dir": HUB_DATA_DIR},
             },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -149,18 +150,22 @@ def running_hub(
     extra_env: dict[str, str] | None = None,
     port: int | None = None,
     preexec_fn: Callable[[], object] | None = None,
+    hub_settings: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[RunningHub]:
     """`port`: when the platform document must name it (e.g. `web.subdomain_host`);
     `preexec_fn`: runs in the hub's process before it starts (e.g. to start it as a shell
-    starts a background job)."""
+    starts a background job); `hub_settings`: JupyterHub settings changed on top of the
+    platform's (tests/hub_run.py), e.g. a shorter interval of something it does every minute."""
     data_dir = tmp / "data"
     port = port or free_port()
     token = secrets.token_hex(16)
     log = tmp / "hub.log"
+    command = ["-m", "arcade_hub"]
+    if hub_settings:
+        command = [str(Path(__file__).parent / "hub_run.py"), json.dumps(hub_settings)]
     args = [
         sys.executable,
-        "-m",
-        "arcade_hub",
+        *command,
         "run",
         "--port",
         str(port),

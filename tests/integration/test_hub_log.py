@@ -1,15 +1,19 @@
 """The hub's log as an operator reads it: JupyterHub's health check of the arcade service
-(at start-up, then every minute) leaves no 404."""
+(at start-up, then every minute) leaves no 404 and no line at all, and no line carries a
+token: not the XSRF token of a user leaving the page of a starting session, nor an API token
+a client put in a URL."""
 
 from __future__ import annotations
 
 import re
+from contextlib import closing
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from arcade_hub.hub_config import SERVICE_PREFIX
-from tests.hub import RunningHub, wait_for
+from tests.hub import RunningHub, hub_with_document, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -17,8 +21,36 @@ SERVICE_ROOT = re.compile(rf"\b[A-Z]+ {re.escape(SERVICE_PREFIX)} ")
 """A request line for the service's root itself (not its pages below it)."""
 
 
+HEALTH_CHECK = re.compile(
+    rf"Server at http://127\.0\.0\.1:\d+{re.escape(SERVICE_PREFIX)} responded with (\d+)"
+)
+"""JupyterHub's own debug line for each answer to its check of the service."""
+
+
 def lines_about_the_service_root(hub: RunningHub) -> list[str]:
     return [line for line in hub.log.read_text().splitlines() if SERVICE_ROOT.search(line)]
+
+
+def test_every_health_check_is_answered_and_leaves_no_line_at_the_default_level() -> None:
+    """The hub checks the service every `service_check_interval` (a minute; a second here,
+    with the hub's debug lines on to see each check and what the service answered)."""
+    settings = {"JupyterHub": {"service_check_interval": 1, "log_level": "DEBUG"}}
+    with hub_with_document(hub_settings=settings) as hub:
+
+        def periodic_checks() -> list[str] | None:
+            log = hub.log.read_text()
+            started = log.find("JupyterHub is now running")
+            found = HEALTH_CHECK.findall(log[started:]) if started >= 0 else []
+            return found if len(found) >= 3 else None
+
+        answers = wait_for(periodic_checks, 30, "three health checks after start-up")
+        text = hub.log.read_text()
+        log = text[text.index("JupyterHub is now running"):].splitlines()
+    assert {int(status) // 100 for status in answers} == {3}, answers  # a redirect, no 404
+    assert [line for line in log if SERVICE_ROOT.search(line)] == []
+    assert [line for line in log if SERVICE_PREFIX in line and "404" in line] == []
+    warnings = [line for line in log if line.startswith(("[W", "[E", "[C"))]
+    assert [line for line in warnings if SERVICE_PREFIX in line] == [], warnings
 
 
 def test_the_health_check_of_the_arcade_service_is_answered_and_not_logged(
@@ -35,3 +67,57 @@ def test_the_health_check_of_the_arcade_service_is_answered_and_not_logged(
     assert jobs.status_code == 302  # the Sessions & jobs page logs the browser in
     wait_for(lambda: f"GET {SERVICE_PREFIX}jobs " in hub.log.read_text(), 10, "its log line")
     assert lines_about_the_service_root(hub) == []
+
+
+def test_leaving_a_starting_sessions_page_leaves_no_xsrf_token_in_the_log(
+    hub: RunningHub,
+) -> None:
+    """The page a form launch lands on follows the spawn's progress with `?_xsrf=<token>` in
+    its URL; when the user leaves it before the session is ready, JupyterHub warns that the
+    stream was closed, naming the URL."""
+    with closing(hub.login("lea")) as browser:
+        browser.get("/hub/spawn/lea/nb")
+        xsrf = browser.cookies["_xsrf"]
+        form = {"image": "notebook", "cores": "1", "ram": "1", "_xsrf": xsrf}
+        # as the form's own action URL does, the token rides in the query too
+        r = browser.post("/hub/spawn/lea/nb", params={"_xsrf": xsrf}, data=form,
+                         follow_redirects=False)
+        assert r.status_code == 302, r.text[:300]
+        token = parse_qs(urlsplit(r.headers["location"]).query)["_xsrf"][0]
+        assert len(token) > 40
+        progress = "/hub/api/users/lea/servers/nb/progress"
+        with browser.stream("GET", progress, params={"_xsrf": token}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    break  # the user leaves the page after the first event
+
+        def left() -> list[str]:
+            return [line for line in hub.log.read_text().splitlines()
+                    if "Stream closed while handling" in line and progress in line]  # fmt: skip
+
+        warning = wait_for(left, 60, "the hub to see the progress stream closed")
+    hub.wait_ready("lea", "nb")
+    hub.stop_server("lea", "nb")
+    assert "_xsrf=[secret]" in warning[0], warning
+    assert lines_carrying(hub, token) == []
+
+
+def test_an_api_token_in_a_url_is_not_logged(hub: RunningHub) -> None:
+    """A client may put its token in the query (`?token=`; the hub and the service ignore it
+    there, as JupyterHub 5 does): their request lines for it do not carry it, nor any other
+    secret of the platform (the admin token, the shared password)."""
+    token = hub.user_token("lea")
+    for path in ("/hub/api/user", f"{SERVICE_PREFIX}skaha/v1/session"):
+        r = httpx.get(f"{hub.url}{path}", params={"token": token}, timeout=30)
+        assert r.status_code in (401, 403), (path, r.status_code)  # refused, not an error
+    wait_for(lambda: lines_carrying(hub, "/hub/api/user?token=[secret]"), 10, "the hub's line")
+    wait_for(lambda: lines_carrying(hub, f"GET {SERVICE_PREFIX}skaha/v1/session "), 10,
+             "the service's line")
+    assert hub.password
+    for secret in (token, hub.token, hub.password):
+        assert lines_carrying(hub, secret) == []
+
+
+def lines_carrying(hub: RunningHub, text: str) -> list[str]:
+    """The log's lines with `text` in them (a secret: its first 16 characters are enough)."""
+    return [line for line in hub.log.read_text().splitlines() if text[:16] in line]
