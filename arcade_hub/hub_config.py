@@ -30,6 +30,13 @@ PODMAN_ENV = ("CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF", "XDG_RUNTIME_DIR", "
 """Passed to the arcade service, which runs podman for desktop apps in containers."""
 SERVICE = "arcade"
 SERVICE_PREFIX = f"/services/{SERVICE}/"
+STORAGE = "vospace"
+"""The storage service (`arcade_hub.storage`): VOSpace over homes and project spaces."""
+STORAGE_SCOPES = ["read:users"]
+"""What the storage service asks the hub: the groups of the users whose tokens it checked."""
+REGISTRY_PATH = "/reg/"
+"""Where `vos` clients look up resource IDs on a host (`VOSPACE_WEBSERVICE`): the proxy
+sends it to the storage service."""
 SERVICE_SCOPES = ["list:users", "read:users", "servers", "admin:server_state"]
 """What the arcade service needs from the hub: users, their servers and server state (to read
 launch specs), and `servers` to start and delete the named servers the sessions API creates.
@@ -38,8 +45,10 @@ SESSION_TOKEN_SCOPES = [
     "users:activity!user",
     "access:servers!server",
     f"access:services!service={SERVICE}",
+    f"access:services!service={STORAGE}",
 ]
-"""A session's own token: JupyterHub's server scopes, plus the arcade API (`arcade-launch`)."""
+"""A session's own token: JupyterHub's server scopes, plus the arcade API (`arcade-launch`)
+and the storage service (`vos` commands inside a session)."""
 ADMIN_SCOPES = [
     "admin:users",
     "admin:servers",
@@ -101,12 +110,18 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     c.JupyterHub.config_file = str(_empty_config_file(data))
     # No secret of a URL in the log (JupyterHub writes some warnings with the full URL)
     c.JupyterHub.logging_config = hub_logging_config()
-    c.JupyterHub.bind_url = f"http://{opts.ip}:{opts.port}"
+    web = platform.web
+    scheme = "https" if web.tls_cert_file else "http"
+    c.JupyterHub.bind_url = f"{scheme}://{opts.ip}:{opts.port}"
+    if web.tls_cert_file and web.tls_key_file:
+        # the proxy answers https itself (no TLS-terminating proxy in front)
+        c.JupyterHub.ssl_cert = web.tls_cert_file
+        c.JupyterHub.ssl_key = web.tls_key_file
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = free_port()
     c.JupyterHub.db_url = f"sqlite:///{data / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
-    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates" / "hub")]
+    hub_pages(c, platform)
     c.JupyterHub.allow_named_servers = True
     # No limit from JupyterHub: it counts stopped servers too (a refused launch leaves one).
     # The policy counts running sessions against `policy.max_sessions` and the group policy.
@@ -138,7 +153,40 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     # else the provider's claims set the hub groups at every login (JupyterHub refuses
     # load_groups then); the launch policy still adds `auth.groups` (policy.user_groups).
     c.JupyterHub.services, c.JupyterHub.load_roles = _services(platform, opts, service_port)
+    if platform.vospace.enabled:
+        storage_port = free_port()
+        c.JupyterHub.services.append(_storage_service(platform, opts, storage_port))
+        c.JupyterHub.load_roles.append(
+            {"name": STORAGE, "scopes": STORAGE_SCOPES, "services": [STORAGE]}
+        )
+        c.Proxy.extra_routes = {_registry_route(platform): f"http://127.0.0.1:{storage_port}"}
     return c
+
+
+def _storage_service(platform: PlatformConfig, opts: RunOptions, port: int) -> dict[str, Any]:
+    """The storage service: a process of its own, so that long transfers share neither an
+    event loop nor a process with the sessions API; it starts workers as the users it acts
+    for (docs/how-to/secure-the-deployment.md)."""
+    env = {
+        contract.PLATFORM_CONFIG: opts.config_file or "",
+        contract.DATA_DIR: str(opts.data_dir),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    if platform.web.origin:
+        env[contract.STORAGE_URL] = service_url(platform, STORAGE).rstrip("/")
+    return {
+        "name": STORAGE,
+        "url": f"http://127.0.0.1:{port}",
+        "command": [sys.executable, "-m", "arcade_hub.storage"],
+        "environment": env,
+        "display": False,
+    }
+
+
+def _registry_route(platform: PlatformConfig) -> str:
+    """`/reg/` on the hub's host (with subdomains the route names the host)."""
+    host = platform.web.subdomain_host
+    return f"{urlsplit(host).netloc}{REGISTRY_PATH}" if host else REGISTRY_PATH
 
 
 def _services(
@@ -165,7 +213,14 @@ def _services(
         }
     ]
     roles: list[dict[str, Any]] = [
-        {"name": "user", "scopes": ["self", f"access:services!service={SERVICE}"]},
+        {
+            "name": "user",
+            "scopes": [
+                "self",
+                f"access:services!service={SERVICE}",
+                f"access:services!service={STORAGE}",
+            ],
+        },
         {"name": SERVICE, "scopes": SERVICE_SCOPES, "services": [SERVICE]},
     ]
     idle = platform.sessions.idle_timeout_minutes
@@ -197,16 +252,19 @@ def served_over_https(platform: PlatformConfig) -> bool:
     return platform.web.https or (callback or "").startswith("https://")
 
 
-def service_url(platform: PlatformConfig) -> str:
-    """Where browsers reach the arcade service: its own subdomain with `web.subdomain_host`
-    (JupyterHub puts every service there), else its prefix under the hub's host."""
+def service_url(platform: PlatformConfig, name: str = SERVICE) -> str:
+    """Where browsers reach a service (the arcade service by default): its own subdomain with
+    `web.subdomain_host` (JupyterHub puts every service there), else its prefix under the
+    hub's host (absolute when `web.public_url` says where that is)."""
+    prefix = f"/services/{name}/"
     host = platform.web.subdomain_host
     if not host:
-        return SERVICE_PREFIX
+        origin = platform.web.origin if name != SERVICE else None
+        return f"{origin or ''}{prefix}"
     parts = urlsplit(host)
-    domain = subdomain_hook_idna(SERVICE, parts.hostname, kind="service")
+    domain = subdomain_hook_idna(name, parts.hostname, kind="service")
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{domain}{port}{SERVICE_PREFIX}"
+    return f"{parts.scheme}://{domain}{port}{prefix}"
 
 
 def _web(c: Config, platform: PlatformConfig) -> None:
@@ -237,9 +295,18 @@ def _web(c: Config, platform: PlatformConfig) -> None:
             # set for the hub's host from there (cookie tossing). Their path `/` is harmless
             # here, as no user's server is served on the hub's host.
             c.JupyterHub.cookie_host_prefix_enabled = True
-    # Links from the hub's pages and the launch form to the arcade service.
-    c.JupyterHub.template_vars = {"arcade_url": service_url(platform)}
     c.ArcadeLocalSpawner.arcade_url = service_url(platform)
+
+
+def hub_pages(c: Config, platform: PlatformConfig) -> None:
+    """The hub's pages in Arcade Hub's look (the templates in templates/hub, which include
+    templates/shared like the service's pages), linking the arcade service; its Sessions page
+    is where a login lands and what the hub's home shows."""
+    templates = Path(__file__).parent / "templates"
+    c.JupyterHub.template_paths = [str(templates / "hub"), str(templates)]
+    c.JupyterHub.template_vars = {"arcade_url": service_url(platform)}
+    c.JupyterHub.logo_file = str(Path(__file__).parent / "static" / "logo.svg")
+    c.JupyterHub.default_url = service_url(platform) + "jobs"
 
 
 def _service_web_environment(platform: PlatformConfig) -> dict[str, str]:

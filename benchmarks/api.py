@@ -1,12 +1,18 @@
-"""The sessions API on the embedded platform, measured through the real hub and proxy.
+"""The sessions API and UWS on the embedded platform, measured through the real hub and proxy.
 
-1. `GET /session` latency for a user with 1,000 jobs in the store (target <= 100 ms median);
-   baseline in the same run: the hub's own `GET /hub/api/users/{name}` for the same user.
-2. Time to start 20 headless instances (one create with replicas=20, the pool sized to 20):
+1. The job list for a user with 1,000 jobs in the store: skaha's `GET /session` (target
+   <= 100 ms median) and UWS's `GET uws/jobs` (the same jobs as a uws:jobs document, target
+   <= 100 ms median), side by side; baseline in the same run: the hub's own
+   `GET /hub/api/users/{name}` for the same user.
+2. Create -> running, for one job that runs until told to stop: skaha `POST /session` until
+   the job shows `Running`, and UWS `POST uws/jobs` with `PHASE=RUN` until it shows
+   `EXECUTING`, alternated over `--starts` rounds (medians).
+3. Time to start 20 headless instances (one create with replicas=20, the pool sized to 20):
    from the POST until every instance has started, and until every one has finished;
    baseline: 20 `true` processes started directly with subprocess.
 
-    python benchmarks/api.py [--records 1000] [--instances 20]     prints one JSON document
+    python benchmarks/api.py [--records 1000] [--instances 20] [--starts 5]
+                                                                  prints one JSON document
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from arcade_hub.jobs.store import JobDatabase
 from tests.conftest import shared_tmp
 from tests.hub import PLATFORM, running_hub, wait_for
 
-TARGETS = {"get_session_1000_median_ms": 100.0}
+TARGETS = {"get_session_1000_median_ms": 100.0, "uws_get_jobs_1000_median_ms": 100.0}
+RUNS_UNTIL_TOLD = 'while [ ! -e "$HOME/stop-$ARCADE_JOB_ID" ]; do sleep 0.01; done'
+"""A job that runs until the benchmark creates its stop file."""
 
 
 def timed(call: Any, rounds: int) -> list[float]:
@@ -64,11 +72,43 @@ def fill_store(data_dir: Path, user: str, template: dict[str, Any], count: int) 
     store.close()
 
 
+def create_to_running(
+    client: httpx.Client, base: str, uws: str, data_dir: Path, rounds: int
+) -> dict[str, float]:
+    """Seconds from the create until the job runs, skaha and UWS alternated (medians)."""
+    home = data_dir / "home" / "bench"
+    skaha_times, uws_times = [], []
+    for _ in range(rounds):
+        start = time.monotonic()
+        job = client.post(f"{base}/session", params={
+            "name": "run", "image": "batch", "type": "headless", "cmd": "sh",
+            "args": f"-c '{RUNS_UNTIL_TOLD}'"}).text.strip()  # fmt: skip
+        wait_for(lambda job=job: client.get(f"{base}/session/{job}").json()["status"]
+                 == "Running", 60, "the skaha job to run", interval=0.01)  # fmt: skip
+        skaha_times.append(time.monotonic() - start)
+        (home / f"stop-{job}").touch()
+        start = time.monotonic()
+        r = client.post(uws, data={"image": "batch", "cmd": "sh", "PHASE": "RUN",
+                                   "args": f"-c '{RUNS_UNTIL_TOLD}'"})  # fmt: skip
+        url = r.headers["Location"]
+        wait_for(lambda url=url: "<uws:phase>EXECUTING</uws:phase>" in client.get(url).text,
+                 60, "the UWS job to execute", interval=0.01)  # fmt: skip
+        uws_times.append(time.monotonic() - start)
+        (home / f"stop-{url.rsplit('/', 1)[1]}").touch()
+        for done in (f"{base}/session/{job}", url):
+            client.delete(done)
+    return {
+        "skaha_create_to_running_median_s": round(statistics.median(skaha_times), 3),
+        "uws_create_to_executing_median_s": round(statistics.median(uws_times), 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--instances", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--starts", type=int, default=5)
     opts = parser.parse_args()
 
     tmp = shared_tmp()
@@ -99,13 +139,22 @@ def main() -> None:
                 listed = client.get(f"{base}/session").json()
                 assert len(listed) == opts.records + 1, len(listed)
 
-                api = timed(lambda: client.get(f"{base}/session").raise_for_status(), opts.rounds)
-                hub_api = timed(
-                    lambda: hub.api("GET", "/users/bench").raise_for_status(), opts.rounds
-                )
+                uws = f"{hub.url}/services/arcade/uws/jobs"
+                listed_uws = client.get(uws)
+                assert listed_uws.text.count("<uws:jobref ") == opts.records + 1
+                # alternated, round by round: the machine's other load falls on all three alike
+                api, uws_list, hub_api = [], [], []
+                for _ in range(opts.rounds):
+                    api += timed(lambda: client.get(f"{base}/session").raise_for_status(), 1)
+                    uws_list += timed(lambda: client.get(uws).raise_for_status(), 1)
+                    hub_api += timed(lambda: hub.api("GET", "/users/bench").raise_for_status(), 1)
                 result["get_session_1000_median_ms"] = round(statistics.median(api), 1)
                 result["get_session_1000_p95_ms"] = round(statistics.quantiles(api, n=20)[-1], 1)
+                result["uws_get_jobs_1000_median_ms"] = round(statistics.median(uws_list), 1)
+                result["uws_get_jobs_1000_p95_ms"] = round(
+                    statistics.quantiles(uws_list, n=20)[-1], 1)
                 result["hub_get_user_median_ms (baseline)"] = round(statistics.median(hub_api), 1)
+                result.update(create_to_running(client, base, uws, hub.data_dir, opts.starts))
 
                 start = time.monotonic()
                 job = client.post(

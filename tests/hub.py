@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -64,11 +65,14 @@ class RunningHub:
     password: str
     proc: subprocess.Popen[bytes]
     log: Path
+    verify: ssl.SSLContext | bool = True
+    """The CA file to check the hub's certificate with, when it serves https itself."""
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"token {self.token}", **kwargs.pop("headers", {})}
         return httpx.request(
-            method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
+            method, f"{self.url}/hub/api{path}", headers=headers, timeout=60,
+            verify=self.verify, **kwargs,
         )
 
     def user_token(self, user: str) -> str:
@@ -107,7 +111,9 @@ class RunningHub:
         )
 
     def login(self, user: str) -> httpx.Client:
-        client = httpx.Client(base_url=self.url, timeout=60, follow_redirects=True)
+        client = httpx.Client(
+            base_url=self.url, timeout=60, follow_redirects=True, verify=self.verify
+        )
         client.get("/hub/login")
         r = client.post(
             "/hub/login",
@@ -150,11 +156,13 @@ def running_hub(
     extra_env: dict[str, str] | None = None,
     port: int | None = None,
     preexec_fn: Callable[[], object] | None = None,
+    tls_ca: Path | None = None,
     hub_settings: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[RunningHub]:
     """`port`: when the platform document must name it (e.g. `web.subdomain_host`);
     `preexec_fn`: runs in the hub's process before it starts (e.g. to start it as a shell
-    starts a background job); `hub_settings`: JupyterHub settings changed on top of the
+    starts a background job); `tls_ca`: the hub serves https (`web.tls_cert_file`) with a
+    certificate of this CA; `hub_settings`: JupyterHub settings changed on top of the
     platform's (tests/hub_run.py), e.g. a shorter interval of something it does every minute."""
     data_dir = tmp / "data"
     port = port or free_port()
@@ -185,15 +193,16 @@ def running_hub(
         proc = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp, preexec_fn=preexec_fn
         )
-    url = f"http://127.0.0.1:{port}"
-    hub = RunningHub(url, token, data_dir, "", proc, log)
+    url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{port}"
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=tls_ca) if tls_ca else True
+    hub = RunningHub(url, token, data_dir, "", proc, log, verify)
     try:
 
         def up() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"arcade-hub exited with {proc.returncode}:\n{hub.tail()}")
             with contextlib.suppress(httpx.HTTPError):
-                return httpx.get(f"{url}/hub/api/", timeout=2).status_code == 200
+                return httpx.get(f"{url}/hub/api/", timeout=2, verify=verify).status_code == 200
             return False
 
         wait_for(up, 60, "the hub to answer")
@@ -208,7 +217,16 @@ def running_hub(
             proc.kill()
             proc.wait()
         left = wait_for_none(lambda: processes_mentioning(str(data_dir)), 10)
-        assert not left, f"processes left behind: {left}"
+        assert not left, f"processes left behind: {_commands(left)}"
+
+
+def _commands(pids: list[int]) -> dict[int, str]:
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")[:200]
+    return found
 
 
 def wait_for_none(check: Callable[[], list[int]], timeout: float) -> list[int]:

@@ -22,6 +22,7 @@ from arcade_hub.config.loader import ConfigError, load_config, parse_config
 from arcade_hub.config.platform import PlatformConfig
 from arcade_hub.config.policy import GroupRule, Policy
 from arcade_hub.config.storage import StorageRoots
+from arcade_hub.config.vospace import VospaceConfig
 from arcade_hub.config.web import WebConfig, is_ip_address
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "SessionsApi",
     "SharedPasswordAuth",
     "StorageRoots",
+    "VospaceConfig",
     "WebConfig",
     "is_ip_address",
     "load_config",

@@ -17,6 +17,7 @@ from arcade_hub.config.images import ImagesConfig
 from arcade_hub.config.lifetimes import Jobs, SessionsApi
 from arcade_hub.config.policy import GroupRule, Policy
 from arcade_hub.config.storage import StorageRoots
+from arcade_hub.config.vospace import VospaceConfig
 from arcade_hub.config.web import WebConfig
 
 
@@ -73,6 +74,11 @@ class PlatformConfig(Model):
         default_factory=ImagesConfig,
         title="Images",
         description="Registries, catalogue discovery and the image launch policy.",
+    )
+    vospace: VospaceConfig = Field(
+        default_factory=VospaceConfig,
+        title="VOSpace storage service",
+        description="Homes and project spaces over VOSpace 2.1, for CADC's `vos` client.",
     )
 
     @model_validator(mode="after")

@@ -42,6 +42,21 @@ class WebConfig(Model):
         ),
         pattern=r"^https?://[^/?#@\s]+/?$",
     )
+    tls_cert_file: str | None = Field(
+        None,
+        title="TLS certificate",
+        description=(
+            "Serve https directly, without a reverse proxy in front: a PEM file with the "
+            "certificate and its chain (`tls_key_file` holds its key). The hub's proxy then "
+            "answers only https on `--ip`:`--port`. Default: plain HTTP, for a TLS-terminating "
+            "proxy in front (see the how-to on securing a deployment)."
+        ),
+    )
+    tls_key_file: str | None = Field(
+        None,
+        title="TLS key",
+        description="The private key of `tls_cert_file` (PEM), readable by root only.",
+    )
 
     @field_validator("subdomain_host")
     @classmethod
@@ -65,6 +80,8 @@ class WebConfig(Model):
                     "must name the same scheme, host and port: the hub is served at "
                     "subdomain_host, users' sessions on its subdomains"
                 )
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both or neither")
         return self
 
     @property
@@ -78,7 +95,7 @@ class WebConfig(Model):
 
     @property
     def https(self) -> bool:
-        return (self.origin or "").startswith("https://")
+        return (self.origin or "").startswith("https://") or self.tls_cert_file is not None
 
 
 def is_ip_address(host: str) -> bool:

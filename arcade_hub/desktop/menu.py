@@ -179,6 +179,13 @@ _RC_TEMPLATE = """<?xml version="1.0" encoding="UTF-8"?>
       </mousebind>
     </context>
   </mouse>
+  <applications>
+    <!-- the hint where the menu is: part of the background, not a window to manage -->
+    <application name="arcade-hint">
+      <decor>no</decor><focus>no</focus><layer>below</layer>
+      <skip_taskbar>yes</skip_taskbar><skip_pager>yes</skip_pager>
+    </application>
+  </applications>
   <menu>
     <file>{menu_file}</file>
     <hideDelay>200</hideDelay>

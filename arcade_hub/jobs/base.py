@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from arcade_hub.jobs.model import Instance, Status
+from arcade_hub.jobs.model import Instance, JobRecord, Status
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.launch.spec import LaunchSpec
 
@@ -33,6 +34,32 @@ class JobIdTaken(JobBackendError):
         super().__init__(message, 409)
 
 
+def job_lifetime(max_runtime_hours: float, record: JobRecord | None) -> float:
+    """How long each instance of a job may run, in seconds: the platform's lifetime, or the
+    job's own shorter `duration`."""
+    limit = max_runtime_hours * 3600
+    if record is not None and record.duration:
+        return min(limit, record.duration)
+    return limit
+
+
+ABORTED = "aborted"
+"""The message of an instance stopped by `Runner.abort` (it ends `Failed`)."""
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """A file a job wrote to its results folder."""
+
+    name: str
+    size: int
+
+
+class ResultUnavailable(JobBackendError):
+    """A result file that cannot be served: missing (404), or larger than the service serves
+    (413); the message says which."""
+
+
 class Runner(Protocol):
     """Runs the instances of batch jobs and keeps their records in `store` up to date."""
 
@@ -47,8 +74,23 @@ class Runner(Protocol):
         """Stop what runs and forget the records; raises `JobBackendError`."""
         ...
 
-    async def renew(self, instances: list[Instance]) -> None:
-        """Start a new lifetime (`jobs.max_runtime_hours`) from now."""
+    async def renew(self, instances: list[Instance], expires: float | None = None) -> None:
+        """Start a new lifetime (`jobs.max_runtime_hours`) from now, or end the instances'
+        lifetime at `expires` (an earlier time the caller has already capped)."""
+        ...
+
+    async def abort(self, instances: list[Instance]) -> None:
+        """Stop what runs, and end every instance that has not ended as `Failed` with the
+        message ABORTED; the records stay. Raises `JobBackendError`."""
+        ...
+
+    async def result_files(self, instances: list[Instance]) -> list[ResultFile]:
+        """The files the job wrote to its results folder (none where the service cannot
+        read the user's home)."""
+        ...
+
+    async def read_result(self, instances: list[Instance], name: str) -> bytes:
+        """One result file, whole; raises `ResultUnavailable`."""
         ...
 
     async def reap_expired(self) -> None:

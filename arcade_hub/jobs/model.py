@@ -78,3 +78,39 @@ def overall(statuses: Iterable[Status]) -> Status:
     if Status.failed in found:
         return Status.failed
     return Status.succeeded
+
+
+class JobState(StrEnum):
+    """What was asked of a job as a whole (its instances' statuses say what they do)."""
+
+    held = "held"
+    """Planned, not started: it starts when its owner runs it (UWS `PHASE=RUN`)."""
+    submitted = "submitted"
+    """Its instances were handed to the backend."""
+    aborted = "aborted"
+    """Stopped on its owner's request; its records stay."""
+    archived = "archived"
+    """Past its destruction time: stopped, its results no longer served; its records stay."""
+
+
+@dataclass
+class JobRecord:
+    """A job besides its instances: who asked for what, when, and what was asked of it since.
+
+    A held job has this record only; a started one also has its instances' records. Jobs
+    started before these records existed have none (their instances say everything)."""
+
+    job_id: str
+    owner: str
+    name: str
+    created: float
+    request: str
+    """The `LaunchRequest` as JSON, as asked (a held job is planned again from it to start)."""
+    state: JobState = JobState.submitted
+    run_id: str = ""
+    """The client's own label for the job (UWS `RUNID`)."""
+    destruction: float | None = None
+    """When the job is archived (UWS `DESTRUCTION`); None: never."""
+    duration: float | None = None
+    """How long its instances may run, in seconds (UWS `EXECUTIONDURATION`); None: the
+    platform's lifetime (`jobs.max_runtime_hours`), which also caps it."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from arcade_hub.jobs.model import Instance, Status
+from arcade_hub.jobs.model import Instance, JobRecord, JobState, Status
 from arcade_hub.launch.spec import LaunchSpec
 
 SCHEMA = """
@@ -52,9 +52,22 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires REAL,
     PRIMARY KEY (owner, server)
 );
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    name TEXT NOT NULL,
+    created REAL NOT NULL,
+    request TEXT NOT NULL,
+    state TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    destruction REAL,
+    duration REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner);
 """
 
 COLUMNS = [f.name for f in fields(Instance)]
+JOB_COLUMNS = [f.name for f in fields(JobRecord)]
 LIVE = (Status.pending, Status.running, Status.terminating)
 
 
@@ -165,7 +178,9 @@ class JobDatabase:
 
     def exists(self, some_id: str) -> bool:
         row = self._db.execute(
-            "SELECT 1 FROM instances WHERE id = ? OR job_id = ? LIMIT 1", (some_id, some_id)
+            "SELECT 1 FROM instances WHERE id = ? OR job_id = ? "
+            "UNION ALL SELECT 1 FROM jobs WHERE job_id = ? LIMIT 1",
+            (some_id, some_id, some_id),
         ).fetchone()
         return row is not None
 
@@ -189,6 +204,37 @@ class JobDatabase:
         with self._tx():
             self._db.execute("DELETE FROM sessions WHERE owner = ? AND server = ?", (owner, server))
 
+    # --- jobs as a whole -------------------------------------------------------------------
+
+    def put_job(self, record: JobRecord) -> None:
+        values = [getattr(record, c) for c in JOB_COLUMNS]
+        marks = ", ".join("?" for _ in JOB_COLUMNS)
+        with self._tx():
+            self._db.execute(f"INSERT OR REPLACE INTO jobs VALUES ({marks})", values)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return _job_record(row) if row else None
+
+    def jobs_of(self, owner: str | None = None) -> dict[str, JobRecord]:
+        """`owner`'s job records (everyone's without), by job id."""
+        if owner is None:
+            rows = self._db.execute("SELECT * FROM jobs").fetchall()
+        else:
+            rows = self._db.execute("SELECT * FROM jobs WHERE owner = ?", (owner,)).fetchall()
+        return {r["job_id"]: _job_record(r) for r in rows}
+
+    def past_destruction(self, now: float) -> list[JobRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM jobs WHERE destruction < ? AND state != ?",
+            (now, JobState.archived.value),
+        ).fetchall()
+        return [_job_record(r) for r in rows]
+
+    def remove_job(self, job_id: str) -> None:
+        with self._tx():
+            self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+
     def _tx(self) -> _Transaction:
         return _Transaction(self._db)
 
@@ -205,19 +251,40 @@ class JobStore:
         self.path = path
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="job-store")
         self._db = self._thread.submit(JobDatabase, path).result()
+        self._changed = asyncio.Event()
+        self.closed = False
 
     async def _run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.wrap_future(self._thread.submit(call, *args, **kwargs))
 
+    async def _change(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A call that changes records: whoever waits for a change (`changed`) is woken."""
+        try:
+            return await self._run(call, *args, **kwargs)
+        finally:
+            self._wake()
+
+    def changed(self) -> asyncio.Event:
+        """Set at the next change of any record (or when the store closes): take it before
+        reading what to compare, then wait on it."""
+        return self._changed
+
+    def _wake(self) -> None:
+        self._changed.set()
+        if not self.closed:  # once closed, the set event stays: nobody waits any more
+            self._changed = asyncio.Event()
+
     def close(self) -> None:
+        self.closed = True
+        self._wake()
         self._thread.submit(self._db.close).result()
         self._thread.shutdown()
 
     async def add(self, instances: list[Instance]) -> None:
-        await self._run(self._db.add, instances)
+        await self._change(self._db.add, instances)
 
     async def update(self, instance: Instance) -> None:
-        await self._run(self._db.update, instance)
+        await self._change(self._db.update, instance)
 
     async def get(self, instance_id: str) -> Instance | None:
         return await self._run(self._db.get, instance_id)
@@ -238,7 +305,7 @@ class JobStore:
         return await self._run(self._db.unfinished, owner)
 
     async def remove(self, instance_ids: list[str]) -> None:
-        await self._run(self._db.remove, instance_ids)
+        await self._change(self._db.remove, instance_ids)
 
     async def exists(self, some_id: str) -> bool:
         return await self._run(self._db.exists, some_id)
@@ -251,6 +318,21 @@ class JobStore:
 
     async def remove_session(self, owner: str, server: str) -> None:
         await self._run(self._db.remove_session, owner, server)
+
+    async def put_job(self, record: JobRecord) -> None:
+        await self._change(self._db.put_job, record)
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        return await self._run(self._db.get_job, job_id)
+
+    async def jobs_of(self, owner: str | None = None) -> dict[str, JobRecord]:
+        return await self._run(self._db.jobs_of, owner)
+
+    async def past_destruction(self, now: float) -> list[JobRecord]:
+        return await self._run(self._db.past_destruction, now)
+
+    async def remove_job(self, job_id: str) -> None:
+        await self._change(self._db.remove_job, job_id)
 
 
 class _Transaction:
@@ -274,6 +356,12 @@ def _row(instance: Instance) -> list[Any]:
             value = value.value
         values.append(value)
     return values
+
+
+def _job_record(row: sqlite3.Row) -> JobRecord:
+    data = dict(row)
+    data["state"] = JobState(data["state"])
+    return JobRecord(**data)
 
 
 def _instance(row: sqlite3.Row) -> Instance:

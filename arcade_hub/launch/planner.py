@@ -42,7 +42,7 @@ from arcade_hub.launch.choices import (
 from arcade_hub.launch.request import LaunchRequest, Refusal
 from arcade_hub.launch.rules import Usage, check_totals, entry_refusal, project_spaces
 from arcade_hub.launch.site import Site
-from arcade_hub.launch.spec import LaunchSpec, Mount, MountKind
+from arcade_hub.launch.spec import UNNAMED_SESSION_ID, LaunchSpec, Mount, MountKind
 from arcade_hub.launch.storage import expand, home_dir, project_dir, scratch_dir
 from arcade_hub.quoting import shown
 
@@ -162,6 +162,9 @@ async def _checked(choice: ImageChoice, ctx: PlanContext, user: UserContext) -> 
 def _session_rules(
     request: LaunchRequest, choice: ImageChoice, ctx: PlanContext, problems: Problems
 ) -> None:
+    if ctx.server_name == UNNAMED_SESSION_ID:
+        problems.add("", f"{UNNAMED_SESSION_ID!r} is the name of your unnamed session; "
+                     "choose another name")  # fmt: skip
     given = [k for k in ("cmd", "args", "env", "instances", "params") if getattr(request, k)]
     if given:
         problems.add(given[0], f"{', '.join(given)} apply to batch jobs only")

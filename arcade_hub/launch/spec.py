@@ -30,6 +30,11 @@ class Mount(BaseModel):
     read_only: bool = False
 
 
+UNNAMED_SESSION_ID = "default"
+"""What the sessions API and pages call a user's unnamed server (JupyterHub's default server,
+which a link to `/user/NAME/` starts); no named session may take this name."""
+
+
 class LaunchSpec(BaseModel):
     """Everything a backend needs to start one session or job."""
 

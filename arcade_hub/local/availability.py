@@ -19,17 +19,21 @@ class LocalAvailability:
     runs_image_references: bool = False
 
     def unavailable_reason(self, entry: CatalogueEntry) -> str | None:
+        """Why `entry` cannot run here, in words for the person choosing it (with what the
+        platform's operators could do, in parentheses), or None."""
         if entry.local is None:
-            versions = ", ".join(f"{k} {v}" for k, v in entry.versions.items())
             return (
-                f"{entry.title}{f' ({versions})' if versions else ''} needs its container "
-                f"image {entry.image}, and this platform runs sessions as local processes; "
-                "use the Kubernetes backend for it"
+                f"{entry.title} is not offered on this platform: it runs from its own container "
+                "image, and sessions here run without containers (for operators: the "
+                "Kubernetes backend runs it)"
             )
         missing = [c for c in entry.local.requires if shutil.which(c, path=self.path) is None]
         if missing:
-            hint = entry.local.missing_hint or f"install {', '.join(missing)} on this machine"
-            return f"{', '.join(missing)} not found. {hint}"
+            hint = entry.local.missing_hint or "Ask your platform's operators to install it."
+            return (
+                f"{entry.title} is not available on this machine: it needs "
+                f"{', '.join(missing)}, which is not installed. {hint}"
+            )
         return None
 
     def job_prefix(self, entry: CatalogueEntry) -> tuple[str, ...]:
@@ -41,8 +45,8 @@ class LocalAvailability:
 
     def no_command_reason(self, entry: CatalogueEntry) -> str:
         return (
-            f"{entry.title} has no command of its own: give one with `cmd` (its catalogue "
-            "entry has no `local.cmd`)"
+            f"{entry.title} has no command of its own here: give the command to run "
+            "(for operators: its catalogue entry has no `local.cmd`)"
         )
 
 

@@ -21,13 +21,25 @@ from typing import Any
 import psutil
 
 from arcade_hub.config import PlatformConfig
-from arcade_hub.jobs.base import new_instances
+from arcade_hub.jobs.base import (
+    ABORTED,
+    ResultFile,
+    ResultUnavailable,
+    job_lifetime,
+    new_instances,
+)
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local import cgroups, processes
 from arcade_hub.local.paths import session_layout
-from arcade_hub.local.safe_fs import Unreadable, read_text_beneath
+from arcade_hub.local.safe_fs import (
+    TooLarge,
+    Unreadable,
+    list_beneath,
+    read_beneath,
+    read_text_beneath,
+)
 from arcade_hub.local.sandbox import make_preexec, read_only_binds_supported
 from arcade_hub.local.session import LocalSession, SessionSetupError
 from arcade_hub.local.teardown import tear_down
@@ -35,16 +47,28 @@ from arcade_hub.local.teardown import tear_down
 log = logging.getLogger("arcade_hub.jobs")
 
 WRAPPER = (
-    'log=$1; status=$2; shift 2; mkdir -p -- "${log%/*}" || exit 126; '
+    'log=$1; status=$2; shift 2; mkdir -p -- "${log%/*}/results" || exit 126; '
     'exec >>"$log" 2>&1 </dev/null; "$@"; rc=$?; echo "$rc" >"$status"; exit "$rc"'
 )
 """Runs as the user: output to the log in the home, exit code to the session directory."""
 EXIT_FILE = "exit-status"
+RESULTS_DIR = "results"
+"""Beside a job's logs: `<home>/<log_dir>/<job id>/results/`, the files it wants returned."""
+RESULT_FILES_LIMIT = 100
+"""Result files listed for one job (the first by name)."""
+RESULT_SIZE_LIMIT = 16 * 1024 * 1024
+"""The largest result file the service serves (larger ones stay in the home)."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def log_path(spec: LaunchSpec, log_dir: str, job_id: str) -> Path:
     return Path(spec.home.source) / log_dir / job_id / f"{spec.server_name}.log"
+
+
+def results_dir(instance: Instance) -> tuple[Path, Path]:
+    """(the home, the job's results folder in it)."""
+    spec = LaunchSpec.model_validate_json(instance.spec)
+    return Path(spec.home.source), Path(instance.log).parent / RESULTS_DIR
 
 
 def read_log(instance: Instance) -> str:
@@ -96,12 +120,44 @@ class JobRunner:
         for instance in running:
             self._start_task(f"stop-{instance.id}", self._stop(instance))
 
-    async def renew(self, instances: list[Instance]) -> None:
-        expires = time.time() + self._lifetime()
+    async def renew(self, instances: list[Instance], expires: float | None = None) -> None:
+        expires = expires if expires is not None else time.time() + self._lifetime()
         for instance in instances:
             if not instance.status.final:
                 instance.expires = expires
                 await self.store.update(instance)
+
+    async def abort(self, instances: list[Instance]) -> None:
+        """End what has not ended as aborted; kill what runs (its watcher keeps the end)."""
+        for instance in instances:
+            if instance.status.final or instance.status == Status.terminating:
+                continue
+            running = instance.status == Status.running
+            await self._final(instance, Status.failed, ABORTED)
+            if running:
+                await self._kill(instance)
+
+    async def result_files(self, instances: list[Instance]) -> list[ResultFile]:
+        home, folder = results_dir(instances[0])
+        try:
+            found = await asyncio.to_thread(list_beneath, home, folder, RESULT_FILES_LIMIT)
+        except Unreadable:
+            return []
+        return [ResultFile(name, size) for name, size in found]
+
+    async def read_result(self, instances: list[Instance], name: str) -> bytes:
+        home, folder = results_dir(instances[0])
+        try:
+            return await asyncio.to_thread(
+                read_beneath, home, folder / name, RESULT_SIZE_LIMIT, False
+            )
+        except TooLarge as e:
+            raise ResultUnavailable(
+                f"{name} is {e.size:,} bytes; the service serves result files of up to "
+                f"{RESULT_SIZE_LIMIT:,} bytes: it is in your home at {folder / name}", 413
+            ) from None
+        except Unreadable:
+            raise ResultUnavailable(f"no result file {name}", 404) from None
 
     async def reap_expired(self) -> None:
         now = time.time()
@@ -187,7 +243,9 @@ class JobRunner:
             instance.pid = proc.pid
             instance.pid_start = start_time(proc.pid)
             instance.started = time.time()
-            instance.expires = instance.started + self._lifetime()
+            lifetime = job_lifetime(self.platform().jobs.max_runtime_hours,
+                                    await self.store.get_job(instance.job_id))
+            instance.expires = instance.started + lifetime
             instance.status = Status.running
             await self.store.update(instance)
             log.info("Job instance %s of %s started (pid %d)", instance.id, spec.username, proc.pid)
@@ -209,16 +267,17 @@ class JobRunner:
         if code is None or (code < 0 and recorded is not None):
             code = recorded
         await self._clean_up(spec)
-        if instance is None:
+        if instance is None or instance.status.final:  # gone, or ended already (aborted)
             return
         if instance.status == Status.terminating:
             await self.store.remove([instance.id])
             return
         if instance.id in self._expired:
             self._expired.discard(instance.id)
-            hours = self.platform().jobs.max_runtime_hours
+            lifetime = job_lifetime(self.platform().jobs.max_runtime_hours,
+                                    await self.store.get_job(instance.job_id))
             await self._final(
-                instance, Status.failed, f"stopped after its lifetime of {hours:g} h"
+                instance, Status.failed, f"stopped after its lifetime of {lifetime / 3600:g} h"
             )
         elif code is None:
             await self._final(

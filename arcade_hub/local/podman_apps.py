@@ -260,8 +260,8 @@ def choose(
         why_not_local = "its `local` block names no command"
     return Choice(
         None,
-        f"{entry.title} cannot run here: not as a container, as {why_not_container}; "
-        f"not as a local command, as {why_not_local}",
+        f"{entry.title} is not available on this machine (for operators: not as a container, "
+        f"as {why_not_container}; not as a local command, as {why_not_local})",
     )
 
 

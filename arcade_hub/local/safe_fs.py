@@ -36,6 +36,14 @@ class Unreadable(Exception):
     """A file root was asked to read from a user's place is missing or not what it should be."""
 
 
+class TooLarge(Unreadable):
+    """A file asked for whole that is larger than the limit."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        super().__init__(f"{path} is {size} bytes")
+        self.size = size
+
+
 class UnsafePath(Exception):
     """A directory root relies on is not what it should be (a symlink, or not root's)."""
 
@@ -144,10 +152,12 @@ def replace_file(
         os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
 
 
-def read_beneath(root: Path, path: Path, limit: int = LIMIT) -> bytes:
-    """The last `limit` bytes of `path`, which must lie beneath `root` and be a regular file of
-    the owner of `root`. Raises `Unreadable` otherwise (symlinks anywhere beneath `root`,
-    FIFOs, devices, other owners' files)."""
+@contextlib.contextmanager
+def _beneath(root: Path, path: Path, directory: bool = False) -> Iterator[tuple[int, int]]:
+    """(a descriptor of `path` beneath `root`, the uid of the owner of `root`), opened
+    component by component without following a symlink; what is opened must be the owner's
+    (and a regular file unless `directory`). Raises `Unreadable`, also for an OSError of the
+    caller's while it holds the descriptor; closes everything afterwards."""
     try:
         parts = path.relative_to(root).parts
     except ValueError:
@@ -156,34 +166,57 @@ def read_beneath(root: Path, path: Path, limit: int = LIMIT) -> bytes:
         raise Unreadable(f"{path} is not a file inside {root}")
     fds: list[int] = []
     try:
-        fd = os.open(root, _DIR_FLAGS)
-        fds.append(fd)
-        owner = os.fstat(fd).st_uid
+        fds.append(os.open(root, _DIR_FLAGS))
+        owner = os.fstat(fds[0]).st_uid
         for part in parts[:-1]:
-            fd = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            fds.append(fd)
-        fd = os.open(
-            parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY,
-            dir_fd=fd,
-        )
-        fds.append(fd)
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != owner:
+            fds.append(os.open(part, _DIR_FLAGS, dir_fd=fds[-1]))
+        flags = _DIR_FLAGS if directory else (
+            os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+        fds.append(os.open(parts[-1], flags, dir_fd=fds[-1]))
+        st = os.fstat(fds[-1])
+        if st.st_uid != owner or not (directory or stat.S_ISREG(st.st_mode)):
             raise Unreadable(f"{path} is not a regular file of its directory's owner")
-        if st.st_size > limit:
-            os.lseek(fd, st.st_size - limit, os.SEEK_SET)
-        chunks = []
-        left = limit
-        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
-            chunks.append(chunk)
-            left -= len(chunk)
+        yield fds[-1], owner
     except OSError as e:
         raise Unreadable(f"{path}: {e.strerror}") from None
     finally:
         for f in fds:
             with contextlib.suppress(OSError):
                 os.close(f)
+
+
+def read_beneath(root: Path, path: Path, limit: int = LIMIT, tail: bool = True) -> bytes:
+    """The last `limit` bytes of `path` (`tail`; else the whole file, `TooLarge` beyond
+    `limit`), which must lie beneath `root` and be a regular file of the owner of `root`.
+    Raises `Unreadable` otherwise (symlinks anywhere beneath `root`, FIFOs, devices, other
+    owners' files)."""
+    with _beneath(root, path) as (fd, _):
+        size = os.fstat(fd).st_size
+        if size > limit and not tail:
+            raise TooLarge(path, size)
+        if size > limit:
+            os.lseek(fd, size - limit, os.SEEK_SET)
+        chunks = []
+        left = limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
     return b"".join(chunks)
+
+
+def list_beneath(root: Path, path: Path, limit: int) -> list[tuple[str, int]]:
+    """(name, size) of the regular files of the owner of `root` in the directory `path`
+    beneath it (not in its subdirectories, no symlinks), sorted by name: at most `limit`,
+    from the first `4 * limit` entries the directory yields (a bounded cost however many
+    files it holds)."""
+    found = []
+    with _beneath(root, path, directory=True) as (fd, owner), os.scandir(fd) as entries:
+        for _, entry in zip(range(4 * limit), entries, strict=False):
+            with contextlib.suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and st.st_uid == owner:
+                    found.append((entry.name, st.st_size))
+    return sorted(found)[:limit]
 
 
 def read_text_beneath(root: Path, path: Path, limit: int = LIMIT) -> str:

@@ -23,11 +23,19 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.config.cache import platform_config
 from arcade_hub.jobs.store import JobStore, store_path
 from arcade_hub.secret_files import kept_secret
+from arcade_hub.service import uws
 from arcade_hub.service.apps import AppsHandler
-from arcade_hub.service.handlers import ServiceRoot, log_request
+from arcade_hub.service.handlers import log_request
 from arcade_hub.service.hub_client import HubClient
 from arcade_hub.service.limits import BODY_LIMIT
-from arcade_hub.service.pages import BatchPage, JobActionPage, JobLogPage, JobsPage
+from arcade_hub.service.pages import (
+    BatchPage,
+    JobActionPage,
+    JobLogPage,
+    JobsPage,
+    NewSessionPage,
+    ServiceRoot,
+)
 from arcade_hub.service.parsing import CreateParser
 from arcade_hub.service.sessions import Sessions
 from arcade_hub.service.settings import ServiceSettings
@@ -38,6 +46,7 @@ from arcade_hub.service.skaha import (
     SessionHandler,
     SessionListHandler,
 )
+from arcade_hub.service.vosi import TokenHandler, VosiHandler
 
 SESSION = r"/api/v1/users/([^/]+)/sessions/([^/]*)"
 SKAHA = "skaha/v1"
@@ -66,12 +75,16 @@ def make_app(settings: ServiceSettings, sessions: Sessions) -> web.Application:
             (route(f"{SKAHA}/image"), ImageHandler),
             (route(f"{SKAHA}/context"), ContextHandler),
             (route(f"{SKAHA}/openapi.json"), OpenApiHandler),
+            (route(""), ServiceRoot),
+            (route("new"), NewSessionPage),
+            (route(r"(uws|skaha/v1)/(capabilities|availability)"), VosiHandler),
+            (route("token"), TokenHandler),
+            *uws.routes(route),
             (route("jobs"), JobsPage),
             (route("jobs/new"), BatchPage),
             (route(r"jobs/([^/]+)/logs"), JobLogPage),
             (route(r"jobs/([^/]+)/([a-z]+)"), JobActionPage),
             (route("oauth_callback"), HubOAuthCallbackHandler),
-            (route(""), ServiceRoot),  # the hub's health check of the service
         ],
         # cookie-authenticated requests that change something need the token; requests with
         # an API token do not (arcade_hub.service.handlers.ServiceHandler)

@@ -22,7 +22,7 @@ from arcade_hub.launch.planner import (
     unknown_app,
 )
 from arcade_hub.launch.request import LaunchRequest, Refusal
-from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.launch.spec import UNNAMED_SESSION_ID, LaunchSpec
 from arcade_hub.quoting import shorten
 from arcade_hub.service.handlers import ApiError, ApiHandler
 from arcade_hub.service.hub_client import spec_of
@@ -84,6 +84,7 @@ class AppsHandler(ApiHandler):
         return await plan(owner, LaunchRequest(image=app), Purpose.app, context)
 
     async def _desktop(self, user: str, server: str) -> tuple[dict[str, Any], LaunchSpec]:
+        server = "" if server == UNNAMED_SESSION_ID else server
         model = await self.hub.server(user, server)
         label = shorten(f"{user}/{server}" if server else user)
         if model is None or not model.get("ready"):

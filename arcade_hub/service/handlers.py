@@ -60,6 +60,8 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
     """
 
     body_limit = limits.BODY_LIMIT
+    quiet = False
+    """Answers below 400 are logged at debug level only (`log_request`)."""
     body_hint = ""
     """Added to the 413's message: what in the body may be how large."""
     _body_parsed = False
@@ -200,24 +202,13 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
         return f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
 
 
-class ServiceRoot(web.RequestHandler):
-    """The service's root, `<prefix>`: JupyterHub's health check of the service requests it
-    at start-up and every minute (without credentials), and it is where a browser lands on
-    the bare service URL. Both are sent on to the Sessions & jobs page; whatever answers here
-    must answer the health check below 500, and quietly (`log_request`)."""
-
-    def get(self) -> None:
-        arcade: ServiceSettings = self.settings["arcade"]
-        self.redirect(f"{arcade.prefix}jobs")
-
-
 def log_request(handler: web.RequestHandler) -> None:
     """The service's access log (its application's `log_function`): status, method, path
-    without the query, client, time. The root's answers to the hub's minute-by-minute health
-    check are debug lines."""
+    without the query, client, time. A handler's answers below 400 are debug lines when it
+    says so (`ServiceHandler.quiet`: the root, which the hub checks every minute)."""
     status = handler.get_status()
     write = access_log.info if status < 400 else access_log.warning
-    if isinstance(handler, ServiceRoot) and status < 400:
+    if isinstance(handler, ServiceHandler) and handler.quiet and status < 400:
         write = access_log.debug
     if status >= 500:
         write = access_log.error
@@ -256,7 +247,17 @@ class ApiHandler(ServiceHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
+    def challenges(self) -> list[str]:
+        """The `WWW-Authenticate` challenges of a 401 (`arcade_hub.service.vosi`)."""
+        return []
+
+    def send_challenges(self, status_code: int) -> None:
+        if status_code == 401:
+            for value in self.challenges():
+                self.add_header("WWW-Authenticate", value)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
+        self.send_challenges(status_code)
         message = self.error_message(status_code, kwargs)
         self.finish(json.dumps({"status": status_code, "message": message}))

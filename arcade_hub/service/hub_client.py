@@ -71,15 +71,32 @@ class HubClient:
         return r.status_code, _message(r)
 
     async def delete_server(self, user: str, server: str) -> tuple[int, str]:
-        """Stop and remove a named server."""
+        """Stop and remove a named server; stop the unnamed one (`server` empty)."""
         self._users.pop(user, None)
-        r = await self._client.request(
-            "DELETE",
-            f"/users/{quote(user, safe='')}/servers/{quote(server, safe='')}",
-            json={"remove": True},
-        )
+        path = f"/users/{quote(user, safe='')}/server"
+        if server:
+            path += f"s/{quote(server, safe='')}"
+        r = await self._client.request("DELETE", path, json={"remove": True} if server else None)
         self._users.pop(user, None)
         return r.status_code, _message(r)
+
+    async def login_token(
+        self, user: str, password: str, scopes: list[str], expires_in: int, note: str
+    ) -> str | None:
+        """A new token of `user` made by the hub from their username and password (the hub's
+        authenticator checks them; the request carries no token of the service's): None when
+        the hub refuses."""
+        body = {"auth": {"username": user, "password": password}, "scopes": scopes,
+                "expires_in": expires_in, "note": note}  # fmt: skip
+        request = self._client.build_request(
+            "POST", f"/users/{quote(user, safe='')}/tokens", json=body
+        )
+        del request.headers["Authorization"]
+        r = await self._client.send(request)
+        if r.status_code != 201:
+            return None
+        token: str = r.json()["token"]
+        return token
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,8 +1,9 @@
-"""The job list page: every session and job of the user (everyone's for admins), with actions,
-and the Batch page (`jobs/new`) that starts a headless job from the browser.
+"""The service's pages: Sessions (`jobs`: every session and job of the user, everyone's for
+admins, with actions), a job's log, `new` (a new session's form, on the hub), and the Batch
+page (`jobs/new`) that starts a headless job from the browser.
 
 Browser pages log in through the hub's OAuth; actions are form posts with tornado's XSRF
-token, so they work without JavaScript. The page refreshes itself every 10 seconds.
+token, so they work without JavaScript. All pages share `layout.html` (the hub's look).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from arcade_hub.launch.request import LaunchRefused
 from arcade_hub.launch.rules import entry_refusal
 from arcade_hub.service.handlers import ApiError, ServiceHandler, as_sent
 from arcade_hub.service.limits import PARAM_FILE_LIMIT, shown
+from arcade_hub.service.session_rows import ordered, shown_time
 from arcade_hub.service.sessions import Caller, Sessions
 from arcade_hub.service.skaha import browser_base
 
-ACTIONS = ("renew", "terminate")
+ACTIONS = ("renew", "terminate", "remove")
+"""What the Sessions page's buttons post: `remove` takes a finished job off the list."""
 
 
 @cache
@@ -45,18 +48,60 @@ class PageHandler(ServiceHandler):
         prefix: str = self.settings["arcade"].prefix
         return prefix
 
+    @property
+    def hub_url(self) -> str:
+        """The hub's pages (its stylesheet, logo, token and spawn pages)."""
+        return self.hub_auth.hub_host + url_path_join(self.hub_auth.hub_prefix, "")
+
     async def caller(self) -> Caller:
         user: dict[str, Any] = self.current_user
         return await self.sessions.caller(user["name"])
 
+    def page(self, template: str, current: str = "", **values: Any) -> str:
+        """`template` rendered in the shared layout (the navigation marks `current`)."""
+        user: dict[str, Any] | None = self.current_user
+        return (
+            _templates()
+            .get_template(template)
+            .render(
+                prefix=self.prefix,
+                arcade_url=self.prefix,
+                base_url=self.hub_url,
+                user=user["name"] if user else "",
+                admin_ui=bool(user and user.get("admin")),
+                current=current,
+                xsrf=self.xsrf_form_html(),
+                shown_time=shown_time,
+                **values,
+            )
+        )
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = self.error_message(status_code, kwargs)
         self.set_status(status_code)
-        self.finish(
-            _templates()
-            .get_template("jobs_error.html")
-            .render(status=status_code, message=message, prefix=self.prefix)
-        )
+        self.finish(self.page("service_error.html", status=status_code, message=message))
+
+
+class ServiceRoot(PageHandler):
+    """The service's own address (the hub's link to it, and its health check): Sessions.
+    JupyterHub requests it without credentials at start-up and then every minute; it must
+    answer below 500, and its answers are logged at debug level only (no line a minute)."""
+
+    quiet = True
+
+    def get(self) -> None:
+        self.redirect(url_path_join(self.prefix, "jobs"))
+
+
+class NewSessionPage(PageHandler):
+    """`new`: the launch form of a new session, under a fresh id (the hub's spawn page of a
+    new named server; the form is the spawner's)."""
+
+    @web.authenticated
+    async def get(self) -> None:
+        caller = await self.caller()
+        name = await self.sessions.unused_id()
+        self.redirect(url_path_join(self.hub_url, "spawn", caller.name, name), status=303)
 
 
 class JobsPage(PageHandler):
@@ -69,23 +114,13 @@ class JobsPage(PageHandler):
             owners = {u["name"] for u in await self.sessions.hub.users()}
             owners |= {i.owner for i in await self.sessions.store.all()}
         base = browser_base(self)
-        rows: list[dict[str, Any]] = []
+        rows = []
         for owner in sorted(owners):
-            rows += await self.sessions.all_views(owner, base, caller)
-        rows.sort(key=lambda r: r.get("startTime") or "", reverse=True)
-        self.finish(
-            _templates()
-            .get_template("jobs.html")
-            .render(
-                rows=rows,
-                user=caller.name,
-                admin=caller.admin,
-                everyone=everyone,
-                prefix=self.prefix,
-                hub=self.hub_auth.hub_host + url_path_join(self.hub_auth.hub_prefix, ""),
-                xsrf=self.xsrf_form_html(),
-            )
-        )
+            rows += await self.sessions.rows(owner, base, caller)
+        self.finish(self.page(
+            "sessions.html", "sessions", rows=ordered(rows), admin=caller.admin,
+            everyone=everyone,
+        ))  # fmt: skip
 
 
 class JobActionPage(PageHandler):
@@ -99,6 +134,8 @@ class JobActionPage(PageHandler):
         found = await self.sessions.find(caller, session_id, owner or None)
         if action == "renew":
             await self.sessions.renew(found)
+        elif action == "remove" and not self.sessions.finished(found):
+            raise ApiError(409, f"{shown(session_id)} is still running: terminate it first")
         else:
             await self.sessions.delete(found)
         self.redirect(url_path_join(self.prefix, "jobs"))
@@ -106,15 +143,22 @@ class JobActionPage(PageHandler):
 
 class JobLogPage(PageHandler):
     """The job list's log link: the same text as the API's `view=logs`, read from wherever
-    the backend keeps it (the log file in the home, or the pods' logs on Kubernetes)."""
+    the backend keeps it (the log file in the home, or the pods' logs on Kubernetes). A page
+    for browsers; plain text for other clients and with `format=text`."""
 
     @web.authenticated
     async def get(self, session_id: str) -> None:
         caller = await self.caller()
         found = await self.sessions.find(caller, session_id)
         text = await self.sessions.read_logs(found)
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(text)
+        browser = "text/html" in self.request.headers.get("Accept", "")
+        if self.get_argument("format", "") == "text" or not browser:
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(text)
+            return
+        name, status = self.sessions.label(found)
+        self.finish(self.page("job_log.html", id=session_id, name=name, status=status,
+                              text=text))  # fmt: skip
 
 
 # --- Batch from the web -----------------------------------------------------------------
@@ -136,6 +180,7 @@ class BatchPage(PageHandler):
     async def get(self) -> None:
         caller = await self.caller()
         self.finish(self._render(caller, {"name": "batch"}, {}))
+
 
     @web.authenticated
     async def post(self) -> None:
@@ -209,20 +254,15 @@ class BatchPage(PageHandler):
             values["image"] = usable[0]["name"]
         resources = resource_fields(config, user, values)
         known = {*BATCH_FIELDS, "params_file"}
-        return (
-            _templates()
-            .get_template("batch.html")
-            .render(
-                entries=entries,
-                usable=usable,
-                resources=resources,
-                datasets=[d for d in config.datasets if dataset_allowed(d, user, config)],
-                max_replicas=config.jobs.max_replicas,
-                values=values,
-                errors=errors,
-                general=[m for k, m in errors.items() if k not in known],
-                prefix=self.prefix,
-                hub=self.hub_auth.hub_host + url_path_join(self.hub_auth.hub_prefix, ""),
-                xsrf=self.xsrf_form_html(),
-            )
+        return self.page(
+            "batch.html",
+            "batch",
+            entries=entries,
+            usable=usable,
+            resources=resources,
+            datasets=[d for d in config.datasets if dataset_allowed(d, user, config)],
+            max_replicas=config.jobs.max_replicas,
+            values=values,
+            errors=errors,
+            general=[m for k, m in errors.items() if k not in known],
         )

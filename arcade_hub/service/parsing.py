@@ -11,6 +11,7 @@ which take microseconds, at once.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -21,6 +22,8 @@ from arcade_hub.service.limits import PARSE_INLINE_LIMIT
 from arcade_hub.service.skaha_params import Interactive, Job, Params, parse_create
 
 WORKER_NICENESS = 10
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal the worker gets when the service's process ends."""
 
 
 class CreateParser:
@@ -51,6 +54,10 @@ class CreateParser:
 def _worker_start() -> None:
     # a terminal's Ctrl-C reaches the whole process group: the service decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # a service killed outright (SIGKILL, then restarted by the hub) leaves no worker behind
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the service was gone before the line above
+        os._exit(0)
     # when the CPU is short, the service's event loop (everyone's requests) comes first
     os.nice(WORKER_NICENESS)
 

@@ -47,11 +47,15 @@ from arcade_hub.service.skaha_models import (
     Totals,
 )
 from arcade_hub.service.skaha_params import TYPES
+from arcade_hub.service.vosi import challenges
 
 LIVE = (Status.pending, Status.running, Status.terminating)
 
 
 class SkahaHandler(ApiHandler):
+    def challenges(self) -> list[str]:
+        return challenges(self)
+
     @property
     def sessions(self) -> Sessions:
         sessions: Sessions = self.settings["sessions"]

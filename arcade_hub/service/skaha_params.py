@@ -9,7 +9,7 @@ skaha sends everything as query or form parameters: `name`, `image`, `cores`, `r
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from arcade_hub import shellwords
@@ -39,6 +39,15 @@ class Job:
     name: str
     request: LaunchRequest
     """For the planner (`Purpose.job`), like the Batch page's."""
+    problems: dict[str, str] = field(default_factory=dict)
+    """What is wrong besides what the planner will find (the name): refused with the
+    planner's findings, so a form shows every problem at once."""
+    held: bool = False
+    """Planned now, started when its owner runs it (a UWS job created without PHASE=RUN)."""
+    run_id: str = ""
+    destruction: float | None = None
+    duration: float | None = None
+    """UWS: the client's label, when to archive the job, how long it may run (seconds)."""
 
 
 def parse_create(params: Params, config: PlatformConfig) -> Interactive | Job:
@@ -82,7 +91,7 @@ def parse_create(params: Params, config: PlatformConfig) -> Interactive | Job:
         errors["replicas"] = f"a {kind.value} session has one instance, not {replicas}"
 
     options = {k: one[k] for k in ("cores", "ram", "gpus", "dataset") if one[k] is not None}
-    if errors:
+    if errors and (set(errors) != {"name"} or kind != Kind.headless):
         raise LaunchRefused(errors)
     assert kind is not None and image is not None
     options["image"] = entry_name or image
@@ -96,7 +105,7 @@ def parse_create(params: Params, config: PlatformConfig) -> Interactive | Job:
         "instances": replicas,
         "params": _params(params.get("param", []), one["params"]),
     })  # fmt: skip
-    return Job(name=name or "", request=request)
+    return Job(name=name or "", request=request, problems=errors)
 
 
 def _unfit(params: Params) -> dict[str, str]:

@@ -225,8 +225,9 @@ async def test_root_menu_launches_app(make_server: MakeServer, server_base: Path
     """Right-click the desktop, pick Imaging > TOPCAT: the launch command runs in the session."""
     require_desktop_tools()
     fake = server_base / "fake-launch"
-    fake.write_text(
-        '#!/bin/sh\necho "$* $ARCADE_SESSION_ID $DISPLAY" > "$ARCADE_SESSION_DIR/ran"\n'
+    fake.write_text(  # no platform to list apps for (the menu then reads the apps file)
+        '#!/bin/sh\ncase "$*" in *--list*) exit 1;; esac\n'
+        'echo "$* $ARCADE_SESSION_ID $DISPLAY" > "$ARCADE_SESSION_DIR/ran"\n'
     )
     fake.chmod(0o755)
     server = await make_server(ARCADE_DESKTOP_LAUNCH_COMMAND=f"{fake} --from-menu")
@@ -236,7 +237,8 @@ async def test_root_menu_launches_app(make_server: MakeServer, server_base: Path
         browser = await launch_browser(pw)
         page, _ = await open_desktop(browser, server)
         before = await page.evaluate(CANVAS_STATS)
-        await page.locator("#screen canvas").click(button="right", position={"x": 40, "y": 40})
+        off_the_hint = {"x": 400, "y": 300}
+        await page.locator("#screen canvas").click(button="right", position=off_the_hint)
         await page.wait_for_function(
             f"() => ({CANVAS_STATS})().colours > {before['colours']} + 2", polling=50
         )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from axe_playwright_python.async_playwright import Axe
 
 from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.hub import RunningHub
@@ -19,7 +22,7 @@ async def login(page: Any, hub: RunningHub, user: str) -> None:
     await page.fill("#username_input", user)
     await page.fill("#password_input", hub.password)
     await page.click("#login_submit")
-    await page.wait_for_url("**/hub/**")
+    await page.wait_for_url("**/services/arcade/jobs")  # a login lands on Sessions
 
 
 @contextlib.asynccontextmanager
@@ -33,3 +36,34 @@ async def logged_in_page(hub: RunningHub, user: str) -> AsyncIterator[Any]:
             yield page
         finally:
             await browser.close()
+
+
+SCREENSHOTS = Path(
+    os.environ.get("ARCADE_SCREENSHOTS")
+    or Path(__file__).parent.parent / "artifacts" / "screenshots"
+)
+"""Where the pages' screenshots go: tests/artifacts/screenshots, or the docs' images with
+`scripts/screenshots.sh` (ARCADE_SCREENSHOTS=docs/images)."""
+
+SERIOUS = ("serious", "critical")
+
+
+async def screenshot(target: Any, name: str) -> Path:
+    """A screenshot of a page or locator as SCREENSHOTS/`name`.png (the docs show them)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    full = {"full_page": True} if hasattr(target, "goto") else {}
+    await target.screenshot(path=path, **full)
+    return path
+
+
+async def accessibility_problems(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now, one line each
+    (rule, impact, the first offending elements)."""
+    results = await Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+        for v in results.response["violations"]
+        if v["impact"] in SERIOUS
+    ]

@@ -16,7 +16,7 @@ import pytest
 from arcade_hub.local.nss import nss_wrapper_library
 from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS, artifacts_dir
 from tests.desktop.test_desktop_e2e import CANVAS_STATS, DESKTOP_VISIBLE, XTERM_VISIBLE
-from tests.e2e.browser import login
+from tests.e2e.browser import login, screenshot
 from tests.hub import RunningHub, env_of, processes_mentioning, wait_for_none
 
 playwright_api = pytest.importorskip("playwright.async_api")
@@ -56,8 +56,21 @@ async def test_desktop_session_through_the_hub(hub: RunningHub) -> None:
         await page.wait_for_url("**/user/alice/desk/desktop/**", timeout=90_000)
         await page.wait_for_function(DESKTOP_VISIBLE, polling=50, timeout=60_000)
         figures["login_to_desktop_s"] = time.monotonic() - start
-        await page.locator("#screen canvas").screenshot(path=out / "desktop.png")
+        screen = page.locator("#screen canvas")
+        await screenshot(screen, "desktop")
         bare = await page.evaluate(CANVAS_STATS)
+        # The desktop's menu (a click on the desktop, as its hint says) lists the apps.
+        await screen.click(button="right", position={"x": 400, "y": 300})  # off the hint
+        more_colours = f"() => ({CANVAS_STATS})().colours > {bare['colours']} + 2"
+        await page.wait_for_function(more_colours, polling=50, timeout=20_000)
+        menu = await page.evaluate(CANVAS_STATS)
+        await page.keyboard.press("c")  # the CASA submenu (first-letter shortcut): its versions
+        await page.wait_for_function(
+            f"() => ({CANVAS_STATS})().white > {menu['white']} + 500", polling=50, timeout=20_000
+        )
+        await screenshot(screen, "desktop-menu")
+        await page.keyboard.press("Escape")
+        await page.wait_for_function(f"() => !({more_colours})()", polling=50, timeout=20_000)
 
         # The session launches an app with its own token, as `arcade-launch xterm` does.
         env = env_of(hub, "alice", "desk")

@@ -1,6 +1,6 @@
 """Every entry point obeys the group policy, with the same answer and the same words.
 
-The entry points: the launch form, the hub's REST API, the skaha sessions API, the Batch page,
+The entry points: the launch form, the hub's REST API, the skaha sessions API, UWS, the Batch page,
 the app-launch API and `arcade-launch` inside a desktop. The rules: entries, kinds, datasets
 (and the CASA version a dataset needs), project spaces, and per-session limits. Each case names a
 user, what they ask for, and what every entry point it applies to must answer: started, or
@@ -240,6 +240,30 @@ def via_batch_page(w: World, ask: Ask) -> Outcome:
     return job_outcome(w, ask.user, job)
 
 
+def via_uws(w: World, ask: Ask, run_at_once: bool = True) -> Outcome:
+    """UWS: created with PHASE=RUN, or held (checked then) and run afterwards."""
+    fields = {"image": ask.image, "cmd": "/bin/sh", "args": f"-c '{job_command(w)}'",
+              "cores": f"{ask.cores:g}", "ram": "1", "name": w.name()}  # fmt: skip
+    if ask.dataset:
+        fields["dataset"] = ask.dataset
+    if run_at_once:
+        fields["PHASE"] = "RUN"
+    auth = {"Authorization": f"Bearer {w.token(ask.user)}"}
+    r = httpx.post(f"{w.hub.url}/services/arcade/uws/jobs", data=fields, headers=auth,
+                   timeout=60)  # fmt: skip
+    if r.status_code != 303:
+        return Outcome(r.status_code, r.text)
+    job = r.headers["Location"]
+    if not run_at_once:
+        ran = httpx.post(f"{job}/phase", data={"PHASE": "RUN"}, headers=auth, timeout=60)
+        assert ran.status_code == 303, ran.text
+    return job_outcome(w, ask.user, job.rsplit("/", 1)[1])
+
+
+def via_uws_held(w: World, ask: Ask) -> Outcome:
+    return via_uws(w, ask, run_at_once=False)
+
+
 def desktop_of(w: World, user: str, dataset: str | None) -> dict[str, str]:
     """A running desktop of `user` (with `dataset`), kept for the module."""
     key = (user, dataset)
@@ -294,7 +318,8 @@ def via_arcade_launch(w: World, ask: Ask) -> Outcome:
 
 SESSIONS = {"form": via_form, "rest": via_rest, "skaha": via_skaha}
 APPS = {"app-api": via_app_api, "arcade-launch": via_arcade_launch}
-JOBS = {"batch-page": via_batch_page, "skaha": via_skaha}
+JOBS = {"batch-page": via_batch_page, "skaha": via_skaha, "uws": via_uws,
+        "uws-held": via_uws_held}
 
 # rule, user's request, expected status (201: started) and sentence, entry points
 CASES: list[tuple[str, Ask, int, str, dict[str, Callable[[World, Ask], Outcome]]]] = [

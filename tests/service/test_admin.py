@@ -51,7 +51,8 @@ def start(hub: RunningHub, user: str, name: str) -> None:
 
 def row_form(page: str, user: str, name: str, action: str) -> str:
     """The hidden owner field of `action` in the row of `user`'s session `name`."""
-    rows = [r for r in page.split("<tr ")[1:] if f'id="row-{name}"' in r and f">{user}<" in r]
+    row_id = f'id="row-{user}--{name}"'  # an admin's list: the owner in every row's id
+    rows = [r for r in page.split("<tr ")[1:] if row_id in r and f">{user}<" in r]
     assert len(rows) == 1, page
     form = re.search(rf'action="[^"]*jobs/{name}/{action}">(.*?)</form>', rows[0])
     assert form, rows[0]

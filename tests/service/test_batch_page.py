@@ -64,7 +64,7 @@ def test_form_offers_batch_images_and_the_limits(browser: httpx.Client) -> None:
     images = re.findall(r'<option value="([^"]+)"', select)
     assert images == ["batch"]  # headless entries only
     assert 'max="64"' in page and 'name="params_file"' in page
-    assert 'id="mode-interactive"' in page and "/hub/spawn" in page
+    assert 'id="mode-interactive" href="/services/arcade/new"' in page  # the launch form
 
 
 def test_textarea_of_three_lines_makes_a_job_of_three_instances(
@@ -164,7 +164,7 @@ def test_a_form_beyond_the_body_limit_gets_a_413_page(browser: httpx.Client, ali
     r = submit(browser, {"name": "web-big", "image": "batch", "cmd": "echo"},
                files={"params_file": ("big.txt", b"x\n" * (PARAM_FILE_LIMIT // 2 + 40_000))})
     assert r.status_code == 413, r.text[:300]
-    message = html.unescape(re.search(r'id="message">([^<]*)<', r.text).group(1))  # type: ignore[union-attr]
+    message = html.unescape(re.search(r'id="message"[^>]*>([^<]*)<', r.text).group(1))  # type: ignore[union-attr]
     assert f"the limit is {BODY_LIMIT:,} bytes" in message
     assert f"a parameter file may have up to {PARAM_FILE_LIMIT:,} bytes" in message
     assert count(alice) == before

@@ -262,7 +262,7 @@ BAD: list[tuple[dict[str, Any], int, str]] = [
     ({"name": "x", "image": "notebook", "cores": 64}, 400, "above the maximum of 2 cores"),
     ({"name": "x", "image": "batch", "cmd": "true", "cores": 64}, 400, "maximum of 2 cores"),
     ({"name": "x", "image": "batch", "cmd": "true", "ram": "lots"}, 400, "ram"),
-    ({"name": "x", "image": "batch"}, 400, "give one with `cmd`"),
+    ({"name": "x", "image": "batch"}, 400, "give the command to run"),
     ({"name": "x", "image": "batch", "cmd": "sh", "args": "'unclosed"}, 400, "cannot split"),
     ({"name": "bad name!", "image": "batch", "cmd": "true"}, 400, "not a valid name"),
     ({"name": "x", "image": "batch", "cmd": "true", "colour": "red"}, 400, "unknown parameter"),

@@ -33,7 +33,12 @@ ENTRY_POINTS: dict[str, tuple[tuple[str, ...], str] | str] = {
     "SessionListHandler": (("post",), "job (headless) or session (through the hub)"),
     "AppsHandler": (("post",), "app"),
     "BatchPage": (("post",), "job"),
+    "JobListHandler": (("post",), "job (UWS create; held jobs are planned now and at RUN)"),
+    "PhaseHandler": (("post",), "job (UWS PHASE=RUN of a held job; ABORT launches nothing)"),
     "SessionHandler": "renews or deletes a session or job: launches nothing",
+    "JobHandler": "UWS: deletes a job: launches nothing",
+    "TimeHandler": "UWS: sets a job's destruction time or execution duration",
+    "TokenHandler": "IVOA SSO login: the hub makes a token from a password",
     "JobActionPage": "renews or terminates from the job list: launches nothing",
     "HubOAuthCallbackHandler": "completes the service's OAuth login",
 }
@@ -58,12 +63,15 @@ def called_names(node: ast.AST) -> set[str]:
 PLANS = {"plan"}
 DELEGATES: dict[tuple[str, str], set[str]] = {
     # what an entry point may call instead of plan() itself, and what that must call
-    ("arcade_hub.service.sessions:Sessions", "create"): {"_submit", "start_server"},
+    ("arcade_hub.service.sessions:Sessions", "create"): {"_submit", "_hold", "start_server"},
     ("arcade_hub.service.sessions:Sessions", "_submit"): PLANS,
+    ("arcade_hub.service.sessions:Sessions", "_hold"): PLANS,
+    ("arcade_hub.service.sessions:Sessions", "run"): {"_submit"},
     ("arcade_hub.service.apps:AppsHandler", "_plan"): PLANS,
 }
 """`Sessions.create` sends interactive sessions to the hub's REST API (`start_server`), where
-the spawner plans them (SPAWNER_ENTRY), and plans jobs in `_submit`."""
+the spawner plans them (SPAWNER_ENTRY), and plans jobs in `_submit` (or, held for UWS, in
+`_hold`, and again in `_submit` when `run` starts them)."""
 
 
 def resolve(path: str) -> type:

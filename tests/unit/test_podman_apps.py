@@ -170,7 +170,9 @@ def test_choice_rule(
     )
     assert choice.how == how
     if how is None:
-        assert choice.reason.startswith("CASA 6.7 cannot run here: not as a container, as ")
+        assert choice.reason.startswith(
+            "CASA 6.7 is not available on this machine (for operators: not as a container, as "
+        )
         assert "not as a local command" in choice.reason
 
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from arcade_hub.local.safe_fs import (
+    TooLarge,
     Unreadable,
     UnsafePath,
     create_file,
+    list_beneath,
     make_dir,
     read_beneath,
     read_text_beneath,
@@ -43,6 +45,36 @@ def test_reads_go_through_no_symlink_fifo_or_other_owners_file(tmp_path: Path) -
 def test_reads_take_only_the_end_up_to_the_limit(tmp_path: Path) -> None:
     (tmp_path / "big.log").write_bytes(b"x" * 100_000 + b"the end")
     assert read_beneath(tmp_path, tmp_path / "big.log", limit=7) == b"the end"
+
+
+def test_whole_reads_refuse_larger_files(tmp_path: Path) -> None:
+    """A job's result file is served whole or not at all (its size said)."""
+    (tmp_path / "big").write_bytes(b"x" * 100)
+    assert read_beneath(tmp_path, tmp_path / "big", 100, tail=False) == b"x" * 100
+    with pytest.raises(TooLarge) as refused:
+        read_beneath(tmp_path, tmp_path / "big", 99, tail=False)
+    assert refused.value.size == 100
+
+
+def test_listing_shows_only_the_owners_regular_files_and_is_bounded(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    results = home / "jobs" / "results"
+    results.mkdir(parents=True)
+    for name in ("b.txt", "a.txt"):
+        (results / name).write_text(name)
+    (results / "sub").mkdir()
+    os.mkfifo(results / "fifo")
+    os.symlink("/etc/passwd", results / "passwd")
+    os.symlink(tmp_path, home / "link")
+    assert list_beneath(home, results, 10) == [("a.txt", 5), ("b.txt", 5)]
+    assert len(list_beneath(home, results, 1)) == 1
+    with pytest.raises(Unreadable):
+        list_beneath(home, home / "link", 10)  # through a symlink: refused
+    many = home / "many"
+    many.mkdir()
+    for n in range(50):
+        (many / f"{n:02d}").touch()
+    assert len(list_beneath(home, many, 5)) == 5  # read at most 4 x 5 entries
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="files of another owner need root")

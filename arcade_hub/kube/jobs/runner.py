@@ -32,7 +32,14 @@ from typing import Any
 from kubernetes_asyncio.client.rest import ApiException
 
 from arcade_hub.config import CatalogueEntry, PlatformConfig
-from arcade_hub.jobs.base import JobIdTaken, new_instances
+from arcade_hub.jobs.base import (
+    ABORTED,
+    JobIdTaken,
+    ResultFile,
+    ResultUnavailable,
+    job_lifetime,
+    new_instances,
+)
 from arcade_hub.jobs.model import Instance, Status
 from arcade_hub.jobs.store import JobStore
 from arcade_hub.kube.client import API_ERRORS, KubeClient, api_error, timed
@@ -84,7 +91,7 @@ class KubeJobRunner:
     async def submit(self, owner: str, name: str, job_id: str, specs: list[LaunchSpec]) -> None:
         config = self.platform()
         kube = config.backend.kubernetes
-        lifetime = config.jobs.max_runtime_hours * 3600
+        lifetime = job_lifetime(config.jobs.max_runtime_hours, await self.store.get_job(job_id))
         first = specs[0]
         manifest: Any
         try:
@@ -171,14 +178,52 @@ class KubeJobRunner:
             if live:
                 self._spawn(self.reconciler.reconcile(job_id))
 
-    async def renew(self, instances: list[Instance]) -> None:
-        expires = time.time() + self.platform().jobs.max_runtime_hours * 3600
+    async def renew(self, instances: list[Instance], expires: float | None = None) -> None:
+        if expires is None:
+            expires = time.time() + self.platform().jobs.max_runtime_hours * 3600
         for instance in instances:
             if not instance.status.final:
                 instance.expires = expires
                 await self.store.update(instance)
         for job_id in {i.job_id for i in instances}:
             self._spawn(self._sync_deadline(job_id))
+
+    async def abort(self, instances: list[Instance]) -> None:
+        """End the records that have not ended as aborted, then delete the Job (its pods
+        go with it); the records stay. When the Job cannot be deleted, nothing changes."""
+        namespace = self.namespace
+        now = time.time()
+        for job_id in dict.fromkeys(i.job_id for i in instances):
+            live = [r for r in await self.store.job(job_id)
+                    if r.id in {i.id for i in instances} and not r.status.final
+                    and r.status != Status.terminating]
+            before = {r.id: (r.status, r.message, r.finished) for r in live}
+            for r in live:
+                r.status, r.message, r.finished = Status.failed, ABORTED, now
+                await self.store.update(r)
+            try:
+                await self.objects.delete_job(namespace, job_id)
+            except ApiException as e:
+                if e.status != 404:
+                    await self._restore(live, before)
+                    raise backend_error(e, "abort the job") from None
+            except API_ERRORS as e:
+                await self._restore(live, before)
+                raise backend_error(e, "abort the job") from None
+
+    async def _restore(self, records: list[Instance],
+                       before: dict[str, tuple[Status, str, float | None]]) -> None:
+        for r in records:
+            r.status, r.message, r.finished = before[r.id]
+            await self.store.update(r)
+
+    async def result_files(self, instances: list[Instance]) -> list[ResultFile]:
+        return []  # the homes are volumes the service does not mount
+
+    async def read_result(self, instances: list[Instance], name: str) -> bytes:
+        raise ResultUnavailable(
+            f"no result file {name}: on Kubernetes the files a job writes stay in your home", 404
+        )
 
     async def reap_expired(self) -> None:
         """Bring every live Job's deadline in line with the store (expired ones are then

@@ -1,0 +1,125 @@
+"""Every page a user meets, as they meet it in Debian Chromium: one Arcade look (the hub's
+pages and the service's share the navigation), sessions first (a login lands on Sessions,
+"New session" opens the form), no serious or critical axe-core violation on any page, and
+the screenshots the docs show."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.e2e.browser import accessibility_problems, logged_in_page, screenshot
+from tests.hub import RunningHub
+from tests.service.conftest import Api
+
+pytestmark = pytest.mark.e2e
+
+NAV = ("Sessions", "New session", "Batch job", "Token")
+
+
+async def nav_texts(page: Any) -> list[str]:
+    links = page.locator("#thenavbar .navbar-nav a.nav-link")
+    return [t.strip() for t in await links.all_inner_texts()]
+
+
+async def assert_accessible(page: Any, what: str) -> None:
+    problems = await accessibility_problems(page)
+    assert not problems, f"{what}: " + "\n".join(problems)
+
+
+async def test_login_lands_on_sessions_and_new_session_opens_the_form(hub: RunningHub) -> None:
+    async with logged_in_page(hub, "carol") as page:
+        # a login lands on the user's sessions, in the hub's look with Arcade's navigation
+        assert await page.inner_text("h1") == "Your sessions"
+        assert await nav_texts(page) == list(NAV)
+        assert await page.locator("#arcade-brand").inner_text() == "Arcade Hub"
+        assert await page.locator("#empty").is_visible()
+        await assert_accessible(page, "Sessions (empty)")
+        # the hub's home is the same list
+        await page.goto(f"{hub.url}/hub/home")
+        await page.wait_for_url("**/services/arcade/jobs")
+        # "New session" opens the launch form of a new session
+        await page.click("#new-session")
+        await page.wait_for_url(re.compile(r".*/hub/spawn/carol/[a-z][a-z0-9]{7}$"))
+        assert await page.inner_text("h1") == "New session"
+        assert await nav_texts(page) == list(NAV)
+        await assert_accessible(page, "the launch form")
+        await screenshot(page, "launch-form")
+        # filtering hides the groups it empties, headings included
+        groups = page.locator(".arcade-group:visible h2")
+        assert await groups.count() >= 3
+        await page.fill("#arcade-filter", "terminal")
+        assert await groups.all_inner_texts() == ["Desktop apps"]
+        await page.fill("#arcade-filter", "")
+        assert await groups.count() >= 3
+        # the hub's own pages keep the look and pass too: the token page, its 404 and what a
+        # session's address shows when nothing runs there (a session not started yet)
+        name = page.url.rsplit("/", 1)[-1]
+        for path in ("hub/token", "hub/no-such-page", f"hub/user/carol/{name}/"):
+            await page.goto(f"{hub.url}/{path}")
+            assert await nav_texts(page) == list(NAV), path
+            await assert_accessible(page, path)
+        # and the login page, as the next visitor meets it
+        await page.goto(f"{hub.url}/hub/logout")
+        await page.wait_for_url("**/hub/login**")
+        assert await page.locator("#arcade-brand").count() == 1
+        await assert_accessible(page, "the login page")
+        await screenshot(page, "login")
+
+
+async def test_sessions_page_shows_what_runs_and_groups_a_jobs_instances(hub: RunningHub) -> None:
+    api = Api(hub, "dave")
+    job = api.create(name="fit", image="batch", cmd="echo", params="m31 1.5\nm33 2.5\nm81 0.7")
+    api.wait_status(job, ("Succeeded",), timeout=120)
+    async with logged_in_page(hub, "dave") as page:
+        job_row = page.locator(f"#job-{job}")
+        assert "3 instances: 3 Succeeded" in await job_row.inner_text()
+        params = await page.locator(".arcade-instance .arcade-param").all_inner_texts()
+        assert params == ["m31 1.5", "m33 2.5", "m81 0.7"]
+        # a finished job offers its log and removal, not renew or terminate, and no expiry
+        assert await job_row.get_by_role("button", name=re.compile("Renew|Terminate")).count() == 0
+        assert "expires" not in await job_row.inner_text()
+        assert "finished" in await job_row.inner_text()
+        await assert_accessible(page, "Sessions with a job")
+        await screenshot(page, "sessions")
+        # the order is the same at every refresh
+        ids = "rows => rows.map(r => r.id)"
+        order = await page.locator("#jobs tbody tr").evaluate_all(ids)
+        await page.reload()
+        assert await page.locator("#jobs tbody tr").evaluate_all(ids) == order
+        # a log page says whose log it is and has the way back
+        await page.click(f"#row-{job}-2 a:has-text('Log')")
+        assert "m33 2.5" in await page.inner_text("#log")
+        await assert_accessible(page, "a job's log")
+        await page.click("#back")
+        await page.wait_for_url("**/services/arcade/jobs")
+        # removing the finished job takes it off the list
+        await job_row.get_by_role("button", name=re.compile("Remove")).click()
+        await page.wait_for_url("**/services/arcade/jobs")
+        assert await page.locator(f"#job-{job}").count() == 0
+    assert job not in {s["id"] for s in api.request("GET", "session").json()}
+
+
+async def test_batch_and_error_pages_share_the_look(hub: RunningHub) -> None:
+    async with logged_in_page(hub, "erin") as page:
+        await page.click("#new-batch-job")
+        await page.wait_for_url("**/services/arcade/jobs/new")
+        assert await nav_texts(page) == list(NAV)
+        await assert_accessible(page, "the Batch page")
+        # every problem of a submission at once, each at its field
+        await page.fill("#name", "")
+        # (past the browser's own checks, as a script or an old browser would send it)
+        await page.evaluate("document.getElementById('batch-form').noValidate = true")
+        await page.fill("#instances", "100000")
+        await page.click("#submit")
+        errors = await page.locator(".arcade-error").all_inner_texts()
+        assert len(errors) >= 2, errors
+        await assert_accessible(page, "the Batch page with errors")
+        await screenshot(page, "batch-errors")
+        response = await page.goto(f"{hub.url}/services/arcade/jobs/nosuchjob/logs")
+        assert response is not None and response.status == 404
+        assert "no session 'nosuchjob'" in await page.inner_text("#message")
+        assert await nav_texts(page) == list(NAV)
+        await assert_accessible(page, "an error page")
