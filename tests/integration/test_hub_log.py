@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from arcade_hub.hub_config import SERVICE_PREFIX
+from arcade_hub.hub_config import SERVICE_PREFIX, STORAGE
 from tests.hub import RunningHub, hub_with_document, wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,11 +32,11 @@ def lines_about_the_service_root(hub: RunningHub) -> list[str]:
 
 
 def test_every_health_check_is_answered_and_leaves_no_line_at_the_default_level() -> None:
-    """The hub checks each service with a URL (the arcade service) every
+    """The hub checks each service with a URL (the arcade service, the storage service) every
     `service_check_interval` (a minute; a second here, with the hub's debug lines on to see
     each check and what the service answered)."""
     settings = {"JupyterHub": {"service_check_interval": 1, "log_level": "DEBUG"}}
-    services = {SERVICE_PREFIX}
+    services = {SERVICE_PREFIX, f"/services/{STORAGE}/"}
     with hub_with_document(hub_settings=settings) as hub:
 
         def periodic_checks() -> list[tuple[str, str]] | None:
@@ -81,6 +81,10 @@ def test_a_person_at_the_services_address_lands_on_the_sessions_page(hub: Runnin
     assert page.status_code == 200
     assert page.url.path == f"{SERVICE_PREFIX}jobs"
     assert "<h1" in page.text and "Your sessions" in page.text
+    # the storage service's address shows what it serves (VOSI capabilities), to anyone
+    caps = httpx.get(f"{hub.url}/services/{STORAGE}/", follow_redirects=True, timeout=30)
+    assert caps.status_code == 200 and caps.url.path == f"/services/{STORAGE}/capabilities"
+    assert "vospace" in caps.text.lower() and "capabilities" in caps.text
 
 
 def test_leaving_a_starting_sessions_page_leaves_no_xsrf_token_in_the_log(
