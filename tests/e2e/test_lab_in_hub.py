@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.desktop.conftest import artifacts_dir
-from tests.e2e.browser import logged_in_page
+from tests.e2e.browser import logged_in_page, screenshot
 from tests.hub import RunningHub
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +64,7 @@ async def test_a_new_user_gets_no_news_prompt_and_sees_all_storage(hub: RunningH
         await names.filter(has_text="datasets").wait_for()
         assert sorted(await names.all_inner_texts()) == [
             "datasets", "home", "projects", "scratch"]  # fmt: skip
+        await screenshot(page, "lab-file-browser")  # the launch how-to shows it
         await page.locator(".jp-DirListing-item", has=names.filter(has_text="datasets")).dblclick()
         await names.filter(has_text="public-sky").wait_for()
         await page.screenshot(path=out / "file-browser-datasets.png")
