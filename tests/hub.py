@@ -126,6 +126,14 @@ class RunningHub:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def hub_xsrf(client: httpx.Client) -> str:
+    """The hub's XSRF token in a logged-in browser (its `_xsrf` cookie at `/hub/`): a login
+    lands on the Sessions page, whose service sets an `_xsrf` cookie of its own."""
+    token = client.cookies.get("_xsrf", path="/hub/")
+    assert token, "no _xsrf cookie of the hub's"
+    return token
+
+
 def shared_tmp() -> Path:
     """A temporary directory that unprivileged session uids can enter (pytest's is 0700)."""
     path = Path(tempfile.mkdtemp(prefix="arcade-test-", dir="/tmp"))

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hub import RunningHub, env_of, processes_mentioning, wait_for, wait_for_none
+from tests.hub import RunningHub, env_of, hub_xsrf, processes_mentioning, wait_for, wait_for_none
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_rest_refuses_bad_options_clearly_and_starts_nothing(
 
 def form_post(client: httpx.Client, user: str, server: str, data: dict[str, str]) -> httpx.Response:
     return client.post(
-        f"/hub/spawn/{user}/{server}", data={**data, "_xsrf": client.cookies["_xsrf"]}
+        f"/hub/spawn/{user}/{server}", data={**data, "_xsrf": hub_xsrf(client)}
     )
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from arcade_hub.hub_config import SERVICE_PREFIX, STORAGE
-from tests.hub import RunningHub, hub_with_document, wait_for
+from tests.hub import RunningHub, hub_with_document, hub_xsrf, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +95,7 @@ def test_leaving_a_starting_sessions_page_leaves_no_xsrf_token_in_the_log(
     stream was closed, naming the URL."""
     with closing(hub.login("lea")) as browser:
         browser.get("/hub/spawn/lea/nb")
-        xsrf = browser.cookies.get("_xsrf", path="/hub/")  # the service has its own
+        xsrf = hub_xsrf(browser)
         form = {"image": "notebook", "cores": "1", "ram": "1", "_xsrf": xsrf}
         # as the form's own action URL does, the token rides in the query too
         r = browser.post("/hub/spawn/lea/nb", params={"_xsrf": xsrf}, data=form,

@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from arcade_hub.desktop.xauth import parse_xauthority
-from tests.hub import RunningHub, env_of, processes_mentioning, wait_for
+from tests.hub import RunningHub, env_of, hub_xsrf, processes_mentioning, wait_for
 from tests.integration.test_podman_apps import start_desktop
 from tests.service.conftest import FINAL, Api
 
@@ -122,7 +122,7 @@ def audit(hub: RunningHub) -> Iterator[Audit]:
         # The form launches a notebook; opening it logs in to it through the hub's OAuth.
         r = browser.get("/hub/spawn/alice/nb")
         a.response("launch form", r)
-        xsrf = browser.cookies["_xsrf"]
+        xsrf = hub_xsrf(browser)
         form = {"image": "notebook", "cores": "1", "ram": "1", "_xsrf": xsrf}
         r = browser.post("/hub/spawn/alice/nb", data=form)
         servers.append("nb")
