@@ -128,13 +128,15 @@ def audit(hub: RunningHub) -> Iterator[Audit]:
         servers.append("nb")
         a.response("form post", r)
         hub.wait_ready("alice", "nb")
-        r = browser.get("/user/alice/nb/")
-        assert r.status_code == 200 and str(r.url).endswith("/user/alice/nb/lab"), r.url
+        r = browser.get("/user/alice/nb/")  # JupyterLab opens on the home
+        assert r.status_code == 200 and r.url.path == "/user/alice/nb/lab/tree/home", r.url
         a.response("session login", r)
         a.oauth_login("session", r, "jupyterhub-user-alice-nb", browser)
         a.response("home", browser.get("/hub/home"))
 
-        # The job list and the Batch page log in to the arcade service through the hub.
+        # The job list and the Batch page log in to the arcade service through the hub (the
+        # login did, landing on Sessions; again here, to audit that login's code and token).
+        browser.cookies.delete("service-arcade")
         r = browser.get("/services/arcade/jobs")
         assert r.status_code == 200 and "nb" in r.text, r.text[:300]
         a.oauth_login("arcade service", r, "service-arcade", browser)
