@@ -17,6 +17,7 @@ from jupyterhub.utils import subdomain_hook_idna
 from traitlets.config import Config
 
 from arcade_hub import contract
+from arcade_hub.auth.log_scrub import hub_logging_config
 from arcade_hub.config import OidcAuth, PlatformConfig, SharedPasswordAuth
 from arcade_hub.launch.storage import expand
 from arcade_hub.secret_files import kept_secret
@@ -107,6 +108,8 @@ def hub_config(platform: PlatformConfig, opts: RunOptions) -> Config:
     data = opts.data_dir
     c = Config()
     c.JupyterHub.config_file = str(_empty_config_file(data))
+    # No secret of a URL in the log (JupyterHub writes some warnings with the full URL)
+    c.JupyterHub.logging_config = hub_logging_config()
     web = platform.web
     scheme = "https" if web.tls_cert_file else "http"
     c.JupyterHub.bind_url = f"{scheme}://{opts.ip}:{opts.port}"

@@ -24,6 +24,7 @@ import yaml
 from traitlets.config import Config
 
 from arcade_hub import __version__, contract
+from arcade_hub.auth.log_scrub import hub_logging_config
 from arcade_hub.config import ConfigError, Kind, PlatformConfig, is_ip_address
 from arcade_hub.config.loader import parse_config
 from arcade_hub.hub_config import (
@@ -76,7 +77,9 @@ def base_values() -> Values:
             "image": {"name": HUB_IMAGE, "tag": __version__},
             "allowNamedServers": True,
             "config": {
-                "JupyterHub": {"spawner_class": SPAWNER},
+                # no secret of a URL in the hub's log (as on the embedded hub)
+                "JupyterHub": {"spawner_class": SPAWNER,
+                               "logging_config": hub_logging_config()},
                 # a session's own token may also call the arcade service (arcade-launch)
                 "Spawner": {"server_token_scopes": list(SESSION_TOKEN_SCOPES)},
                 "ArcadeKubeSpawner": {"platform_config_file": PLATFORM_MOUNT,

@@ -9,4 +9,4 @@ cd "$(dirname "$0")/.."
 export ARCADE_SCREENSHOTS="$PWD/docs/images"
 exec "${ARCADE_VENV:-.venv}/bin/python" -m pytest -q -p no:cacheprovider \
     tests/e2e/test_pages_in_browser.py tests/e2e/test_desktop_in_hub.py \
-    tests/e2e/test_casa_workflow.py "$@"
+    tests/e2e/test_casa_workflow.py tests/e2e/test_lab_in_hub.py "$@"

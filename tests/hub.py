@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -125,6 +126,14 @@ class RunningHub:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def hub_xsrf(client: httpx.Client) -> str:
+    """The hub's XSRF token in a logged-in browser (its `_xsrf` cookie at `/hub/`): a login
+    lands on the Sessions page, whose service sets an `_xsrf` cookie of its own."""
+    token = client.cookies.get("_xsrf", path="/hub/")
+    assert token, "no _xsrf cookie of the hub's"
+    return token
+
+
 def shared_tmp() -> Path:
     """A temporary directory that unprivileged session uids can enter (pytest's is 0700)."""
     path = Path(tempfile.mkdtemp(prefix="arcade-test-", dir="/tmp"))
@@ -156,19 +165,23 @@ def running_hub(
     port: int | None = None,
     preexec_fn: Callable[[], object] | None = None,
     tls_ca: Path | None = None,
+    hub_settings: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[RunningHub]:
     """`port`: when the platform document must name it (e.g. `web.subdomain_host`);
     `preexec_fn`: runs in the hub's process before it starts (e.g. to start it as a shell
     starts a background job); `tls_ca`: the hub serves https (`web.tls_cert_file`) with a
-    certificate of this CA."""
+    certificate of this CA; `hub_settings`: JupyterHub settings changed on top of the
+    platform's (tests/hub_run.py), e.g. a shorter interval of something it does every minute."""
     data_dir = tmp / "data"
     port = port or free_port()
     token = secrets.token_hex(16)
     log = tmp / "hub.log"
+    command = ["-m", "arcade_hub"]
+    if hub_settings:
+        command = [str(Path(__file__).parent / "hub_run.py"), json.dumps(hub_settings)]
     args = [
         sys.executable,
-        "-m",
-        "arcade_hub",
+        *command,
         "run",
         "--port",
         str(port),

@@ -10,6 +10,7 @@ Secrets, NetworkPolicies, claims) are assembled in `arcade_hub.kube.objects`.
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass, field
 
 from arcade_hub import contract
@@ -94,6 +95,8 @@ class PodPieces:
     extra_pod_config: Manifest = field(default_factory=dict)
     home_claim: ClaimRequest | None = None
     init_containers: list[Manifest] = field(default_factory=list)
+    notebook_dir: str = ""
+    """The Jupyter server's root directory (JupyterHub's `Spawner.notebook_dir`)."""
 
 
 def literal(value: str) -> str:
@@ -303,6 +306,11 @@ def build_pod_pieces(
     res = resources(spec, kube)
     kind = kind_parts(spec, kube, storage, container_sc, res, entry=entry, desktop=desktop)
     annotations.update(kind.annotations)
+    notebook_dir = ""
+    if spec.kind != Kind.headless:
+        notebook_dir, home_path, home_again = file_browser(storage)
+        kind.mounts += home_again
+        kind.default_url = kind.default_url or f"/lab/tree/{home_path}"
     return PodPieces(
         image=kind.image,
         image_pull_policy=kube.image_pull_policy,
@@ -329,6 +337,7 @@ def build_pod_pieces(
         extra_pod_config=kind.extra_pod_config,
         home_claim=storage.home_claim,
         init_containers=scratch_owner(kube, ids, kind.image),
+        notebook_dir=notebook_dir,
     )
 
 
@@ -409,6 +418,25 @@ def app_container(
 def env_list(values: dict[str, str]) -> list[Manifest]:
     """A container's `env`, sorted, every value literal for the kubelet."""
     return [{"name": k, "value": literal(v)} for k, v in sorted(values.items())]
+
+
+def file_browser(storage: StoragePieces) -> tuple[str, str, list[Manifest]]:
+    """What JupyterLab's file browser shows: the Jupyter server's root directory, the home's
+    path below it (where JupyterLab opens), and the mounts that put the home there.
+
+    The root is the folder holding the project spaces, datasets and scratch (`/arcade` by
+    default), with the home volume mounted a second time as its `home`: all four side by
+    side. Where they have no common folder but `/`, or the home already lies in it, the root
+    is the common folder of all four and the home is not mounted again."""
+    p = storage.paths
+    root = posixpath.commonpath([p.projects, p.datasets, p.scratch])
+    inside = posixpath.commonpath([root, p.home]) == root
+    if root == "/" or inside or posixpath.join(root, "home") in (p.projects, p.datasets,
+                                                                  p.scratch):
+        root = posixpath.commonpath([root, p.home])
+        return root, posixpath.relpath(p.home, root), []
+    home = next(m for m in storage.mounts if m["name"] == "home")
+    return root, "home", [{**home, "mountPath": posixpath.join(root, "home")}]
 
 
 def x11_secret_name(session_id: str) -> str:

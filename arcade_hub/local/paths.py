@@ -3,6 +3,8 @@
 <data_dir>/sessions/<session id>/       root's (0750, group: the user's own group)
     datasets/<id>     read-only bind mount point (root) or symlink (no root) of the dataset
     projects/<group>  symlink to the group's project space (group-owned, setgid)
+    files/            the Jupyter server's root directory (what the file browser shows):
+                      symlinks `home`, `projects`, `datasets` and `scratch`, side by side
     passwd, group     the session's names for nss_wrapper
     desktop-apps.json what the desktop menu offers
     apps/             app logs (root creates each, the user reads them)
@@ -33,6 +35,9 @@ from arcade_hub.local.safe_fs import make_dir, open_dir, root_dir, set_owner
 
 USER_DIR = "user"
 APP_LOGS = "apps"
+FILES_DIR = "files"
+FILES_HOME = "home"
+"""The home's name in `files/`: a notebook session's file browser opens there."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,11 @@ class SessionTree:
     @property
     def app_logs(self) -> Path:
         return self.session / APP_LOGS
+
+    @property
+    def files(self) -> Path:
+        """The session's file browser root: home, project spaces, datasets and scratch."""
+        return self.session / FILES_DIR
 
 
 def session_layout(spec: LaunchSpec, data_dir: Path, bind_datasets: bool) -> SessionTree:
@@ -114,10 +124,26 @@ def prepare_session_tree(
             make_dir(link, 0o755, exist_ok=False)
         else:
             link.symlink_to(source)
+    make_file_browser_root(tree)
     # Last: the user may enter (its group) once everything in it is in place.
     with open_dir(tree.session) as fd:
         set_owner(fd, None, ident.gid, 0o750)
     return tree
+
+
+def make_file_browser_root(tree: SessionTree) -> None:
+    """`files/`: the session's storage side by side, as the Jupyter server's root directory.
+
+    Root makes it and its links in the session directory while that is still root's alone;
+    root never follows them (the session's server, running as the user, does). The links of
+    `projects` and `datasets` are relative, so they name the session's own directories (bind
+    mounts inside its mount namespace); `home` and `scratch` name the user's directories.
+    Nothing is made in the user's home."""
+    make_dir(tree.files, 0o755, exist_ok=False)
+    (tree.files / FILES_HOME).symlink_to(tree.home)
+    (tree.files / "projects").symlink_to(Path("..") / tree.projects.name)
+    (tree.files / "datasets").symlink_to(Path("..") / tree.datasets.name)
+    (tree.files / "scratch").symlink_to(tree.scratch)
 
 
 def adopt_legacy_dir(

@@ -38,6 +38,9 @@ from arcade_hub.local.sandbox import Sandbox, read_only_binds_supported
 from arcade_hub.sizes import gib_to_bytes
 
 BIN_DIR = Path(sys.executable).parent
+JUPYTER_CONFIG = Path(__file__).parents[1] / "jupyter-config"
+"""Jupyter configuration of every session (JUPYTER_CONFIG_PATH): JupyterLab neither prompts
+for nor fetches news, nor checks for updates. Images copy it to `<sys.prefix>/etc/jupyter`."""
 APPS_FILE = "desktop-apps.json"
 DESKTOP_FILE = "desktop.json"
 """What the desktop publishes in the session's user directory (`arcade_hub.desktop.session`)."""
@@ -185,6 +188,7 @@ class LocalSession:
             PATH=local_search_path(),
         )
         env.update(nss_environment(tree.session))
+        env["JUPYTER_CONFIG_PATH"] = str(JUPYTER_CONFIG)
         if api_url:
             env[contract.API_URL] = api_url
         if spec.kind == Kind.desktop_app and spec.entry:

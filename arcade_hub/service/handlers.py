@@ -61,6 +61,8 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
     """
 
     body_limit = limits.BODY_LIMIT
+    quiet = False
+    """Answers below 400 are logged at debug level only (`log_request`)."""
     body_hint = ""
     """Added to the 413's message: what in the body may be how large."""
     _body_parsed = False
@@ -203,9 +205,12 @@ class ServiceHandler(HubOAuthenticated, web.RequestHandler):
 
 def log_request(handler: web.RequestHandler) -> None:
     """The service's access log (its application's `log_function`): status, method, path
-    without the query, client, time."""
+    without the query, client, time. A handler's answers below 400 are debug lines when it
+    says so (`ServiceHandler.quiet`: the root, which the hub checks every minute)."""
     status = handler.get_status()
     write = access_log.info if status < 400 else access_log.warning
+    if isinstance(handler, ServiceHandler) and handler.quiet and status < 400:
+        write = access_log.debug
     if status >= 500:
         write = access_log.error
     request = handler.request

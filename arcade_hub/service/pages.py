@@ -84,7 +84,11 @@ class PageHandler(ServiceHandler):
 
 
 class ServiceRoot(PageHandler):
-    """The service's own address (the hub's link to it, and its health check): Sessions."""
+    """The service's own address (the hub's link to it, and its health check): Sessions.
+    JupyterHub requests it without credentials at start-up and then every minute; it must
+    answer below 500, and its answers are logged at debug level only (no line a minute)."""
+
+    quiet = True
 
     def get(self) -> None:
         self.redirect(url_path_join(self.prefix, "jobs"))

@@ -128,6 +128,7 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         self.cmd = pieces.cmd
         self.default_url = pieces.default_url
         self.working_dir = pieces.working_dir
+        self.notebook_dir = escape_templates(pieces.notebook_dir)
         self.cpu_limit = pieces.cpu_limit
         self.cpu_guarantee = pieces.cpu_guarantee
         self.mem_limit = pieces.mem_limit

@@ -20,6 +20,7 @@ from arcade_hub.casa import kernels
 from arcade_hub.config import Kind
 from arcade_hub.launch.spec import LaunchSpec, MountKind
 from arcade_hub.local.availability import LocalAvailability, local_search_path
+from arcade_hub.local.paths import FILES_HOME
 from arcade_hub.local.sandbox import make_preexec
 from arcade_hub.local.session import BIN_DIR, LocalSession, SessionSetupError
 from arcade_hub.local.teardown import tear_down
@@ -78,7 +79,9 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
         self.cpu_limit = spec.cores
         self.mem_limit = gib_to_bytes(spec.ram_gib)
         self.start_timeout = self.platform.backend.local.start_timeout
-        self.default_url = "/desktop/" if spec.kind in (Kind.desktop, Kind.desktop_app) else ""
+        desktop = spec.kind in (Kind.desktop, Kind.desktop_app)
+        # JupyterLab opens on the home, one level below the server's root (`start`)
+        self.default_url = "/desktop/" if desktop else f"/lab/tree/{FILES_HOME}"
 
     async def start(self) -> Any:
         spec = self.launch_spec
@@ -94,6 +97,10 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
                 self._session = LocalSession.prepare(spec, self.platform, Path(self.data_dir))
             except SessionSetupError as e:
                 raise web.HTTPError(500, "%s", str(e)) from None
+            # The server's root: home, project spaces, datasets and scratch side by side
+            # (JupyterHub passes it as JUPYTERHUB_ROOT_DIR, after expanding `{...}`).
+            files = str(self._session.tree.files)
+            self.notebook_dir = files.replace("{", "{{").replace("}", "}}")
             self.report(
                 f"Limits: {spec.cores:g} cores, {spec.ram_gib:g} GiB RAM "
                 f"({self._session.limits})",

@@ -19,6 +19,8 @@ from arcade_hub.storage.handlers import (
     CapabilitiesHandler,
     NodesHandler,
     RegistryHandler,
+    StorageHandler,
+    StorageRoot,
 )
 from arcade_hub.storage.state import Storage, StorageSettings
 from arcade_hub.storage.transfers import (
@@ -52,6 +54,7 @@ def make_app(storage: Storage) -> web.Application:
         [
             (REGISTRY, RegistryHandler),
             (route("reg/resource-caps"), RegistryHandler),
+            (route(""), StorageRoot),
             (route("capabilities"), CapabilitiesHandler),
             (route("availability"), AvailabilityHandler),
             (route("nodes(?:/.*)?"), NodesHandler),
@@ -76,9 +79,12 @@ def make_app(storage: Storage) -> web.Application:
 
 
 def _log_request(handler: web.RequestHandler) -> None:
-    """Method, path without the query, status, client, time."""
+    """Method, path without the query, status, client, time; a quiet handler's answers below
+    400 (the root, which the hub checks every minute) at debug level."""
     status = handler.get_status()
     write = log.info if status < 400 else log.warning if status < 500 else log.error
+    if isinstance(handler, StorageHandler) and handler.quiet and status < 400:
+        write = log.debug
     request = handler.request
     write(
         "%d %s %s (%s) %.2fms",

@@ -43,6 +43,8 @@ class StorageHandler(web.RequestHandler):
     announced by Content-Length: larger ones get a 413 before they are read."""
 
     caller: Caller = Caller(None)
+    quiet = False
+    """Answers below 400 are logged at debug level only (the app's `_log_request`)."""
     streams_files = False
     """The files endpoint's PUT takes a file of any announced size (its own limit)."""
 
@@ -254,6 +256,18 @@ class CapabilitiesHandler(StorageHandler):
 
     def get(self) -> None:
         self.write_xml(documents.capabilities(self.base()))
+
+
+class StorageRoot(StorageHandler):
+    """The service's own address: JupyterHub requests it without credentials at start-up and
+    then every minute (its health check), a person may type it. Both are sent to the
+    service's capabilities (VOSI), quietly: no log line a minute."""
+
+    protected = False
+    quiet = True
+
+    def get(self) -> None:
+        self.redirect(f"{self.storage.settings.prefix.rstrip('/')}/capabilities")
 
 
 class AvailabilityHandler(StorageHandler):

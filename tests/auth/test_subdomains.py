@@ -72,7 +72,8 @@ async def test_sessions_are_served_on_their_users_subdomain(sub: SubdomainHub) -
             context = await browser.new_context()
             page = await context.new_page()
             await login(page, sub.public, "alice")
-            assert page.url.startswith(f"{sub.origin}/hub/")
+            # a login lands on the Sessions page, on the service's own host
+            assert page.url == f"{sub.of('arcade--service')}/services/arcade/jobs"
 
             # The form's Batch link and the navigation's job list lead to the service's host.
             await page.goto(f"{sub.origin}/hub/spawn/alice/iso")
@@ -107,12 +108,14 @@ async def test_sessions_are_served_on_their_users_subdomain(sub: SubdomainHub) -
                 f"{sub.origin}/hub/user/alice/iso/"
             ), (r.status_code, r.headers)
 
-            # The job list, on the service's host, links back to the hub's host and to the
+            # The Sessions page, on the service's host, links back to the hub's host and to the
             # session on alice's host.
             await page.goto(f"{service}jobs")
             await page.wait_for_url(f"{service}jobs", timeout=30_000)
-            assert await page.get_attribute("text=Home", "href") == f"{sub.origin}/hub/home"
-            assert await page.get_attribute("text=open", "href") == alice_url
+            token_page = page.get_by_role("link", name="Token", exact=True)
+            assert await token_page.get_attribute("href") == f"{sub.origin}/hub/token"
+            opening = page.get_by_role("link", name="Open", exact=True)
+            assert await opening.get_attribute("href") == alice_url
             # So does the sessions API's connectURL.
             api = httpx.get(
                 f"{hub.url}/services/arcade/skaha/v1/session",

@@ -4,14 +4,13 @@ the hub and at the arcade service: the embedded platform with shared-password lo
 from __future__ import annotations
 
 import time
-from contextlib import closing
 from typing import Any
 
 import httpx
 import pytest
 
 from arcade_hub.service.sessions import parse_iso
-from tests.hub import RunningHub, wait_for
+from tests.hub import RunningHub, hub_xsrf, wait_for
 from tests.service.conftest import FINAL, Api
 from tests.service.test_job_page import page_client, xsrf_of
 
@@ -51,7 +50,7 @@ def test_cross_origin_stop_is_refused(hub: RunningHub) -> None:
     client = hub.login(user)
     try:
         # The hub's own form (same origin, with the token) does start a session...
-        xsrf = client.cookies["_xsrf"]
+        xsrf = hub_xsrf(client)
         r = client.post(
             f"/hub/spawn/{user}/mine", data={**FORM, "_xsrf": xsrf}, follow_redirects=False
         )
@@ -77,13 +76,16 @@ def service_cookies(r: httpx.Response) -> dict[str, str]:
 
 
 def test_the_services_cookies_are_samesite_lax(hub: RunningHub) -> None:
-    with closing(hub.login("xsrf-cookies")) as client:
-        first = client.get(f"{SERVICE}jobs", follow_redirects=False)
-        assert first.status_code == 302
-        done = client.get(first.headers["location"], follow_redirects=True)
-        assert done.status_code == 200 and "Sessions and jobs" in done.text
+    with httpx.Client(base_url=hub.url, timeout=60, follow_redirects=True) as client:
+        client.get("/hub/login")
+        done = client.post("/hub/login", data={
+            "username": "xsrf-cookies", "password": hub.password,
+            "_xsrf": client.cookies["_xsrf"]})
+    # a login lands on the Sessions page, logged in to the service through the hub's OAuth
+    assert done.status_code == 200 and done.url.path == f"{SERVICE}jobs"
+    assert "Your sessions" in done.text
     set_by_service: dict[str, str] = {}
-    for r in (first, *done.history, done):
+    for r in (*done.history, done):
         if r.url.path.startswith(SERVICE):
             set_by_service |= {k: v for k, v in service_cookies(r).items() if '=""' not in v}
     # the OAuth state cookie, the login cookie and the XSRF cookie

@@ -31,6 +31,8 @@ from arcade_hub.images.conformance.podman import Podman
 from arcade_hub.images.discovery import entry_from_image
 from arcade_hub.images.registry import RegistryClient
 from arcade_hub.local.podman_apps import oci_runtime
+from tests.lab_settings import EXPECTED as LAB_EXPECTED
+from tests.lab_settings import SNIPPET as LAB_SNIPPET
 
 from .built_images import (
     BUILT_FROM,
@@ -215,6 +217,15 @@ def test_the_images_own_jupyter_config_enables_the_desktop_extension(
     path = "/opt/venv/etc/jupyter/jupyter_server_config.d/arcade_hub.desktop.json"
     assert json.loads(run_in(chain, name, "cat", path)) == {
         "ServerApp": {"jpserver_extensions": {"arcade_hub.desktop": True}}}
+
+
+@pytest.mark.parametrize("name", params("notebook"))
+def test_jupyterlab_neither_prompts_for_news_nor_checks_for_updates(
+    chain: BuiltChain, name: str
+) -> None:
+    """A new user's first JupyterLab greets them with no "Jupyter news" prompt, as in the
+    embedded sessions (tests/e2e/test_lab_in_hub.py)."""
+    assert json.loads(run_in(chain, name, "python3", "-c", LAB_SNIPPET)) == LAB_EXPECTED
 
 
 @pytest.mark.parametrize("name", params("desktop"))

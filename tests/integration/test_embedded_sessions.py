@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.hub import RunningHub, env_of, processes_mentioning, wait_for, wait_for_none
+from tests.hub import RunningHub, env_of, hub_xsrf, processes_mentioning, wait_for, wait_for_none
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_rest_refuses_bad_options_clearly_and_starts_nothing(
 
 def form_post(client: httpx.Client, user: str, server: str, data: dict[str, str]) -> httpx.Response:
     return client.post(
-        f"/hub/spawn/{user}/{server}", data={**data, "_xsrf": client.cookies["_xsrf"]}
+        f"/hub/spawn/{user}/{server}", data={**data, "_xsrf": hub_xsrf(client)}
     )
 
 
@@ -146,13 +146,13 @@ def test_notebook_sessions_share_the_home_and_stop_without_leftovers(hub: Runnin
 
     # A file written through one session is seen by the other: the same home.
     put = httpx.put(
-        f"{hub.url}/user/alice/rest/api/contents/shared.txt",
+        f"{hub.url}/user/alice/rest/api/contents/home/shared.txt",
         headers={"Authorization": f"token {token}"},
         json={"type": "file", "format": "text", "content": "hello"},
         timeout=30,
     )
     assert put.status_code in (200, 201), put.text
-    got = contents(hub, token, "alice", "form", "shared.txt")
+    got = contents(hub, token, "alice", "form", "home/shared.txt")
     assert got.status_code == 200 and got.json()["content"] == "hello"
 
     # The dataset is visible, and read-only where the OS enforces it.
@@ -162,7 +162,7 @@ def test_notebook_sessions_share_the_home_and_stop_without_leftovers(hub: Runnin
 
     # Another user cannot reach alice's session.
     other = hub.user_token("mallory")
-    denied = contents(hub, other, "alice", "rest", "shared.txt")
+    denied = contents(hub, other, "alice", "rest", "home/shared.txt")
     assert denied.status_code in (403, 302), denied.status_code
 
     session_ids = [env["ARCADE_SESSION_ID"], form_env["ARCADE_SESSION_ID"]]

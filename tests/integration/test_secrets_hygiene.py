@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from arcade_hub.desktop.xauth import parse_xauthority
-from tests.hub import RunningHub, env_of, processes_mentioning, wait_for
+from tests.hub import RunningHub, env_of, hub_xsrf, processes_mentioning, wait_for
 from tests.integration.test_podman_apps import start_desktop
 from tests.service.conftest import FINAL, Api
 
@@ -122,19 +122,21 @@ def audit(hub: RunningHub) -> Iterator[Audit]:
         # The form launches a notebook; opening it logs in to it through the hub's OAuth.
         r = browser.get("/hub/spawn/alice/nb")
         a.response("launch form", r)
-        xsrf = browser.cookies["_xsrf"]
+        xsrf = hub_xsrf(browser)
         form = {"image": "notebook", "cores": "1", "ram": "1", "_xsrf": xsrf}
         r = browser.post("/hub/spawn/alice/nb", data=form)
         servers.append("nb")
         a.response("form post", r)
         hub.wait_ready("alice", "nb")
-        r = browser.get("/user/alice/nb/")
-        assert r.status_code == 200 and str(r.url).endswith("/user/alice/nb/lab"), r.url
+        r = browser.get("/user/alice/nb/")  # JupyterLab opens on the home
+        assert r.status_code == 200 and r.url.path == "/user/alice/nb/lab/tree/home", r.url
         a.response("session login", r)
         a.oauth_login("session", r, "jupyterhub-user-alice-nb", browser)
         a.response("home", browser.get("/hub/home"))
 
-        # The job list and the Batch page log in to the arcade service through the hub.
+        # The job list and the Batch page log in to the arcade service through the hub (the
+        # login did, landing on Sessions; again here, to audit that login's code and token).
+        browser.cookies.delete("service-arcade")
         r = browser.get("/services/arcade/jobs")
         assert r.status_code == 200 and "nb" in r.text, r.text[:300]
         a.oauth_login("arcade service", r, "service-arcade", browser)

@@ -8,6 +8,8 @@ import argparse
 import importlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +241,44 @@ def test_render_values_reads_a_pipe_once(capsys: pytest.CaptureFixture[str]) -> 
         os.close(read)
     rendered = yaml.safe_load(capsys.readouterr().out)
     assert rendered["hub"]["extraFiles"]["arcade-platform"]["data"] == document
+
+
+HUB_LOGS = """
+import json, logging, sys
+from jupyterhub.app import JupyterHub
+from traitlets.config import Config
+
+c = Config()
+for section, cfg in json.load(sys.stdin).items():  # as z2jh's jupyterhub_config.py does
+    c[section].update(cfg)
+app = JupyterHub(config=c)
+app.init_logging()
+app.log.warning("Stream closed while handling %s", sys.argv[1])
+logging.getLogger("tornado.access").info("200 GET %s", sys.argv[1])
+logging.getLogger("oauthlib").warning("redirecting to %s", sys.argv[1])
+"""
+"""A hub configured with the values' `hub.config` writes a warning of its own, an access
+line and a line of oauthlib's, each naming a URL with secrets in its query (run apart:
+JupyterHub's logging set-up renames tornado's loggers for the whole process)."""
+
+
+def test_the_hubs_log_is_scrubbed_on_kubernetes_too() -> None:
+    """The hub of the z2jh values writes no secret of a URL (an `_xsrf` token, an OAuth
+    code and state, a token) to its log, as the embedded hub does (the same
+    `log_scrub.hub_logging_config`, carried by the example values and rendered ones)."""
+    from arcade_hub.auth.log_scrub import hub_logging_config
+
+    config = values_stack(None)["hub"]["config"]
+    assert config["JupyterHub"]["logging_config"] == hub_logging_config()
+    assert render.base_values()["hub"]["config"]["JupyterHub"]["logging_config"] == (
+        hub_logging_config())
+    url = "/hub/api/users/lea/servers/nb/progress?_xsrf=XSRFVALUE&code=CODEVALUE&state=ST&n=1"
+    run = subprocess.run([sys.executable, "-c", HUB_LOGS, url], input=json.dumps(config),
+                         capture_output=True, text=True, timeout=60, check=True)
+    lines = run.stderr.splitlines()
+    assert len(lines) == 3, run.stderr
+    assert all("?_xsrf=[secret]&code=[secret]&state=[secret]&n=1" in line for line in lines)
+    assert "VALUE" not in run.stderr
 
 
 def test_render_values_reports_bad_documents(tmp_path: Path,

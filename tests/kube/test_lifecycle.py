@@ -73,6 +73,9 @@ async def test_start_poll_stop(cluster: Cluster) -> None:
     env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
     assert env["ARCADE_SESSION_ID"] == spec.session_id
     assert env["JUPYTERHUB_USER"] == spec.username
+    # JupyterLab's file browser: home, projects, datasets and scratch side by side
+    assert env["JUPYTERHUB_ROOT_DIR"] == "/arcade"
+    assert env["JUPYTERHUB_DEFAULT_URL"] == "/lab/tree/home"
     if cluster.fake is not None:
         assert url == "http://10.0.0.7:8888"
         assert cluster.fake.rejected == []

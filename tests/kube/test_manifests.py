@@ -150,3 +150,51 @@ def test_pieces_content() -> None:
     assert mounts["/arcade/projects/astro"] == {
         "name": "projects", "mountPath": "/arcade/projects/astro", "subPath": "astro"}
     assert pieces.default_url == "/desktop/"
+
+
+def test_the_file_browser_shows_home_projects_datasets_and_scratch_side_by_side() -> None:
+    """The Jupyter server's root is /arcade, where the home is mounted again as `home` beside
+    the project spaces, datasets (read-only) and scratch; JupyterLab opens on the home."""
+    config = platform()
+    spec = launch_spec(config, "notebook", dataset="alma-2019")
+    pieces = build_pod_pieces(spec, config.backend.kubernetes, config.storage,
+                              entry=config.entry("notebook"))
+    assert pieces.notebook_dir == "/arcade"
+    assert pieces.default_url == "/lab/tree/home"
+    mounts = {m["mountPath"]: m for m in pieces.volume_mounts}
+    assert {p for p in mounts if p.startswith("/arcade/")} == {
+        "/arcade/home", "/arcade/projects/astro", "/arcade/datasets/alma-2019",
+        "/arcade/scratch"}
+    assert mounts["/arcade/home"] == {**mounts["/home/alice"], "mountPath": "/arcade/home"}
+    assert mounts["/arcade/datasets/alma-2019"]["readOnly"] is True
+    assert pieces.working_dir == pieces.environment["HOME"] == "/home/alice"  # `~` as before
+
+    desktop = build_pod_pieces(launch_spec(config, "desktop"), config.backend.kubernetes,
+                               config.storage, entry=config.entry("desktop"))
+    assert desktop.notebook_dir == "/arcade" and desktop.default_url == "/desktop/"
+    batch = build_pod_pieces(launch_spec(config, "batch", cmd=("true",)),
+                             config.backend.kubernetes, config.storage,
+                             entry=config.entry("batch"))
+    assert batch.notebook_dir == ""
+    assert "/arcade/home" not in {m["mountPath"] for m in batch.volume_mounts}
+
+
+@pytest.mark.parametrize(
+    ("storage", "root", "url"),
+    [
+        ({"home_mount": "/arcade/home/{username}"}, "/arcade", "/lab/tree/home/alice"),
+        ({"scratch_mount": "/scratch"}, "/", "/lab/tree/home/alice"),
+        ({"projects_mount": "/srv/projects", "datasets_mount": "/srv/datasets",
+          "scratch_mount": "/srv/scratch"}, "/srv", "/lab/tree/home"),
+    ],
+)
+def test_the_file_browser_root_follows_the_configured_mounts(
+    storage: dict[str, str], root: str, url: str
+) -> None:
+    config = platform()
+    roots = config.storage.model_copy(update=storage)
+    pieces = build_pod_pieces(launch_spec(config), config.backend.kubernetes, roots,
+                              entry=config.entry("notebook"))
+    assert (pieces.notebook_dir, pieces.default_url) == (root, url)
+    homes = [m for m in pieces.volume_mounts if m["name"] == "home"]
+    assert len(homes) == (2 if url == "/lab/tree/home" else 1)

@@ -661,3 +661,22 @@ async def test_job_command_follows_the_kubernetes_rule(fake_api: FakeKubeAPI, hu
         assert "backend.kubernetes.commands.headless" in message
         assert fake_api.counts[("create", "jobs")] == 2  # the two jobs above only
         assert await svc.service.sessions.store.all() == []
+
+
+async def test_the_hubs_health_check_is_answered_quietly(
+    fake_api: FakeKubeAPI, hub: FakeHub, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On Kubernetes the hub checks the service (`hub.services.arcade.url` of the values) at
+    its root every minute, without credentials, as on the embedded platform: a redirect to
+    the Sessions page, and no line in the log at the default level (info)."""
+    cluster = fake_cluster(fake_api)
+    doc = service_document(cluster)
+    caplog.set_level("DEBUG", logger="tornado.access")
+    async with running_service(tmp_path, hub, doc, kubeconfig_for(cluster, tmp_path)) as svc, \
+            httpx.AsyncClient(timeout=30) as client:
+        for _ in range(3):
+            r = await client.get(svc.url)
+            assert r.status_code == 302 and r.headers["location"] == f"{PREFIX}jobs"
+    root = [rec for rec in caplog.records
+            if rec.name == "tornado.access" and f" {PREFIX} " in rec.getMessage()]
+    assert len(root) == 3 and {rec.levelname for rec in root} == {"DEBUG"}

@@ -238,12 +238,14 @@ def test_job_command_depends_on_the_backend() -> None:
     assert AllLocal().job_prefix(entry) == ("python3", "-u")
 
 
-@pytest.mark.parametrize(("kind", "headless", "backend", "where"), [
-    ("kubernetes", [], "kubernetes", "backend.kubernetes.commands.headless"),
-    ("local", ["arcade-run"], "local", "no `local.cmd`"),
+@pytest.mark.parametrize(("kind", "headless", "backend", "says", "where"), [
+    ("kubernetes", [], "kubernetes", "no command of its own: give one with `cmd`",
+     "backend.kubernetes.commands.headless"),
+    ("local", ["arcade-run"], "local", "no command of its own here: give the command to run",
+     "no `local.cmd`"),
 ])
-def test_job_without_any_command_is_a_clear_400(kind: str, headless: list[str],
-                                                backend: str, where: str) -> None:
+def test_job_without_any_command_is_a_clear_400(kind: str, headless: list[str], backend: str,
+                                                says: str, where: str) -> None:
     config = _job_platform(kind, headless)
     if backend == "local":  # an entry without `local.cmd`
         config = config.model_copy(update={"catalogue": [
