@@ -147,36 +147,42 @@ class KubeJobRunner:
     async def delete(self, instances: list[Instance]) -> None:
         """Stop what runs and forget the records: the whole Job when no instance of it stays,
         else the pods of the chosen instances."""
-        namespace = self.namespace
         for job_id in dict.fromkeys(i.job_id for i in instances):
-            chosen = {i.id: i for i in instances if i.job_id == job_id}
-            records = await self.store.job(job_id)
-            rest = [r for r in records if r.id not in chosen]
-            mine = [r for r in records if r.id in chosen]
-            live = [r for r in mine if not r.status.final]
-            before = {r.id: r.status for r in live}
-            for r in live:
-                r.status = Status.terminating
-                await self.store.update(r)
-            try:
-                if not rest:
-                    try:
-                        await self.objects.delete_job(namespace, job_id)
-                    except ApiException as e:
-                        if e.status != 404:
-                            raise
-                        live = []  # already gone: nothing to wait for
-                else:
-                    for r in live:
-                        await self.objects.delete_pods(namespace, job_id, r.replica - 1)
-            except API_ERRORS as e:
+            # under the job's lock: a reconcile running meanwhile would write back the
+            # statuses it read before these (an instance stopped here shown Running again)
+            async with self.reconciler.lock(job_id):
+                await self._delete(job_id, instances)
+
+    async def _delete(self, job_id: str, instances: list[Instance]) -> None:
+        namespace = self.namespace
+        chosen = {i.id: i for i in instances if i.job_id == job_id}
+        records = await self.store.job(job_id)
+        rest = [r for r in records if r.id not in chosen]
+        mine = [r for r in records if r.id in chosen]
+        live = [r for r in mine if not r.status.final]
+        before = {r.id: r.status for r in live}
+        for r in live:
+            r.status = Status.terminating
+            await self.store.update(r)
+        try:
+            if not rest:
+                try:
+                    await self.objects.delete_job(namespace, job_id)
+                except ApiException as e:
+                    if e.status != 404:
+                        raise
+                    live = []  # already gone: nothing to wait for
+            else:
                 for r in live:
-                    r.status = before[r.id]
-                    await self.store.update(r)
-                raise backend_error(e, "delete the job") from None
-            await self.reconciler.forget([r for r in mine if r not in live])
-            if live:
-                self._spawn(self.reconciler.reconcile(job_id))
+                    await self.objects.delete_pods(namespace, job_id, r.replica - 1)
+        except API_ERRORS as e:
+            for r in live:
+                r.status = before[r.id]
+                await self.store.update(r)
+            raise backend_error(e, "delete the job") from None
+        await self.reconciler.forget([r for r in mine if r not in live])
+        if live:
+            self._spawn(self.reconciler.reconcile(job_id))
 
     async def renew(self, instances: list[Instance], expires: float | None = None) -> None:
         if expires is None:
