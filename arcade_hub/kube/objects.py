@@ -182,10 +182,7 @@ def app_spec(desktop: LaunchSpec, entry: CatalogueEntry) -> LaunchSpec:
     resources, storage and datasets; the app's own image, kind and scheduling."""
     if entry.kind != Kind.desktop_app:
         raise KubeLaunchError(f"{entry.title} is a {entry.kind.value}, not a desktop app")
-    return desktop.model_copy(update={
-        "kind": Kind.desktop_app, "entry": entry.name, "title": entry.title,
-        "image": entry.image, "desktop": desktop.entry, "cmd": (), "args": (),
-    })
+    return desktop.app_on_desktop(entry)  # as the planner plans it
 
 
 def build_app_pod(

@@ -333,8 +333,7 @@ async def _plan_app(
     needed = await dataset_casa(dataset, ctx.site) if dataset else None
     if dataset and needed and (mismatch := casa_mismatch(dataset, needed, entry, config)):
         return Refusal({"dataset": mismatch})
-    return desktop.model_copy(update={"kind": Kind.desktop_app, "entry": entry.name,
-                                      "title": entry.title, "image": entry.image})  # fmt: skip
+    return desktop.app_on_desktop(entry)
 
 
 def unknown_app(config: PlatformConfig, name: str) -> Refusal | None:

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from arcade_hub.config import Kind
+from arcade_hub.config import CatalogueEntry, Kind
 
 
 class MountKind(StrEnum):
@@ -67,6 +67,15 @@ class LaunchSpec(BaseModel):
     cmd: tuple[str, ...] = ()
     args: tuple[str, ...] = ()
     replicas: int = 1
+
+    def app_on_desktop(self, entry: CatalogueEntry) -> LaunchSpec:
+        """Desktop app `entry` opened on this desktop session: the same user, session,
+        resources, storage, datasets and environment; the app's own entry, image and kind,
+        and no command of the desktop's (the app's image or entry says what runs)."""
+        return self.model_copy(update={
+            "kind": Kind.desktop_app, "entry": entry.name, "title": entry.title,
+            "image": entry.image, "desktop": self.entry, "cmd": (), "args": (),
+        })  # fmt: skip
 
     def mounts_of(self, kind: MountKind) -> list[Mount]:
         return [m for m in self.mounts if m.kind == kind]
