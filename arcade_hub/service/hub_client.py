@@ -52,6 +52,21 @@ class HubClient:
         self._users[user] = (now, model)
         return model
 
+    async def unstarted_server(self, user: str) -> str | None:
+        """A named server of `user` that the hub keeps but that is not running, pending or
+        ever started (the hub records one for each launch form opened and not submitted),
+        or None."""
+        r = await self._client.get(f"/users/{quote(user, safe='')}",
+                                   params={"include_stopped_servers": "1"})  # fmt: skip
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        servers: dict[str, Any] = r.json().get("servers", {})
+        idle = [name for name, s in servers.items()
+                if name and s.get("stopped") and not s.get("pending") and not s.get("started")
+                and not s.get("last_activity")]  # fmt: skip
+        return min(idle, default=None)
+
     async def users(self) -> list[dict[str, Any]]:
         """Every user with active servers (for platform statistics and expiry)."""
         r = await self._client.get("/users", params={"state": "active", "limit": 10000})

@@ -95,13 +95,16 @@ class ServiceRoot(PageHandler):
 
 
 class NewSessionPage(PageHandler):
-    """`new`: the launch form of a new session, under a fresh id (the hub's spawn page of a
-    new named server; the form is the spawner's)."""
+    """`new`: the launch form of a new session (the hub's spawn page of a named server; the
+    form is the spawner's). The hub records a server for each form it shows: a form opened
+    and left is used again, so the hub does not gather one stopped server per visit."""
 
     @web.authenticated
     async def get(self) -> None:
         caller = await self.caller()
-        name = await self.sessions.unused_id()
+        name = await self.sessions.hub.unstarted_server(caller.name)
+        if name is None or await self.sessions.store.exists(name):
+            name = await self.sessions.unused_id()
         self.redirect(url_path_join(self.hub_url, "spawn", caller.name, name), status=303)
 
 

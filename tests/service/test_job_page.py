@@ -90,6 +90,14 @@ def test_new_session_opens_the_form_of_a_fresh_session(hub: RunningHub) -> None:
         assert first.headers["location"] != second.headers["location"]
         form = client.get(first.headers["location"])
         assert "<h1>New session</h1>" in form.text and 'id="arcade-form"' in form.text
+        # a form opened and left is the next one's (the hub keeps a server for it): opening
+        # the form again and again does not pile up stopped servers
+        for _ in range(3):
+            again = client.get("/services/arcade/new", follow_redirects=False)
+            assert again.headers["location"] == first.headers["location"]
+            client.get(again.headers["location"])
+        r = hub.api("GET", "/users/carol", params={"include_stopped_servers": "1"})
+        assert [n for n in r.json()["servers"] if n] == [first.headers["location"][-8:]]
 
 
 def test_the_unnamed_session_is_listed_and_can_be_stopped(hub: RunningHub, alice: Api) -> None:
