@@ -233,8 +233,8 @@ async def as_a_batch_job(page: Any, hub: RunningHub, demo: Demo, figures: dict[s
     await page.wait_for_url("**/services/arcade/jobs")
     row = page.locator("#jobs tbody tr", has_text="image-demo")
     job = await row.locator(".arcade-id").inner_text()
-    # The list's own refresh every 10 s does not show the end here (reported); the job's
-    # end is awaited in the sessions API, then the user refreshes the list.
+    # The job's end is awaited in the sessions API, then the user refreshes the list at
+    # once rather than after its own 10 s (tests/e2e/test_pages_in_browser.py checks that).
     Api(hub, USER).wait_status(job, ("Succeeded", "Failed", "Error"), timeout=180)
     figures["batch_submit_to_finished_s"] = time.monotonic() - started
     async with page.expect_navigation():

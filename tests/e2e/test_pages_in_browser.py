@@ -114,6 +114,7 @@ async def test_batch_and_error_pages_share_the_look(hub: RunningHub) -> None:
         await page.evaluate("document.getElementById('batch-form').noValidate = true")
         await page.fill("#instances", "100000")
         await page.click("#submit")
+        await page.locator(".arcade-error").first.wait_for()  # the answer's page, loaded
         errors = await page.locator(".arcade-error").all_inner_texts()
         assert len(errors) >= 2, errors
         await assert_accessible(page, "the Batch page with errors")
