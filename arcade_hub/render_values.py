@@ -38,8 +38,6 @@ from arcade_hub.hub_config import (
     served_over_https,
     service_url,
 )
-from arcade_hub.kube.storage_service import STORAGE_URL, StorageService, build_storage_service
-from arcade_hub.kube.volumes import storage_service_problem
 
 PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
@@ -232,6 +230,11 @@ def storage_values(config: PlatformConfig, base: Values) -> Values:
     users' and sessions' access to it, and the proxy's route of the registry path `/reg/`."""
     if not config.vospace.enabled:
         return {}
+    # (imported here: the kube modules need the kube extra, and `arcade-hub` must start
+    # without it, e.g. in the session images)
+    from arcade_hub.kube.storage_service import STORAGE_URL
+    from arcade_hub.kube.volumes import storage_service_problem
+
     problem = storage_service_problem(config.backend.kubernetes)
     if problem:
         raise RenderError(problem)
@@ -260,7 +263,7 @@ def _without_storage(values: Values) -> Values:
     out: Values = copy.deepcopy(values)
     hub = out.get("hub") or {}
     access = f"access:services!service={STORAGE}"
-    (hub.get("services") or {}).pop(STORAGE, None)
+    service = (hub.get("services") or {}).pop(STORAGE, None) or {}
     roles = hub.get("loadRoles") or {}
     roles.pop(STORAGE, None)
     user = roles.get("user") or {}
@@ -272,7 +275,7 @@ def _without_storage(values: Values) -> Values:
         spawner["server_token_scopes"] = [
             s for s in spawner["server_token_scopes"] if s != access]
     routes = (config.get("Proxy") or {}).get("extra_routes") or {}
-    for route in [r for r, target in routes.items() if target == STORAGE_URL]:
+    for route in [r for r, target in routes.items() if target == service.get("url")]:
         del routes[route]
     return out
 
@@ -281,6 +284,8 @@ def storage_manifests(document: Values, values: Values) -> list[Values]:
     """The storage service's Deployment, Service and NetworkPolicy for rendered `values`
     (`render_values`): the hub's image, which carries arcade_hub, and the platform document
     from the hub's Secret (`hub.extraFiles`)."""
+    from arcade_hub.kube.storage_service import StorageService, build_storage_service
+
     config = PlatformConfig.model_validate(document)
     image = (values.get("hub") or {}).get("image") or {}
     if not image.get("name") or not config.vospace.enabled:

@@ -33,7 +33,8 @@ def test_vospace_and_a_running_session_see_the_same_files(vos_platform: VosPlatf
     try:
         env = env_of(hub, "alice", "nb")
         uid, gid, groups = session_identity(env["_pid"])
-        contents = f"{hub.url}/user/alice/nb/api/contents"
+        # the session's file browser shows the home as `home`, beside projects and datasets
+        contents = f"{hub.url}/user/alice/nb/api/contents/home"
         auth = {"Authorization": f"token {p.token('alice')}"}
 
         (p.work / "to-session.txt").write_text("from vos\n")
