@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -19,6 +18,7 @@ from arcade_hub.config import PlatformConfig
 from arcade_hub.config.cache import platform_config
 from arcade_hub.config.vospace import NAME
 from arcade_hub.launch.choices import user_groups
+from arcade_hub.service_env import ManagedServiceSettings
 from arcade_hub.storage.access import Caller, Trees
 from arcade_hub.storage.jobs import Jobs
 from arcade_hub.storage.names import short_name_aliases, uri_authority
@@ -29,33 +29,16 @@ USER_MAX_AGE = 2.0
 
 
 @dataclass(frozen=True)
-class StorageSettings:
-    name: str
-    prefix: str
-    port: int
-    hub_api_url: str
-    api_token: str
-    config_file: str
-    data_dir: Path
+class StorageSettings(ManagedServiceSettings):
     public_url: str | None = None
     """The service's own URL as users reach it (ARCADE_STORAGE_URL), when known."""
-    bind: str = "127.0.0.1"
+
+    default_name: ClassVar[str] = "vospace"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> StorageSettings:
+    def from_env(cls, env: dict[str, str] | None = None) -> Self:
         env = dict(os.environ if env is None else env)
-        url = env["JUPYTERHUB_SERVICE_URL"]
-        return cls(
-            name=env.get("JUPYTERHUB_SERVICE_NAME", "vospace"),
-            prefix=env.get("JUPYTERHUB_SERVICE_PREFIX", "/services/vospace/"),
-            port=int(url.rsplit(":", 1)[1].split("/")[0]),
-            hub_api_url=env["JUPYTERHUB_API_URL"],
-            api_token=env["JUPYTERHUB_API_TOKEN"],
-            config_file=env.get(contract.PLATFORM_CONFIG, ""),
-            data_dir=Path(env[contract.DATA_DIR]),
-            public_url=env.get(contract.STORAGE_URL) or None,
-            bind=env.get(contract.SERVICE_BIND, "127.0.0.1"),
-        )
+        return cls(**cls.fields_from(env), public_url=env.get(contract.STORAGE_URL) or None)
 
 
 class HubUsers:
