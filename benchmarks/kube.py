@@ -204,8 +204,7 @@ def real_cluster_figures(rounds: int) -> dict[str, Any]:
 
     from tests.hub import shared_tmp
     from tests.kube.real_cluster import real_cluster
-    from tests.kube.real_hub import HubPorts, kube_hub, plain_spawner, pod_network_address
-    from tests.kube.test_real_sessions import document
+    from tests.kube.real_hub import HubPorts, document, kube_hub, plain_spawner, pod_network_address
 
     real = real_cluster()
     host = asyncio.run(pod_network_address(real))

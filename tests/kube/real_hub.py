@@ -101,6 +101,37 @@ async def pod_network_address(real: RealCluster) -> str:
         await api.close()
 
 
+def document(real: RealCluster, namespace: str | None = None) -> dict[str, Any]:
+    """The platform of the real-cluster hubs: the built images, small sessions (two cores on
+    this node), a home claim per user from the cluster's default StorageClass; sessions in
+    `namespace` (default: the tests' namespace)."""
+    images = real.images
+    return {
+        "title": "Arcade on a real cluster",
+        "catalogue": [
+            {"name": "notebook", "title": "JupyterLab", "kind": "notebook",
+             "image": images["notebook"]},
+            {"name": "desktop", "title": "Linux desktop", "kind": "desktop",
+             "image": images["desktop"]},
+            {"name": "xterm", "title": "Terminal (xterm)", "kind": "desktop-app",
+             "group": "Tools", "image": images["desktop"], "local": {"cmd": ["xterm"]}},
+            # the menu lists it (the desktop's own terminal, `xterm`, is not listed twice)
+            {"name": "console", "title": "Console", "kind": "desktop-app",
+             "group": "Tools", "image": images["desktop"], "local": {"cmd": ["xterm"]}},
+        ],
+        "resources": {"cores": {"choices": [0.25, 0.5], "default": 0.5, "min": 0.1, "max": 1},
+                      "ram": {"choices": [1, 2], "default": 1, "min": 0.5, "max": 2}},
+        "backend": {"kind": "kubernetes", "kubernetes": {
+            "namespace": namespace or real.namespace,
+            "cpu_guarantee": 0.2,
+            "home": {"mode": "claim-per-user", "access_modes": ["ReadWriteOnce"],
+                     "capacity": "1Gi"},
+            "projects": {"enabled": False},
+            "scratch": {"mode": "emptyDir", "size": "1Gi"},
+        }},
+    }
+
+
 def plain_spawner(real: RealCluster, image: str) -> dict[str, dict[str, Any]]:
     """A plain KubeSpawner with one image (benchmarks' baseline), sized like the tests'
     Arcade sessions."""

@@ -39,41 +39,11 @@ from arcade_hub.service.hub_client import spec_of
 from tests.hub import shared_tmp, wait_for
 
 from .real_cluster import Kube, RealCluster, real_cluster
-from .real_hub import HubPorts, kube_hub, pod_network_address
+from .real_hub import HubPorts, document, kube_hub, pod_network_address
 
 USER = "kube-alice"
 LAB, DESK = "lab", "desk"
 APPS = "services/arcade/api/v1/users/{user}/sessions/{server}/apps"
-
-
-def document(real: RealCluster) -> dict[str, Any]:
-    """The platform: the built images, small sessions (two cores on this node), a home claim
-    per user from the cluster's default StorageClass."""
-    images = real.images
-    return {
-        "title": "Arcade on a real cluster",
-        "catalogue": [
-            {"name": "notebook", "title": "JupyterLab", "kind": "notebook",
-             "image": images["notebook"]},
-            {"name": "desktop", "title": "Linux desktop", "kind": "desktop",
-             "image": images["desktop"]},
-            {"name": "xterm", "title": "Terminal (xterm)", "kind": "desktop-app",
-             "group": "Tools", "image": images["desktop"], "local": {"cmd": ["xterm"]}},
-            # the menu lists it (the desktop's own terminal, `xterm`, is not listed twice)
-            {"name": "console", "title": "Console", "kind": "desktop-app",
-             "group": "Tools", "image": images["desktop"], "local": {"cmd": ["xterm"]}},
-        ],
-        "resources": {"cores": {"choices": [0.25, 0.5], "default": 0.5, "min": 0.1, "max": 1},
-                      "ram": {"choices": [1, 2], "default": 1, "min": 0.5, "max": 2}},
-        "backend": {"kind": "kubernetes", "kubernetes": {
-            "namespace": real.namespace,
-            "cpu_guarantee": 0.2,
-            "home": {"mode": "claim-per-user", "access_modes": ["ReadWriteOnce"],
-                     "capacity": "1Gi"},
-            "projects": {"enabled": False},
-            "scratch": {"mode": "emptyDir", "size": "1Gi"},
-        }},
-    }
 
 
 @dataclass

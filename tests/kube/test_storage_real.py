@@ -17,7 +17,6 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
 import socket
 import ssl
 import subprocess
@@ -41,6 +40,7 @@ from arcade_hub.kube.storage_service import STORAGE_PORT, StorageService, build_
 from tests.storage.tls import make_tls
 
 from .conftest import PLATFORM, launch_spec
+from .kubectl import kubectl, kubectl_binary, package_dir
 
 KUBECONFIG = os.environ.get("ARCADE_TEST_KUBECONFIG")
 IMAGE = os.environ.get("ARCADE_TEST_IMAGE", "")
@@ -79,24 +79,6 @@ class Hub(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 http.server.HTTPServer(("127.0.0.1", 8081), Hub).serve_forever()
 """
-
-
-def kubectl_binary() -> str:
-    found = os.environ.get("ARCADE_TEST_KUBECTL") or shutil.which("kubectl")
-    if not found:
-        kube_dir = os.environ.get("ARCADE_KUBE_DIR", "/var/tmp/arcade-kube")
-        found = str(Path(kube_dir) / "bin" / "kubectl")
-    return found
-
-
-def kubectl(*args: str, stdin: str | None = None, check: bool = True,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [kubectl_binary(), f"--kubeconfig={KUBECONFIG}", *args], input=stdin,
-        capture_output=True, text=True, timeout=timeout)
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
-    return done
 
 
 def eventually(check: Callable[[], bool], what: str, timeout: float = 180) -> None:
@@ -144,9 +126,9 @@ def tls_relay(port: int, target: int, context: ssl.SSLContext) -> Iterator[None]
 
 
 def storage_objects(namespace: str, public_url: str, users: dict[str, Any],
-                    service_token: str, package_dir: str) -> list[dict[str, Any]]:
+                    service_token: str, package_at: str) -> list[dict[str, Any]]:
     """The rendered objects, with the stand-in hub and this checkout's `arcade_hub` at
-    `package_dir` (where the image has its own)."""
+    `package_at` (where the image has its own)."""
     service = StorageService(image=HUB_IMAGE, name="vospace",
                              platform_file="/usr/local/etc/arcade/platform.yaml",
                              platform_key="arcade-platform",
@@ -157,7 +139,7 @@ def storage_objects(namespace: str, public_url: str, users: dict[str, Any],
     main = pod["containers"][0]
     pod["volumes"].append({"name": "checkout", "hostPath": {
         "path": str(Path(arcade_hub.__file__).parent), "type": "Directory"}})
-    main["volumeMounts"].append({"name": "checkout", "mountPath": package_dir,
+    main["volumeMounts"].append({"name": "checkout", "mountPath": package_at,
                                  "readOnly": True})
     pod["containers"].append({  # the hub's API, for this test only
         "name": "hub", "image": HUB_IMAGE, "imagePullPolicy": "IfNotPresent",
@@ -228,12 +210,8 @@ def test_vls_and_vcp_reach_a_session_home(tmp_path: Path) -> None:
 
         eventually(lambda: "from-session.txt" in in_session("ls", "/home/alice"),
                    "the session to write its file")
-        package_dir = kubectl(
-            "run", "-n", namespace, "where", "--rm", "-i", "--restart=Never",
-            f"--image={HUB_IMAGE}", "--image-pull-policy=IfNotPresent", "--command", "--",
-            "python3", "-c", "import arcade_hub, os; print(os.path.dirname(arcade_hub.__file__))",
-            timeout=180).stdout.split()[0]
-        service = storage_objects(namespace, public_url, users, service_token, package_dir)
+        service = storage_objects(namespace, public_url, users, service_token,
+                                  package_dir(namespace, HUB_IMAGE))
         kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                       "items": service}))
         kubectl("wait", "-n", namespace, "--for=condition=available", "--timeout=300s",

@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -30,29 +29,15 @@ from arcade_hub.kube.objects import Owner, build_x11_network_policy
 from arcade_hub.kube.restricted import violations
 from arcade_hub.launch.spec import LaunchSpec
 
-ROOT = Path(__file__).resolve().parents[2]
+from .z2jh_release import NAMESPACE, ROOT, Manifest, Release, example_values
+
 VERSIONS = ("1.30", "1.32")
-RELEASE, NAMESPACE = "arcade", "arcade"
 Z2JH_TOLERATIONS = [
     {"effect": "NoSchedule", "key": "hub.jupyter.org/dedicated", "operator": "Equal",
      "value": "user"},
     {"effect": "NoSchedule", "key": "hub.jupyter.org_dedicated", "operator": "Equal",
      "value": "user"},
 ]
-Manifest = dict[str, Any]
-
-
-def chart_dir() -> Path:
-    where = os.environ.get("ARCADE_Z2JH_DIR")
-    if not where or not (Path(where) / "chart" / "Chart.yaml").exists():
-        pytest.skip("the z2jh chart is needed: set ARCADE_Z2JH_DIR to ../shared/z2jh "
-                    "(scripts/test.sh does)")
-    return Path(where) / "chart"
-
-
-def example_values() -> Manifest:
-    values: Manifest = yaml.safe_load((ROOT / "helm-values" / "values.yaml").read_text())
-    return values
 
 
 def rendered_without_base() -> Manifest:
@@ -72,32 +57,6 @@ CASES = {
     "render-values": rendered_without_base,
     "render-values-web": rendered_with_subdomains,
 }
-
-
-class Release:
-    """The chart rendered with one set of values: its objects by kind and name."""
-
-    def __init__(self, values: Manifest) -> None:
-        import helm_python as helm
-
-        self.values = values
-        chart = helm.Chart.load(str(chart_dir()))
-        try:
-            chart.validate_schema(values)
-            files = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-        finally:
-            chart.close()
-        self.objects: list[Manifest] = [
-            obj for path, text in sorted(files.items()) if path.endswith((".yaml", ".yml"))
-            for obj in yaml.safe_load_all(text) if obj]
-
-    def get(self, kind: str, name: str) -> Manifest:
-        (found,) = [o for o in self.objects
-                    if o["kind"] == kind and o["metadata"]["name"] == name]
-        return found
-
-    def of_kind(self, kind: str) -> list[Manifest]:
-        return [o for o in self.objects if o["kind"] == kind]
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
