@@ -18,7 +18,7 @@ from traitlets import Unicode, default
 
 from arcade_hub.casa import kernels
 from arcade_hub.config import Kind
-from arcade_hub.launch.spec import LaunchSpec, MountKind
+from arcade_hub.launch.spec import LaunchSpec, MountKind, counted
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.paths import FILES_HOME
 from arcade_hub.local.sandbox import make_preexec
@@ -102,8 +102,8 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
             files = str(self._session.tree.files)
             self.notebook_dir = files.replace("{", "{{").replace("}", "}}")
             self.report(
-                f"Limits: {spec.cores:g} cores, {spec.ram_gib:g} GiB RAM "
-                f"({self._session.limits})",
+                f"Limiting the session to {counted(spec.cores, 'core')} and "
+                f"{spec.ram_gib:g} GiB RAM ({self._session.limits})",
                 50,
             )
             self._kernel_args = await self._default_kernel(spec)
