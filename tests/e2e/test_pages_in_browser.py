@@ -18,13 +18,21 @@ from typing import Any
 import pytest
 
 from arcade_hub.spawners.local import ArcadeLocalSpawner
-from tests.e2e.browser import accessibility_problems, logged_in_page, screenshot
+from tests.e2e.browser import (
+    ANY,
+    SERIOUS,
+    accessibility_problems,
+    logged_in_page,
+    screenshot,
+)
 from tests.hub import RunningHub, running_hub, shared_tmp, wait_for
 from tests.service.conftest import Api
 
 pytestmark = pytest.mark.e2e
 
 NAV = ("Sessions", "New session", "Batch job", "Token")
+SETTLED = "document.getAnimations().every(a => a.playState === 'finished')"
+"""No CSS transition under way (e.g. after a change of theme)."""
 
 
 async def nav_texts(page: Any) -> list[str]:
@@ -32,8 +40,8 @@ async def nav_texts(page: Any) -> list[str]:
     return [t.strip() for t in await links.all_inner_texts()]
 
 
-async def assert_accessible(page: Any, what: str) -> None:
-    problems = await accessibility_problems(page)
+async def assert_accessible(page: Any, what: str, impacts: tuple[str, ...] = SERIOUS) -> None:
+    problems = await accessibility_problems(page, impacts)
     assert not problems, f"{what}: " + "\n".join(problems)
 
 
@@ -195,9 +203,14 @@ async def test_a_starting_session_shows_its_steps_and_can_be_cancelled() -> None
             assert await page.inner_text("h1") == "Starting your session"
             assert await nav_texts(page) == list(NAV)
             assert await page.get_attribute("#progress-bar", "aria-valuenow") == "70"
-            await assert_accessible(page, "a starting session")
             await page.click("#progress-details summary")
+            # no axe-core violation at all, in the light and the dark theme
+            await assert_accessible(page, "a starting session", ANY)
             await screenshot(page, "spawn-pending")
+            await page.click("#dark-theme-toggle")
+            await page.wait_for_function(SETTLED)  # links fade to their colours
+            await assert_accessible(page, "a starting session (dark)", ANY)
+            await page.click("#dark-theme-toggle")
             # its steps say what happens, in a user's words
             steps = await page.locator(".progress-log-event").all_inner_texts()
             assert steps == [
