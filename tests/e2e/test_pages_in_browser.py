@@ -172,8 +172,9 @@ def hub_holding_sessions() -> Iterator[tuple[RunningHub, Path]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def release(gate: Path) -> bool:
-    """Let a held session's server go on, once it waits at the gate (False until then)."""
+def release(gate: Path, line: str = "go\n") -> bool:
+    """Let a held session's server go on, once it waits at the gate (False until then); an
+    empty `line` makes it exit instead."""
     try:
         fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
     except OSError as e:
@@ -181,7 +182,7 @@ def release(gate: Path) -> bool:
             return False
         raise
     with os.fdopen(fd, "w") as w:
-        w.write("go\n")
+        w.write(line)
     return True
 
 
@@ -195,7 +196,8 @@ async def start_from_the_form(page: Any, hub: RunningHub, user: str, name: str) 
     await page.locator("#progress-message", has_text="Starting the session's server").wait_for()
 
 
-async def test_a_starting_session_shows_its_steps_and_can_be_cancelled() -> None:
+async def test_a_starting_session_shows_its_steps_can_be_cancelled_and_says_why_it_failed(
+) -> None:
     with hub_holding_sessions() as (hub, gate):
         async with logged_in_page(hub, "gus") as page:
             await start_from_the_form(page, hub, "gus", "first")
@@ -231,4 +233,19 @@ async def test_a_starting_session_shows_its_steps_and_can_be_cancelled() -> None
             second = hub.server("gus", "second") or {}
             assert not second.get("ready") and not second.get("pending"), second
             assert (hub.server("gus", "first") or {}).get("ready")
+            # a third one fails to start (its server exits): the page says why, in plain words,
+            # and offers the way on instead of Cancel
+            await start_from_the_form(page, hub, "gus", "third")
+            wait_for(lambda: release(gate, ""), 30, "the session's server to wait at the gate")
+            await page.locator("#progress-bar.bg-danger").wait_for()
+            assert await page.inner_text("h1") == "Your session could not start"
+            why = "Spawn failed: the session's server exited with status 1 while starting"
+            assert await page.inner_text("#progress-message") == why
+            assert (await page.locator(".progress-log-event").all_inner_texts())[-1] == why
+            assert not await page.locator("#arcade-cancel").is_visible()
+            await page.wait_for_function(SETTLED)  # the bar, grown to its end
+            await assert_accessible(page, "a session that failed to start", ANY)
+            await screenshot(page, "spawn-failed")
+            await page.click("#arcade-failed >> text=Back to Sessions")
+            await page.wait_for_url("**/services/arcade/jobs")
         hub.stop_server("gus", "first")
