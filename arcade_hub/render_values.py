@@ -323,6 +323,22 @@ def _without_web(values: Values) -> Values:
     return out
 
 
+def _served_at_the_root(values: Values) -> None:
+    """Refuse base values that would serve the hub under a prefix (`hub.baseUrl`), which the
+    platform does not support (`web.public_url` may have no path either)."""
+    hub = values.get("hub") or {}
+    jupyterhub = (hub.get("config") or {}).get("JupyterHub") or {}
+    for key, value in (("hub.baseUrl", hub.get("baseUrl")),
+                       ("hub.config.JupyterHub.base_url", jupyterhub.get("base_url"))):
+        if value is not None and str(value).strip("/"):
+            raise RenderError(
+                f"the base values set {key}: {value!r}, but Arcade Hub is served at the root "
+                "of its host (the hub at /hub/, the arcade service at /services/arcade/) and "
+                f"cannot be served under a prefix: remove {key} and give the platform a host "
+                "of its own (web.public_url, e.g. https://arcade.example.org/)"
+            )
+
+
 def page_values(config: PlatformConfig) -> Values:
     """`hub.config.JupyterHub`'s pages: what `hub_pages` sets on the embedded hub, with the
     package where the hub image has it."""
@@ -335,6 +351,7 @@ def render_values(document: Values, base: Values | None = None) -> Values:
     """`base` (default: `base_values()`) with `document` embedded and the derived values."""
     config = PlatformConfig.model_validate(document)
     values = _without_web(deep_merge(base_values(), base or {}))
+    _served_at_the_root(values)
     derived: Values = {
         "hub": {
             "extraFiles": {PLATFORM_FILE_KEY: {"mountPath": PLATFORM_MOUNT, "data": document}},

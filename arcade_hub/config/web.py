@@ -17,13 +17,16 @@ class WebConfig(Model):
         None,
         title="Public URL",
         description=(
-            "The address users open, e.g. `https://hub.example.org/` (no path: the hub is at "
-            "`/hub/`). Links, redirects and OAuth callbacks are built from it instead of from "
+            "The address users open, e.g. `https://hub.example.org/`: scheme, host and port "
+            "only. The platform is served at the root of its host (the hub at `/hub/`, the "
+            "arcade service at `/services/arcade/`, sessions at `/user/`); a path such as "
+            "`https://example.org/jupyter/` is refused, as serving it under a prefix is not "
+            "supported: give it a host of its own (e.g. `https://arcade.example.org/`). "
+            "Links, redirects and OAuth callbacks are built from it instead of from "
             "each request's Host header, and with `https` every cookie of the hub, the sessions "
             "and the arcade service is marked `Secure`. Default: taken from each request, which "
             "suits `arcade-hub run` on one machine."
         ),
-        pattern=r"^https?://[^/?#@\s]+/?$",
     )
     subdomain_host: str | None = Field(
         None,
@@ -38,9 +41,8 @@ class WebConfig(Model):
             "user's own, so a page or notebook output one user opens cannot act with the "
             "hub's or another user's login. Needs wildcard DNS and a wildcard TLS certificate "
             "for `*.<host>` (see the how-to on securing a deployment). `public_url`, when set, "
-            "must name the same host."
+            "must name the same host. Scheme, host and port only, like `public_url`."
         ),
-        pattern=r"^https?://[^/?#@\s]+/?$",
     )
     tls_cert_file: str | None = Field(
         None,
@@ -57,6 +59,15 @@ class WebConfig(Model):
         title="TLS key",
         description="The private key of `tls_cert_file` (PEM), readable by root only.",
     )
+
+    @field_validator("public_url", "subdomain_host")
+    @classmethod
+    def _scheme_host_and_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = not_a_root_url(value)
+            if problem:
+                raise ValueError(problem)
+        return value
 
     @field_validator("subdomain_host")
     @classmethod
@@ -96,6 +107,34 @@ class WebConfig(Model):
     @property
     def https(self) -> bool:
         return (self.origin or "").startswith("https://") or self.tls_cert_file is not None
+
+
+def not_a_root_url(url: str) -> str | None:
+    """What keeps `url` from being the root of a host the platform is served at
+    (`https://host[:port]/`), in words an operator can act on; None when it is one."""
+    example = "e.g. https://hub.example.org/"
+    if any(c.isspace() for c in url):
+        return f"the address has a space in it; write the address users open, {example}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"not an http(s) address; write the address users open, {example}"
+    try:
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+    except ValueError:
+        return "the port is not a number from 0 to 65535"
+    if not parts.hostname or "@" in parts.netloc:
+        return f"the address must name a host, and no user name or password, {example}"
+    if parts.path not in ("", "/"):
+        root = f"{parts.scheme}://{parts.netloc}/"
+        return (
+            f"the address has a path ({parts.path}), but Arcade Hub is served at the root of "
+            "its host (the hub at /hub/, the arcade service at /services/arcade/, sessions at "
+            f"/user/) and cannot be served under a prefix: write {root} and give the platform "
+            "a host of its own (e.g. https://arcade.example.org/)"
+        )
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        return f"the address has a query or fragment; write only scheme, host and port, {example}"
+    return None
 
 
 def is_ip_address(host: str) -> bool:

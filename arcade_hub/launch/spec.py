@@ -12,6 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from arcade_hub.config import CatalogueEntry, Kind
 
 
+def counted(number: float, noun: str) -> str:
+    """`1 core`, `0.5 cores`, `2 GPUs`: a number and its noun, as a user reads them."""
+    return f"{number:g} {noun}{'' if number == 1 else 's'}"
+
+
 class MountKind(StrEnum):
     home = "home"
     project = "project"
@@ -87,8 +92,8 @@ class LaunchSpec(BaseModel):
     def summary(self) -> str:
         """One line for logs and progress messages."""
         extra = f", dataset {self.dataset}" if self.dataset else ""
-        gpus = f", {self.gpus} GPU" if self.gpus else ""
+        gpus = f", {counted(self.gpus, 'GPU')}" if self.gpus else ""
         return (
-            f"{self.title} ({self.image}) with {self.cores:g} cores, "
+            f"{self.title} ({self.image}) with {counted(self.cores, 'core')}, "
             f"{self.ram_gib:g} GiB RAM{gpus}{extra}"
         )

@@ -13,19 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner
-from tornado import web
 from traitlets import Unicode, default
 
 from arcade_hub.casa import kernels
 from arcade_hub.config import Kind
-from arcade_hub.launch.spec import LaunchSpec, MountKind
+from arcade_hub.launch.spec import LaunchSpec, MountKind, counted
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.paths import FILES_HOME
 from arcade_hub.local.sandbox import make_preexec
 from arcade_hub.local.session import BIN_DIR, LocalSession, SessionSetupError
 from arcade_hub.local.teardown import tear_down
 from arcade_hub.sizes import gib_to_bytes
-from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
+from arcade_hub.spawners.mixin import ArcadeSpawnerMixin, StartFailedError
 
 EXTENSIONS = "--ServerApp.jpserver_extensions"
 DESKTOP_EXTENSION = f"{EXTENSIONS}=arcade_hub.desktop=True"
@@ -96,14 +95,14 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
             try:
                 self._session = LocalSession.prepare(spec, self.platform, Path(self.data_dir))
             except SessionSetupError as e:
-                raise web.HTTPError(500, "%s", str(e)) from None
+                raise StartFailedError(str(e)) from None
             # The server's root: home, project spaces, datasets and scratch side by side
             # (JupyterHub passes it as JUPYTERHUB_ROOT_DIR, after expanding `{...}`).
             files = str(self._session.tree.files)
             self.notebook_dir = files.replace("{", "{{").replace("}", "}}")
             self.report(
-                f"Limits: {spec.cores:g} cores, {spec.ram_gib:g} GiB RAM "
-                f"({self._session.limits})",
+                f"Limiting the session to {counted(spec.cores, 'core')} and "
+                f"{spec.ram_gib:g} GiB RAM ({self._session.limits})",
                 50,
             )
             self._kernel_args = await self._default_kernel(spec)
@@ -122,8 +121,8 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
         deadline = loop.time() + self.start_timeout
         while loop.time() < deadline:
             if self.proc is not None and (code := self.proc.poll()) is not None:
-                raise web.HTTPError(
-                    500, "%s", f"the session's server exited with status {code} while starting"
+                raise StartFailedError(
+                    f"the session's server exited with status {code} while starting"
                 )
             try:
                 _, writer = await asyncio.open_connection(ip, port)

@@ -38,6 +38,16 @@ class LaunchRefusedError(web.HTTPError):
         self.jupyterhub_message = f"Cannot start this session: {message}"
 
 
+class StartFailedError(web.HTTPError):
+    """A session that could not start, for a reason of the machine's (not the user's input):
+    a 500 in the hub's log, and the reason alone on the page of the starting session
+    ("Spawn failed: <reason>" rather than "Spawn failed: HTTP 500: error (<reason>)")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, "%s", message)
+        self.jupyterhub_message = message
+
+
 class _RefusalLogFilter(logging.Filter):
     """JupyterHub logs every exception from `apply_user_options` with its traceback ("this may
     not be the users' fault"). A policy refusal is the user's input, answered with a 4xx: log it

@@ -176,9 +176,17 @@ def test_the_services_login_cookie_is_secure_over_https(
     ("web", "error"),
     [
         ({"subdomain_host": "http://127.0.0.1:8000"}, "IP address, which has no subdomains"),
-        ({"subdomain_host": "https://hub.example.org/prefix"}, "should match pattern"),
-        ({"subdomain_host": "hub.example.org"}, "should match pattern"),
-        ({"public_url": "https://hub.example.org/jupyter/"}, "should match pattern"),
+        ({"subdomain_host": "https://hub.example.org/prefix"}, "has a path \\(/prefix\\)"),
+        ({"subdomain_host": "hub.example.org"}, "not an http\\(s\\) address"),
+        ({"public_url": "https://hub.example.org/jupyter/"},
+         "has a path \\(/jupyter/\\).*cannot be served under a prefix: write "
+         "https://hub.example.org/ and"),
+        ({"public_url": "https://hub.example.org/?next=/hub/"}, "has a query or fragment"),
+        ({"public_url": "https://hub.example.org/#top"}, "has a query or fragment"),
+        ({"public_url": "https://admin:pw@hub.example.org/"}, "no user name or password"),
+        ({"public_url": "https://hub.example.org:99999/"}, "port is not a number"),
+        ({"public_url": "ftp://hub.example.org/"}, "not an http\\(s\\) address"),
+        ({"public_url": "https:// hub.example.org/"}, "has a space"),
         (
             {"public_url": "https://a.example.org/", "subdomain_host": "https://b.example.org"},
             "must name the same scheme, host and port",

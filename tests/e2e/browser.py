@@ -57,13 +57,16 @@ async def screenshot(target: Any, name: str) -> Path:
     return path
 
 
-async def accessibility_problems(page: Any) -> list[str]:
-    """axe-core's serious and critical violations on the page as it is now, one line each
-    (rule, impact, the first offending elements)."""
+ANY = ("minor", "moderate", *SERIOUS)
+
+
+async def accessibility_problems(page: Any, impacts: tuple[str, ...] = SERIOUS) -> list[str]:
+    """axe-core's violations of these impacts (serious and critical unless told) on the page
+    as it is now, one line each (rule, impact, the first offending elements)."""
     results = await Axe().run(page)
     return [
         f"{v['id']} ({v['impact']}): {v['help']} — "
         + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
         for v in results.response["violations"]
-        if v["impact"] in SERIOUS
+        if v["impact"] in impacts
     ]

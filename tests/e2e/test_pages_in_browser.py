@@ -5,18 +5,34 @@ the screenshots the docs show."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
+import shlex
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.browser import accessibility_problems, logged_in_page, screenshot
-from tests.hub import RunningHub
+from arcade_hub.spawners.local import ArcadeLocalSpawner
+from tests.e2e.browser import (
+    ANY,
+    SERIOUS,
+    accessibility_problems,
+    logged_in_page,
+    screenshot,
+)
+from tests.hub import RunningHub, running_hub, shared_tmp, wait_for
 from tests.service.conftest import Api
 
 pytestmark = pytest.mark.e2e
 
 NAV = ("Sessions", "New session", "Batch job", "Token")
+SETTLED = "document.getAnimations().every(a => a.playState === 'finished')"
+"""No CSS transition under way (e.g. after a change of theme)."""
 
 
 async def nav_texts(page: Any) -> list[str]:
@@ -24,8 +40,8 @@ async def nav_texts(page: Any) -> list[str]:
     return [t.strip() for t in await links.all_inner_texts()]
 
 
-async def assert_accessible(page: Any, what: str) -> None:
-    problems = await accessibility_problems(page)
+async def assert_accessible(page: Any, what: str, impacts: tuple[str, ...] = SERIOUS) -> None:
+    problems = await accessibility_problems(page, impacts)
     assert not problems, f"{what}: " + "\n".join(problems)
 
 
@@ -137,3 +153,99 @@ async def test_the_sessions_list_follows_a_job_without_a_reload(hub: RunningHub)
         done = page.locator(f"#row-{job} .arcade-status", has_text="Succeeded")
         await done.wait_for(timeout=60_000)
         assert await page.evaluate("window.notReloaded === true")
+
+
+@contextlib.contextmanager
+def hub_holding_sessions() -> Iterator[tuple[RunningHub, Path]]:
+    """A hub whose sessions' servers wait, once started, until the test writes a line to the
+    returned FIFO: the page of a starting session stays up as long as the test needs it."""
+    tmp = shared_tmp()
+    gate = tmp / "gate"
+    os.mkfifo(gate)
+    gate.chmod(0o666)  # the session's server runs under the user's own uid
+    held = f"read go < {shlex.quote(str(gate))} && exec \"$0\" \"$@\""
+    command = ["/bin/sh", "-c", held, ArcadeLocalSpawner.singleuser_command()]
+    try:
+        with running_hub(tmp, hub_settings={"ArcadeLocalSpawner": {"cmd": command}}) as hub:
+            yield hub, gate
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def release(gate: Path, line: str = "go\n") -> bool:
+    """Let a held session's server go on, once it waits at the gate (False until then); an
+    empty `line` makes it exit instead."""
+    try:
+        fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # nobody reads it yet
+            return False
+        raise
+    with os.fdopen(fd, "w") as w:
+        w.write(line)
+    return True
+
+
+async def start_from_the_form(page: Any, hub: RunningHub, user: str, name: str) -> None:
+    """Launch JupyterLab from the form; return on the page of the starting session once its
+    server has been started (and waits at the gate)."""
+    await page.goto(f"{hub.url}/hub/spawn/{user}/{name}")
+    await page.check("#image-notebook")
+    await page.click("#spawn_form input[type=submit], #spawn_form button[type=submit]")
+    await page.wait_for_url(f"**/hub/spawn-pending/{user}/{name}**")
+    await page.locator("#progress-message", has_text="Starting the session's server").wait_for()
+
+
+async def test_a_starting_session_shows_its_steps_can_be_cancelled_and_says_why_it_failed(
+) -> None:
+    with hub_holding_sessions() as (hub, gate):
+        async with logged_in_page(hub, "gus") as page:
+            await start_from_the_form(page, hub, "gus", "first")
+            # the page of a starting session, in the Arcade look, passes axe-core
+            assert await page.inner_text("h1") == "Starting your session"
+            assert await nav_texts(page) == list(NAV)
+            assert await page.get_attribute("#progress-bar", "aria-valuenow") == "70"
+            await page.click("#progress-details summary")
+            # no axe-core violation at all, in the light and the dark theme
+            await assert_accessible(page, "a starting session", ANY)
+            await screenshot(page, "spawn-pending")
+            await page.click("#dark-theme-toggle")
+            await page.wait_for_function(SETTLED)  # links fade to their colours
+            await assert_accessible(page, "a starting session (dark)", ANY)
+            await page.click("#dark-theme-toggle")
+            # its steps say what happens, in a user's words
+            steps = await page.locator(".progress-log-event").all_inner_texts()
+            assert steps == [
+                "Server requested",
+                "Starting JupyterLab (ghcr.io/arcade-hub/notebook:0.1.0) with 1 core, 1 GiB RAM",
+                "Preparing your home, scratch space and datasets",
+                steps[3],
+                "Starting the session's server",
+            ], steps
+            assert steps[3].startswith("Limiting the session to 1 core and 1 GiB RAM"), steps
+            # once the server answers, the page opens the session
+            wait_for(lambda: release(gate), 30, "the session's server to wait at the gate")
+            await page.wait_for_url("**/user/gus/first/**", timeout=60_000)
+            # another one, cancelled while it starts: stopped, and the user is back on Sessions
+            await start_from_the_form(page, hub, "gus", "second")
+            await page.click("#arcade-cancel")
+            await page.wait_for_url("**/services/arcade/jobs")
+            second = hub.server("gus", "second") or {}
+            assert not second.get("ready") and not second.get("pending"), second
+            assert (hub.server("gus", "first") or {}).get("ready")
+            # a third one fails to start (its server exits): the page says why, in plain words,
+            # and offers the way on instead of Cancel
+            await start_from_the_form(page, hub, "gus", "third")
+            wait_for(lambda: release(gate, ""), 30, "the session's server to wait at the gate")
+            await page.locator("#progress-bar.bg-danger").wait_for()
+            assert await page.inner_text("h1") == "Your session could not start"
+            why = "Spawn failed: the session's server exited with status 1 while starting"
+            assert await page.inner_text("#progress-message") == why
+            assert (await page.locator(".progress-log-event").all_inner_texts())[-1] == why
+            assert not await page.locator("#arcade-cancel").is_visible()
+            await page.wait_for_function(SETTLED)  # the bar, grown to its end
+            await assert_accessible(page, "a session that failed to start", ANY)
+            await screenshot(page, "spawn-failed")
+            await page.click("#arcade-failed >> text=Back to Sessions")
+            await page.wait_for_url("**/services/arcade/jobs")
+        hub.stop_server("gus", "first")

@@ -237,7 +237,7 @@ def test_spawn_progress_reports_arcade_steps(hub: RunningHub) -> None:
     pool.shutdown()
     messages = [e.get("message", "") for e in events]
     assert any("Starting JupyterLab" in m for m in messages), messages
-    assert any("Limits: 1 cores, 1 GiB RAM" in m for m in messages), messages
+    assert any("Limiting the session to 1 core and 1 GiB RAM (" in m for m in messages), messages
     hub.wait_ready("gina", "p")
     hub.stop_server("gina", "p")
 

@@ -411,6 +411,27 @@ def test_web_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "IP address" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("prefix", [{"baseUrl": "/jupyter/"},
+                                    {"config": {"JupyterHub": {"base_url": "/jupyter"}}}])
+def test_render_values_refuses_a_hub_under_a_prefix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], prefix: dict[str, Any]
+) -> None:
+    """The platform is served at the root of its host: base values that move the hub under a
+    prefix are refused with what to do instead, not rendered into a hub whose links break."""
+    base = render.deep_merge(values_stack(None), {"hub": prefix})
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "platform.yaml").write_text(yaml.safe_dump(with_web()))
+    args = argparse.Namespace(config=str(tmp_path / "platform.yaml"),
+                              base=str(tmp_path / "base.yaml"), storage_manifests=None)
+    assert render.run(args) == 1
+    err = capsys.readouterr().err
+    assert "cannot be served under a prefix" in err and "/jupyter" in err, err
+    assert "Traceback" not in err
+    # "/" is the root: the chart's own default, accepted
+    root = render.deep_merge(values_stack(None), {"hub": {"baseUrl": "/"}})
+    assert render.render_values(with_web(), root)["hub"]["baseUrl"] == "/"
+
+
 def test_web_leaves_the_operators_other_tornado_settings() -> None:
     base = values_stack(None)
     headers = {"Content-Security-Policy": "frame-ancestors 'self'"}

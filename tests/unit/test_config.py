@@ -101,6 +101,18 @@ def test_check_config_rejects_a_bad_document_without_a_traceback(tmp_path: Path)
     assert "Traceback" not in result.stderr
 
 
+def test_check_config_refuses_a_public_url_with_a_path(tmp_path: Path) -> None:
+    """A hub under a prefix is not supported: check-config says so and what to write."""
+    doc = tmp_path / "prefixed.yaml"
+    doc.write_text(MINIMAL + "web:\n  public_url: https://host.example.org/jupyter/\n")
+    result = cli("check-config", str(doc))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "web.public_url: the address has a path (/jupyter/)" in result.stderr
+    assert "cannot be served under a prefix: write https://host.example.org/" in result.stderr
+    doc.write_text(MINIMAL + "web:\n  public_url: https://host.example.org/\n")
+    assert cli("check-config", str(doc)).returncode == 0
+
+
 def test_check_config_on_a_missing_file(tmp_path: Path) -> None:
     result = cli("check-config", str(tmp_path / "absent.yaml"))
     assert result.returncode == 2
