@@ -11,6 +11,13 @@
 kubespawner's `make_secret` does not fit (it reads the files of internal SSL). The pieces come
 from `builders` (containers, identity, scheduling, resources, labels) and `volumes` (storage),
 the one place for each. No I/O; every function returns the JSON the API server receives.
+
+One exception, on purpose: the storage service's Deployment, Service and NetworkPolicy (not a
+launch's objects, but a part of the platform beside the chart) are built in
+`arcade_hub.kube.storage_service`, which needs no kubespawner: `arcade-hub render-values`
+writes them on an operator's machine without the `kube` extra. Their pieces come from the same
+`builders` and `volumes`. (`arcade_hub.kube.jobs.watched` is what the batch runner has seen of
+its Jobs and pods, not a builder.)
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from arcade_hub.jobs.store import JobStore
 from arcade_hub.kube.client import API_ERRORS, timed
 from arcade_hub.kube.informer import Obj
 from arcade_hub.kube.job_status import pod_index
-from arcade_hub.kube.jobs.objects import JobObjects, backend_error, job_id_of
+from arcade_hub.kube.jobs.watched import JobObjects, backend_error, job_id_of
 
 KEPT_LOG_BYTES = 256 * 1024
 READ_LOG_BYTES = 16 * 1024 * 1024

@@ -22,7 +22,7 @@ from arcade_hub.kube.client import API_ERRORS
 from arcade_hub.kube.informer import Obj
 from arcade_hub.kube.job_status import IndexState, index_state, newest, pod_state, timestamp
 from arcade_hub.kube.jobs.logs import PodLogs
-from arcade_hub.kube.jobs.objects import JobObjects
+from arcade_hub.kube.jobs.watched import JobObjects
 from arcade_hub.kube.objects import job_name
 
 log = logging.getLogger("arcade_hub.jobs")

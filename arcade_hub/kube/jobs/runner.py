@@ -46,8 +46,8 @@ from arcade_hub.kube.client import API_ERRORS, KubeClient, api_error, timed
 from arcade_hub.kube.informer import Obj
 from arcade_hub.kube.job_status import condition, timestamp
 from arcade_hub.kube.jobs.logs import PodLogs
-from arcade_hub.kube.jobs.objects import JobObjects, backend_error, job_id_of
 from arcade_hub.kube.jobs.reconcile import Reconciler
+from arcade_hub.kube.jobs.watched import JobObjects, backend_error, job_id_of
 from arcade_hub.kube.objects import JobSettings, build_batch_job, build_home_claim, job_name
 from arcade_hub.kube.restricted import PodSecurityViolation, check
 from arcade_hub.kube.volumes import ClaimRequest, KubeLaunchError, build_storage
