@@ -46,6 +46,20 @@ class LocalRuntime(Model):
     )
 
 
+class KubeRuntime(Model):
+    """How the Kubernetes backend runs a catalogue entry, where the entry differs from its kind."""
+
+    cmd: list[str] = Field(
+        min_length=1,
+        title="Command",
+        description=(
+            "Headless entries: the program the batch image's entrypoint starts before the "
+            "job's own command, instead of `backend.kubernetes.commands.headless`, e.g. "
+            "`[casa, --python]` for a CASA batch entry (the job's `cmd` is then the script)."
+        ),
+    )
+
+
 class CatalogueEntry(Model):
     """One launchable piece of software."""
 
@@ -86,6 +100,24 @@ class CatalogueEntry(Model):
             "need a container runtime on the embedded backend."
         ),
     )
+
+    kubernetes: KubeRuntime | None = Field(
+        None,
+        title="Kubernetes runtime",
+        description=(
+            "How the Kubernetes backend runs this entry, where it differs from what "
+            "`backend.kubernetes` says for its kind (headless entries: their command)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _kubernetes_for_headless(self) -> CatalogueEntry:
+        if self.kubernetes is not None and self.kind != Kind.headless:
+            raise ValueError(
+                f"`kubernetes.cmd` is for headless (batch) entries; {self.name} is a "
+                f"{self.kind.value}: remove its `kubernetes` block"
+            )
+        return self
 
     @property
     def casa_version(self) -> str | None:

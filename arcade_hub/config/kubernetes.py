@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from arcade_hub.config.base import Model
+
+if TYPE_CHECKING:
+    from arcade_hub.config.catalogue import CatalogueEntry
 
 KindName = Literal["notebook", "desktop", "desktop-app", "headless"]
 PodSecurityLevel = Literal["restricted", "baseline", "privileged"]
@@ -294,7 +297,8 @@ class KubeBackend(Model):
         title="Start command per kind",
         description=(
             "Command each kind's container starts with; the session's own `cmd`/`args` "
-            "follow. Headless entries run the launch's `cmd` when this is empty."
+            "follow. Headless entries run the launch's `cmd` when this is empty; a headless "
+            "entry's own `kubernetes.cmd` replaces `headless` for that entry."
         ),
     )
     desktop_url: str = Field(
@@ -355,3 +359,14 @@ class KubeBackend(Model):
                 "security.pod_security"
             )
         return self
+
+    def start_command(self, kind: KindName, entry: CatalogueEntry | None) -> list[str]:
+        """What a container of `kind` starts with, before the launch's own `cmd`/`args`:
+        `commands[kind]`, except for a headless entry with its own `kubernetes.cmd`."""
+        if kind == "headless" and entry is not None and entry.kubernetes is not None:
+            return list(entry.kubernetes.cmd)
+        return list(self.commands.get(kind, []))
+
+    def headless_command(self, entry: CatalogueEntry | None) -> list[str]:
+        """What a batch image's entrypoint starts before the job's own command."""
+        return self.start_command("headless", entry)

@@ -363,7 +363,7 @@ def kind_parts(
 ) -> KindParts:
     """A desktop gets the X socket and relay; a desktop app runs on its desktop's image with
     the app beside it; a headless session runs its command once."""
-    parts = KindParts(image=spec.image, cmd=list(kube.commands.get(spec.kind.value, [])),
+    parts = KindParts(image=spec.image, cmd=kube.start_command(spec.kind.value, entry),
                       env=environment(spec, storage), volumes=list(storage.volumes),
                       mounts=list(storage.mounts))
     x11: DesktopX11 | None = None

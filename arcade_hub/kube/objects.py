@@ -302,10 +302,10 @@ def build_job(
 ) -> Manifest:
     """An Indexed Job running `spec.replicas` instances of `cmd args` (JOB_COMPLETION_INDEX
     tells an instance which one it is): the image's own entrypoint starts
-    `commands.headless cmd args`."""
+    `commands.headless cmd args` (or the entry's own `kubernetes.cmd` for `commands.headless`)."""
     if spec.kind != Kind.headless:
         raise KubeLaunchError(f"{spec.title} is a {spec.kind.value}, not a batch image")
-    command = [*kube.commands.get("headless", []), *spec.cmd, *spec.args]
+    command = [*kube.headless_command(entry), *spec.cmd, *spec.args]
     if not command:
         raise KubeLaunchError(f"{spec.title} is a batch image and needs a command to run")
     s = settings or JobSettings()
@@ -403,7 +403,7 @@ def build_batch_job(
             meta["annotations"].pop(SESSION, None)
     if len(specs) == 1:
         return job
-    prefix = [*kube.commands.get("headless", []), *first.cmd]
+    prefix = [*kube.headless_command(entry), *first.cmd]
     if not prefix:
         raise KubeLaunchError(
             f"{first.title} is a batch image and needs a command to run with several instances"

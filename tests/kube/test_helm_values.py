@@ -496,8 +496,8 @@ def test_casa_entries_render_like_other_entries() -> None:
     assert casa, "the default catalogue has CASA entries"
     for entry in casa:
         ours = config.entry(entry.name)
-        assert (ours.kind, ours.image, ours.versions) == (entry.kind, entry.image,
-                                                          entry.versions)
+        assert (ours.kind, ours.image, ours.versions, ours.kubernetes) == (
+            entry.kind, entry.image, entry.versions, entry.kubernetes)
     values = render.render_values(document)
     pulled = values["prePuller"]["extraImages"]
     for version in {e.casa_version for e in casa}:
@@ -512,9 +512,12 @@ def test_casa_entries_render_like_other_entries() -> None:
                                 owner=owner, desktop_ip="10.0.0.7")
             pod = obj
         else:
-            spec = launch_spec(config, entry.name, cmd=("casa", "--python", "reduce.py"))
+            # the job's cmd is the script, as on the embedded backend (`local.cmd`)
+            spec = launch_spec(config, entry.name, cmd=("reduce.py",))
             obj = build_job(spec, kube, config.storage, name="arcade-job-x", entry=entry)
             pod = {"spec": obj["spec"]["template"]["spec"]}
+            (job,) = pod["spec"]["containers"]
+            assert job["args"] == ["casa", "--python", "reduce.py"], entry.name
         for version in ("1.30", "1.32"):
             kubernetes_validate.validate(obj, version, strict=True)
         assert violations(pod, "restricted") == [], entry.name

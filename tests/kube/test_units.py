@@ -15,7 +15,7 @@ from arcade_hub.config.kubernetes import KubeBackend
 from arcade_hub.kube.availability import KubeAvailability
 from arcade_hub.kube.builders import build_pod_pieces
 from arcade_hub.kube.names import label_value, object_name, path_component
-from arcade_hub.kube.objects import build_job, pod_manifest, serialize
+from arcade_hub.kube.objects import build_batch_job, build_job, pod_manifest, serialize
 from arcade_hub.kube.restricted import PodSecurityViolation, check, violations
 from arcade_hub.kube.volumes import KubeLaunchError, build_storage, home_claim_name
 from arcade_hub.launch.choices import UserContext
@@ -236,6 +236,37 @@ def test_job_command_depends_on_the_backend() -> None:
     entry = config.entry("batch")
     assert KubeAvailability.of(config).job_prefix(entry) == ("arcade-run",)
     assert AllLocal().job_prefix(entry) == ("python3", "-u")
+
+
+def test_an_entry_s_own_kubernetes_command_replaces_commands_headless() -> None:
+    """A batch entry with `kubernetes.cmd` (the CASA batch entries: `casa --python`) runs the
+    job's cmd after it, as the embedded backend runs it after `local.cmd`: the user gives the
+    same script on both; the Batch page shows it (`job_prefix`); other entries keep
+    `commands.headless`, and so does a multi-instance job's runner."""
+    doc = copy.deepcopy(PLATFORM)
+    (batch,) = [e for e in doc["catalogue"] if e["name"] == "batch"]
+    doc["catalogue"].append({**batch, "name": "casa-batch", "title": "CASA (batch)",
+                             "kubernetes": {"cmd": ["casa", "--python"]}})
+    doc["backend"]["kubernetes"]["commands"] = {"headless": ["arcade-run"]}
+    config = PlatformConfig.model_validate(doc)
+    availability = KubeAvailability.of(config)
+    assert availability.job_prefix(config.entry("casa-batch")) == ("casa", "--python")
+    assert availability.job_prefix(config.entry("batch")) == ("arcade-run",)
+    site = Site(data_dir=Path("/unused"), availability=availability, datasets_on_host=False)
+    kube = config.backend.kubernetes
+    for replicas, image, start in ((1, "casa-batch", ["casa", "--python"]),
+                                   (1, "batch", ["arcade-run"]),
+                                   (2, "casa-batch", ["casa", "--python"])):
+        request = LaunchRequest(image=image, cmd=("reduce.py",), instances=replicas)
+        specs = plan_job_now(request, config, UserContext("alice"), site)
+        job = build_batch_job(specs, kube, config.storage, name="arcade-job-j1", job_id="j1",
+                              entry=config.entry(image))
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        args = container["args"]
+        if replicas == 1:
+            assert args == [*start, "reduce.py"], (image, args)
+        else:  # the instance script runs the prefix with each instance's own arguments
+            assert args[-3:] == [*start, "reduce.py"], args
 
 
 @pytest.mark.parametrize(("kind", "headless", "backend", "says", "where"), [

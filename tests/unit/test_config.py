@@ -69,6 +69,16 @@ def test_minimal_document_gets_defaults() -> None:
         ("catalogue: [\n", "line 2, column 1: not valid YAML"),
         ("- a\n- b\n", "the document must be a mapping"),
         (MINIMAL.replace("name: nb", "name: 'Bad Name'"), "catalogue[0] (Bad Name).name: String"),
+        (
+            MINIMAL.replace("local: {}", "kubernetes: {cmd: [x]}"),
+            "`kubernetes.cmd` is for headless (batch) entries; nb is a notebook: remove its "
+            "`kubernetes` block",
+        ),
+        (
+            MINIMAL.replace("kind: notebook", "kind: headless").replace(
+                "local: {}", "kubernetes: {cmd: []}"),
+            "catalogue[0] (nb).kubernetes.cmd: List should have at least 1 item",
+        ),
     ],
 )
 def test_wrong_documents_name_the_key_path(text: str, problem: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from arcade_hub.config import CatalogueEntry, Kind
+from arcade_hub.config import CatalogueEntry, Kind, KubeBackend
 from arcade_hub.kube.availability import KubeAvailability
 from arcade_hub.local.availability import LocalAvailability
 from arcade_hub.local.podman_apps import choose
@@ -31,7 +31,7 @@ def test_reasons_speak_to_users_first() -> None:
         here.unavailable_reason(entry()),
         here.unavailable_reason(entry(cmd=["casa"], requires=["casa"])),
         here.no_command_reason(entry()),
-        KubeAvailability(headless=()).no_command_reason(entry()),
+        KubeAvailability(KubeBackend(commands={"headless": []})).no_command_reason(entry()),
         choose(entry(), containers=True, podman_reason=None, image_present=False,
                local_reason=None).reason,
         choose(entry(), containers=False, podman_reason=None, image_present=True,
