@@ -6,6 +6,7 @@ import re
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$"
 
@@ -16,6 +17,16 @@ goes into the document)."""
 SECRET_NAME = re.compile(r"secret|passw|token|credential|api_?key|private_?key", re.IGNORECASE)
 """Settings, and keys of mappings (a catalogue entry's `env`), whose values may be secrets:
 configuration errors about them never repeat the value."""
+
+
+HOLDS_A_SECRET = "value_holds_a_secret"
+"""The type of a validation error whose value holds a secret (a password in an image
+reference): its message never repeats the value."""
+
+
+def holds_a_secret(message: str) -> PydanticCustomError:
+    """The error a validator raises for a value that holds a secret."""
+    return PydanticCustomError(HOLDS_A_SECRET, message)
 
 
 def may_hold_a_secret(name: str) -> bool:

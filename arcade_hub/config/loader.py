@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from arcade_hub.config.base import ENV_NAME_PATTERN, may_hold_a_secret
+from arcade_hub.config.base import ENV_NAME_PATTERN, HOLDS_A_SECRET, may_hold_a_secret
 from arcade_hub.config.platform import PlatformConfig
 from arcade_hub.quoting import ECHO_LIMIT, shorten, shown, without_userinfo
 
@@ -64,7 +64,9 @@ def _describe(err: Any, data: dict[str, Any]) -> str:
     and terminals, so the value is quoted as every message quotes input (at most `ECHO_LIMIT`
     characters, no password of a URL) and not at all for a setting that may hold a secret."""
     path = _key_path(err["loc"], data)
-    secret = any(isinstance(part, str) and may_hold_a_secret(part) for part in err["loc"])
+    secret = err["type"] == HOLDS_A_SECRET or any(
+        isinstance(part, str) and may_hold_a_secret(part) for part in err["loc"]
+    )
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown setting (check the spelling; see docs/reference/configuration.md)"

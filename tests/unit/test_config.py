@@ -209,6 +209,16 @@ PASSWORD = "hunter2"
             "auth.method.oidc.issuer: String should match pattern '^https?://' "
             "(got 'ftp://***@idp.example.org')",
         ),
+        (  # an image reference is logged with every launch
+            MINIMAL.replace("x/nb:1", "https://alice:hunter2@reg.example.org/nb:1"),
+            "catalogue[0] (nb).image: an image reference has no URL scheme and no user name or "
+            "password: write host[:port]/repository:tag and give the registry's credentials in "
+            "images.registries (password_env) (the value is not shown: it may be a secret)",
+        ),
+        (
+            MINIMAL.replace("x/nb:1", "alice:hunter2@reg.example.org/nb:1"),
+            "catalogue[0] (nb).image: an image reference has no URL scheme",
+        ),
         (  # longer than a message quotes: the password goes before the value is cut
             MINIMAL + f"web: {{public_url: 'https://alice:hunter2{'x' * 80}@host.example.org/'}}\n",
             "(got 'https://***@host.example.org/')",
@@ -251,6 +261,12 @@ def test_config_errors_never_repeat_a_secret_setting(text: str, problem: str) ->
         parse_config(text, "platform.yaml")
     assert any(problem in p for p in info.value.problems), info.value.problems
     assert PASSWORD not in str(info.value)
+
+
+def test_image_references_pinned_by_digest_are_no_credentials() -> None:
+    digest = "sha256:" + "a" * 64
+    for image in (f"python@{digest}", f"reg.example.org:5000/nb@{digest}"):
+        assert parse_config(MINIMAL.replace("x/nb:1", image)).catalogue[0].image == image
 
 
 def test_running_services_report_a_bad_document_without_the_password(tmp_path: Path) -> None:
