@@ -299,3 +299,34 @@ def test_commands_print_config_errors_without_the_password(
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "web.public_url: the address must name a host" in result.stderr
     assert PASSWORD not in result.stderr + result.stdout
+
+
+def test_the_arcade_service_refuses_a_bad_document_at_start_in_one_message(
+    tmp_path: Path,
+) -> None:
+    """The service reads the document when it starts: a bad one ends it with the problems,
+    as check-config says them (no password), not a traceback."""
+    import os
+    import socket
+
+    from arcade_hub import contract
+
+    doc = tmp_path / "platform.yaml"
+    doc.write_text(MINIMAL + "web: {public_url: 'https://alice:hunter2@host.example.org/'}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}",
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",  # not reached
+        "JUPYTERHUB_API_TOKEN": "unused",
+        contract.PLATFORM_CONFIG: str(doc),
+        contract.DATA_DIR: str(tmp_path / "data"),
+    }
+    result = subprocess.run([sys.executable, "-m", "arcade_hub.service"], env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "arcade service cannot start: " in result.stderr
+    assert "web.public_url: the address must name a host" in result.stderr
+    assert PASSWORD not in result.stderr
