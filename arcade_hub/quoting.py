@@ -3,6 +3,8 @@ megabyte-long name costs a refusal nothing (every layer's messages use these).""
 
 from __future__ import annotations
 
+import re
+
 ECHO_LIMIT = 80
 """How much of a value a message quotes (an id, a name, a command)."""
 
@@ -12,9 +14,21 @@ def shorten(value: str, limit: int = ECHO_LIMIT) -> str:
     return value if len(value) <= limit else value[:limit] + "…"
 
 
+USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\r\n]*@")
+"""`scheme://user:password@` in a URL: everything up to the last `@` before the path (a
+password may hold `@`, or a space an operator did not encode)."""
+
+
+def without_userinfo(text: str) -> str:
+    """`text` with the user name and password of every URL in it replaced by `***`
+    (`https://***@host/`), so that no message or log line repeats a password written into one."""
+    return USERINFO.sub(r"\1***@", text)
+
+
 def shown(value: str) -> str:
-    """How a message quotes a user's value: shortened, in quotes (`repr`)."""
-    return repr(shorten(value))
+    """How a message quotes a user's value: without a URL's password, shortened (the password
+    goes before the cut, so that no part of it stays), in quotes (`repr`)."""
+    return repr(shorten(without_userinfo(value)))
 
 
 REASON_LIMIT = 300

@@ -38,6 +38,7 @@ from arcade_hub.hub_config import (
     served_over_https,
     service_url,
 )
+from arcade_hub.quoting import shown
 
 PLATFORM_FILE_KEY = "arcade-platform"
 PLATFORM_MOUNT = "/usr/local/etc/arcade/platform.yaml"
@@ -332,10 +333,10 @@ def _served_at_the_root(values: Values) -> None:
                        ("hub.config.JupyterHub.base_url", jupyterhub.get("base_url"))):
         if value is not None and str(value).strip("/"):
             raise RenderError(
-                f"the base values set {key}: {value!r}, but Arcade Hub is served at the root "
-                "of its host (the hub at /hub/, the arcade service at /services/arcade/) and "
-                f"cannot be served under a prefix: remove {key} and give the platform a host "
-                "of its own (web.public_url, e.g. https://arcade.example.org/)"
+                f"the base values set {key}: {shown(str(value))}, but Arcade Hub is served at "
+                "the root of its host (the hub at /hub/, the arcade service at "
+                f"/services/arcade/) and cannot be served under a prefix: remove {key} and give "
+                "the platform a host of its own (web.public_url, e.g. https://arcade.example.org/)"
             )
 
 

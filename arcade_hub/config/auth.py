@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from arcade_hub import contract
-from arcade_hub.config.base import Model
+from arcade_hub.config.base import ENV_NAME_PATTERN, Model
 
 
 class SharedPasswordAuth(Model):
@@ -43,7 +43,7 @@ class OidcAuth(Model):
             "Name of the environment variable holding the client secret. The secret itself "
             "never goes into the platform document."
         ),
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        pattern=ENV_NAME_PATTERN,
     )
     scopes: list[str] = Field(
         default_factory=lambda: ["openid", "profile"],

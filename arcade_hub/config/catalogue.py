@@ -6,7 +6,7 @@ import contextlib
 
 from pydantic import Field, field_validator, model_validator
 
-from arcade_hub.config.base import NAME_PATTERN, Kind, Model
+from arcade_hub.config.base import NAME_PATTERN, Kind, Model, holds_a_secret
 from arcade_hub.sizes import parse_gib
 
 
@@ -79,7 +79,11 @@ class CatalogueEntry(Model):
     )
     image: str = Field(
         title="Image reference",
-        description="OCI image reference used by container backends (Kubernetes, podman).",
+        description=(
+            "OCI image reference used by container backends (Kubernetes, podman), "
+            "`host[:port]/repository:tag` or `…@sha256:…`: no URL scheme and no credentials "
+            "(those go in `images.registries`)."
+        ),
         min_length=1,
     )
     versions: dict[str, str] = Field(
@@ -118,6 +122,19 @@ class CatalogueEntry(Model):
                 f"{self.kind.value}: remove its `kubernetes` block"
             )
         return self
+
+    @field_validator("image")
+    @classmethod
+    def _no_url(cls, image: str) -> str:
+        # an image reference is logged with every launch: no password may ride in it
+        host, slash, _ = image.partition("/")
+        if "://" in image or (slash and "@" in host):  # (`name@sha256:…` is a digest)
+            raise holds_a_secret(
+                "an image reference has no URL scheme and no user name or password: write "
+                "host[:port]/repository:tag and give the registry's credentials in "
+                "images.registries (password_env)"
+            )
+        return image
 
     @property
     def casa_version(self) -> str | None:

@@ -7,13 +7,14 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from arcade_hub.config.base import Model
+from arcade_hub.config.base import ENV_NAME_PATTERN, Model
 from arcade_hub.config.references import (
     DOCKER_HUB,
     InvalidReference,
     normalize_registry,
     parse_reference,
 )
+from arcade_hub.quoting import shown
 
 DOCKER_HUB_API = "https://registry-1.docker.io"
 """Where the Distribution API of ``docker.io`` references is served."""
@@ -59,6 +60,7 @@ class RegistryConfig(Model):
             "Name of the environment variable holding the password or access token. The secret "
             "itself never appears in the configuration or in logs."
         ),
+        pattern=ENV_NAME_PATTERN,
     )
     insecure: bool = Field(
         False,
@@ -103,9 +105,9 @@ class RegistryConfig(Model):
     def _check_url(cls, url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"registry url {url!r} must look like https://host[:port]")
+            raise ValueError(f"registry url {shown(url)} must look like https://host[:port]")
         if parts.path.strip("/") or parts.query or parts.fragment:
-            raise ValueError(f"registry url {url!r} must not have a path, query or fragment")
+            raise ValueError(f"registry url {shown(url)} must not have a path, query or fragment")
         if parts.username or parts.password:
             raise ValueError("registry url must not embed credentials; use password_env")
         return f"{parts.scheme}://{parts.netloc}"
@@ -115,7 +117,7 @@ class RegistryConfig(Model):
         host = urlsplit(self.url).hostname or ""
         if self.scheme == "http" and not (self.insecure or is_loopback_host(host)):
             raise ValueError(
-                f"registry url {self.url!r} uses plain http for a non-loopback host; "
+                f"registry url {shown(self.url)} uses plain http for a non-loopback host; "
                 "use https or set insecure: true"
             )
         if self.password_env and not self.username:
@@ -203,7 +205,9 @@ class Discovery(Model):
             except InvalidReference as exc:
                 raise ValueError(str(exc)) from None
             if ref.tag or ref.digest:
-                raise ValueError(f"discovery repository {value!r} must not carry a tag or digest")
+                raise ValueError(
+                    f"discovery repository {shown(value)} must not carry a tag or digest"
+                )
             out.append(ref.name)
         return out
 

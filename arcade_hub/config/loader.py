@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from arcade_hub.config.base import ENV_NAME_PATTERN, HOLDS_A_SECRET, may_hold_a_secret
 from arcade_hub.config.platform import PlatformConfig
+from arcade_hub.quoting import ECHO_LIMIT, shorten, shown, without_userinfo
 
 
 class ConfigError(Exception):
@@ -58,18 +60,34 @@ def parse_config(text: str, source: str = "<config>") -> PlatformConfig:
 
 
 def _describe(err: Any, data: dict[str, Any]) -> str:
+    """One problem as `key.path: what is wrong (got 'value')`. Configuration errors go to logs
+    and terminals, so the value is quoted as every message quotes input (at most `ECHO_LIMIT`
+    characters, no password of a URL) and not at all for a setting that may hold a secret."""
     path = _key_path(err["loc"], data)
+    secret = err["type"] == HOLDS_A_SECRET or any(
+        isinstance(part, str) and may_hold_a_secret(part) for part in err["loc"]
+    )
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown setting (check the spelling; see docs/reference/configuration.md)"
     elif err["type"] == "missing":
         msg = "required setting is missing"
+    elif err["type"] == "string_pattern_mismatch" and (
+        err.get("ctx", {}).get("pattern") == ENV_NAME_PATTERN
+    ):
+        msg = "the name of an environment variable (letters, digits and _)"
+        msg += ", not the secret itself" if secret else ""
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
+    msg = without_userinfo(msg)  # validators' messages may quote a URL
     if err["type"] not in ("missing", "extra_forbidden") and "input" in err:
-        shown = repr(err["input"])
-        if len(shown) <= 60 and not isinstance(err["input"], dict | list):
-            msg = f"{msg} (got {shown})"
+        value = err["input"]
+        if secret:
+            msg = f"{msg} (the value is not shown: it may be a secret)"
+        elif isinstance(value, str):
+            msg = f"{msg} (got {shown(value)})"
+        elif not isinstance(value, dict | list):
+            msg = f"{msg} (got {shorten(repr(value), ECHO_LIMIT)})"
     return f"{path}: {msg}" if path else msg
 
 

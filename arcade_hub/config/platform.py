@@ -19,6 +19,7 @@ from arcade_hub.config.policy import GroupRule, Policy
 from arcade_hub.config.storage import StorageRoots
 from arcade_hub.config.vospace import VospaceConfig
 from arcade_hub.config.web import WebConfig
+from arcade_hub.quoting import shown
 
 
 class PlatformConfig(Model):
@@ -89,9 +90,11 @@ class PlatformConfig(Model):
         default = self.policy.default_image
         if default is not None:
             if default not in names:
-                raise ValueError(f"policy.default_image {default!r} is not a catalogue entry")
+                raise ValueError(f"policy.default_image {shown(default)} is not a catalogue entry")
             if self.entry(default).kind not in SESSION_KINDS:
-                raise ValueError(f"policy.default_image {default!r} must be a notebook or desktop")
+                raise ValueError(
+                    f"policy.default_image {shown(default)} must be a notebook or desktop"
+                )
         elif not any(e.kind in SESSION_KINDS for e in self.catalogue):
             raise ValueError("the catalogue needs at least one notebook or desktop entry")
         casa = {e.casa_version for e in self.catalogue if e.casa_version}
@@ -128,5 +131,5 @@ def _unique(where: str, names: list[str]) -> None:
     seen: set[str] = set()
     for n in names:
         if n in seen:
-            raise ValueError(f"{where}: {n!r} appears more than once")
+            raise ValueError(f"{where}: {shown(n)} appears more than once")
         seen.add(n)

@@ -16,6 +16,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from arcade_hub.quoting import shown
+
 DOCKER_HUB = "docker.io"
 """How Docker Hub is named in normalized references."""
 
@@ -126,14 +128,14 @@ def parse_reference(text: str) -> ImageReference:
     if not text:
         raise InvalidReference("empty image reference")
     if text != text.strip() or any(c.isspace() for c in text):
-        raise InvalidReference(f"invalid image reference {text!r}: contains whitespace")
+        raise InvalidReference(f"invalid image reference {shown(text)}: contains whitespace")
     if "://" in text:
         raise InvalidReference(
-            f"invalid image reference {text!r}: drop the URL scheme, e.g. 'host:5000/repo:tag'"
+            f"invalid image reference {shown(text)}: drop the URL scheme, e.g. 'host:5000/repo:tag'"
         )
 
     def bad(what: str) -> InvalidReference:
-        return InvalidReference(f"invalid image reference {text!r}: {what}")
+        return InvalidReference(f"invalid image reference {shown(text)}: {what}")
 
     rest, at, digest = text.partition("@")
     if at and not is_digest(digest):

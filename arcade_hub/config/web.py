@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from arcade_hub.config.base import Model
+from arcade_hub.quoting import shown
 
 
 class WebConfig(Model):
@@ -87,7 +88,8 @@ class WebConfig(Model):
             sub = urlsplit(self.subdomain_host)
             if (public.scheme, public.netloc) != (sub.scheme, sub.netloc):
                 raise ValueError(
-                    f"public_url {self.public_url!r} and subdomain_host {self.subdomain_host!r} "
+                    f"public_url {shown(self.public_url)} and subdomain_host "
+                    f"{shown(self.subdomain_host)} "
                     "must name the same scheme, host and port: the hub is served at "
                     "subdomain_host, users' sessions on its subdomains"
                 )

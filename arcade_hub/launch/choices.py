@@ -19,6 +19,7 @@ from arcade_hub.launch.rules import (
     limit,
 )
 from arcade_hub.launch.site import Site
+from arcade_hub.launch.spec import amount
 from arcade_hub.quoting import shown
 
 
@@ -205,9 +206,9 @@ def session_resources(
     """Cores, RAM and GPUs for one session (or job instance), within the platform's limits
     and the user's group maxima; refusals go into `errors`."""
     return (
-        _within("cores", request.cores, config, user, "cores", errors),
-        _within("ram", request.ram_gib, config, user, "GiB of RAM", errors),
-        _within("gpus", request.gpus, config, user, "GPUs", errors),
+        _within("cores", request.cores, config, user, errors),
+        _within("ram", request.ram_gib, config, user, errors),
+        _within("gpus", request.gpus, config, user, errors),
     )
 
 
@@ -216,20 +217,19 @@ def _within(
     value: float | None,
     config: PlatformConfig,
     user: UserContext,
-    unit: str,
     errors: dict[str, str],
 ) -> float:
     if value is None:
         return resource_default(config, user, key)
     choices, group = resource_max(config, user, key)
     if value < choices.min:
-        errors[key] = f"{value:g} is below the minimum of {choices.min:g} {unit}"
+        errors[key] = f"{value:g} is below the minimum of {amount(key, choices.min)}"
     elif value > choices.max:
-        errors[key] = f"{value:g} is above the maximum of {choices.max:g} {unit} per session"
+        errors[key] = f"{value:g} is above the maximum of {amount(key, choices.max)} per session"
     elif value > group.value:
         errors[key] = (
-            f"{value:g} is above the maximum of {group.value:g} {unit} per session for your "
-            f"groups ({group.source})"
+            f"{value:g} is above the maximum of {amount(key, group.value)} per session for "
+            f"your groups ({group.source})"
         )
     return value
 

@@ -42,7 +42,13 @@ from arcade_hub.launch.choices import (
 from arcade_hub.launch.request import LaunchRequest, Refusal
 from arcade_hub.launch.rules import Usage, check_totals, entry_refusal, project_spaces
 from arcade_hub.launch.site import Site
-from arcade_hub.launch.spec import UNNAMED_SESSION_ID, LaunchSpec, Mount, MountKind
+from arcade_hub.launch.spec import (
+    UNNAMED_SESSION_ID,
+    LaunchSpec,
+    Mount,
+    MountKind,
+    counted,
+)
 from arcade_hub.launch.storage import expand, home_dir, project_dir, scratch_dir
 from arcade_hub.quoting import shown
 
@@ -204,7 +210,8 @@ def _job_rules(
     if count < 1:
         problems.add("replicas", f"{count} is below the minimum of 1 instance")
     elif count > limit:
-        problems.add("replicas", f"{count} is above the maximum of {limit} instances per job")
+        most = counted(limit, "instance")
+        problems.add("replicas", f"{count} is above the maximum of {most} per job")
     return max(count, 1)
 
 

@@ -20,7 +20,7 @@ from fnmatch import fnmatchcase
 from typing import Literal
 
 from arcade_hub.config import CatalogueEntry, Dataset, GroupRule, Kind, PlatformConfig
-from arcade_hub.launch.spec import LaunchSpec
+from arcade_hub.launch.spec import LaunchSpec, amount, counted
 
 DEFAULT = "default"
 KIND_WORDS = {
@@ -251,18 +251,18 @@ def check_totals(
     if count.bounded and len(running) + 1 > count.value:
         who = "this platform allows" if count.rules == (PLATFORM,) else "your groups allow"
         errors[""] = (
-            f"you already have {len(running)} {noun}{'' if len(running) == 1 else 's'} "
-            f"running and {who} {count.value:g} at once ({count.source}); stop one first"
+            f"you already have {counted(len(running), noun)} running and {who} "
+            f"{count.value:g} at once ({count.source}); stop one first"
         )
-    for key, asked, held, field, unit in (
-        ("cores", cores, usage.cores, "max_total_cores", "cores"),
-        ("ram", ram_gib, usage.ram_gib, "max_total_ram", "GiB of RAM"),
+    for key, asked, held, field in (
+        ("cores", cores, usage.cores, "max_total_cores"),
+        ("ram", ram_gib, usage.ram_gib, "max_total_ram"),
     ):
         total = limit(config, groups, field)  # type: ignore[arg-type]
         if total.bounded and held + asked > total.value:
             errors[key] = (
-                f"{asked:g} more would make {held + asked:g} {unit} in use, above the total "
-                f"of {total.value:g} {unit} your groups allow ({total.source}); you hold "
+                f"{asked:g} more would make {amount(key, held + asked)} in use, above the "
+                f"total of {amount(key, total.value)} your groups allow ({total.source}); you hold "
                 f"{held:g} in running sessions and jobs"
             )
     return errors

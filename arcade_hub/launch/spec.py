@@ -17,6 +17,14 @@ def counted(number: float, noun: str) -> str:
     return f"{number:g} {noun}{'' if number == 1 else 's'}"
 
 
+def amount(resource: str, number: float) -> str:
+    """How much of a session's `resource` (cores, ram, gpus) in a refusal: `1 core`,
+    `0.5 cores`, `4 GiB of RAM`, `1 GPU`."""
+    if resource == "ram":
+        return f"{number:g} GiB of RAM"
+    return counted(number, {"cores": "core", "gpus": "GPU"}[resource])
+
+
 class MountKind(StrEnum):
     home = "home"
     project = "project"

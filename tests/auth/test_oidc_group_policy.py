@@ -119,7 +119,7 @@ async def test_each_user_launches_what_their_groups_allow(policy: OidcPlatform) 
             # More cores than her groups allow per session: refused next to the field.
             message = await refused(nina, oidc, "nina", "big", "2", offer=True)
             assert message == (
-                "2 is above the maximum of 1 cores per session for your groups "
+                "2 is above the maximum of 1 core per session for your groups "
                 "(group policy: default)"
             )
             # Within the limits: a real session starts.

@@ -1,7 +1,9 @@
 """Every page a user meets, as they meet it in Debian Chromium: one Arcade look (the hub's
 pages and the service's share the navigation), sessions first (a login lands on Sessions,
-"New session" opens the form), no serious or critical axe-core violation on any page, and
-the screenshots the docs show."""
+"New session" opens the form), no serious or critical axe-core violation on any page and
+none at all on the hub's (one main landmark each: the launch form, token, 404, login, a
+session not running, starting or stopping, the admin page), and the screenshots the docs
+show."""
 
 from __future__ import annotations
 
@@ -45,6 +47,12 @@ async def assert_accessible(page: Any, what: str, impacts: tuple[str, ...] = SER
     assert not problems, f"{what}: " + "\n".join(problems)
 
 
+async def assert_one_main(page: Any, what: str) -> None:
+    """The page has one main landmark, and the skip link leads to it."""
+    assert await page.locator("main").count() == 1, what
+    assert await page.locator("main").get_attribute("id") == "main", what
+
+
 async def test_login_lands_on_sessions_and_new_session_opens_the_form(hub: RunningHub) -> None:
     async with logged_in_page(hub, "carol") as page:
         # a login lands on the user's sessions, in the hub's look with Arcade's navigation
@@ -53,6 +61,7 @@ async def test_login_lands_on_sessions_and_new_session_opens_the_form(hub: Runni
         assert await page.locator("#arcade-brand").inner_text() == "Arcade Hub"
         assert await page.locator("#empty").is_visible()
         await assert_accessible(page, "Sessions (empty)")
+        await assert_one_main(page, "Sessions (empty)")
         # the hub's home is the same list
         await page.goto(f"{hub.url}/hub/home")
         await page.wait_for_url("**/services/arcade/jobs")
@@ -61,7 +70,8 @@ async def test_login_lands_on_sessions_and_new_session_opens_the_form(hub: Runni
         await page.wait_for_url(re.compile(r".*/hub/spawn/carol/[a-z][a-z0-9]{7}$"))
         assert await page.inner_text("h1") == "New session"
         assert await nav_texts(page) == list(NAV)
-        await assert_accessible(page, "the launch form")
+        await assert_accessible(page, "the launch form", ANY)
+        await assert_one_main(page, "the launch form")
         await screenshot(page, "launch-form")
         # filtering hides the groups it empties, headings included
         groups = page.locator(".arcade-group:visible h2")
@@ -70,18 +80,20 @@ async def test_login_lands_on_sessions_and_new_session_opens_the_form(hub: Runni
         assert await groups.all_inner_texts() == ["Desktop apps"]
         await page.fill("#arcade-filter", "")
         assert await groups.count() >= 3
-        # the hub's own pages keep the look and pass too: the token page, its 404 and what a
-        # session's address shows when nothing runs there (a session not started yet)
+        # the hub's own pages keep the look and pass too, every rule: the token page, its 404
+        # and what a session's address shows when nothing runs there (not started yet)
         name = page.url.rsplit("/", 1)[-1]
         for path in ("hub/token", "hub/no-such-page", f"hub/user/carol/{name}/"):
             await page.goto(f"{hub.url}/{path}")
             assert await nav_texts(page) == list(NAV), path
-            await assert_accessible(page, path)
+            await assert_accessible(page, path, ANY)
+            await assert_one_main(page, path)
         # and the login page, as the next visitor meets it
         await page.goto(f"{hub.url}/hub/logout")
         await page.wait_for_url("**/hub/login**")
         assert await page.locator("#arcade-brand").count() == 1
-        await assert_accessible(page, "the login page")
+        await assert_accessible(page, "the login page", ANY)
+        await assert_one_main(page, "the login page")
         await screenshot(page, "login")
 
 
@@ -155,18 +167,32 @@ async def test_the_sessions_list_follows_a_job_without_a_reload(hub: RunningHub)
         assert await page.evaluate("window.notReloaded === true")
 
 
+ADMIN = ("ada", "an admin's password of at least 32 characters")
+"""An admin of `hub_holding_sessions`'s hub and the password admins log in with."""
+
+
 @contextlib.contextmanager
 def hub_holding_sessions() -> Iterator[tuple[RunningHub, Path]]:
     """A hub whose sessions' servers wait, once started, until the test writes a line to the
-    returned FIFO: the page of a starting session stays up as long as the test needs it."""
+    returned FIFO: the page of a starting session stays up as long as the test needs it. A
+    session let go on with "slow" takes ten seconds to stop (its server's parent ignores
+    SIGINT and SIGTERM until the hub kills it), and the hub answers a stop after one second:
+    the page of a stopping session stays up too. The hub has an admin, `ADMIN`."""
     tmp = shared_tmp()
     gate = tmp / "gate"
     os.mkfifo(gate)
     gate.chmod(0o666)  # the session's server runs under the user's own uid
-    held = f"read go < {shlex.quote(str(gate))} && exec \"$0\" \"$@\""
+    held = (f"read go < {shlex.quote(str(gate))} || exit 1; if [ \"$go\" = slow ]; then "
+            "trap '' INT TERM; \"$0\" \"$@\"; exit; fi; exec \"$0\" \"$@\"")
     command = ["/bin/sh", "-c", held, ArcadeLocalSpawner.singleuser_command()]
+    settings = {
+        "ArcadeLocalSpawner": {"cmd": command, "interrupt_timeout": 5, "term_timeout": 5},
+        "JupyterHub": {"slow_stop_timeout": 1},
+        "Authenticator": {"admin_users": [ADMIN[0]]},
+        "SharedPasswordAuthenticator": {"admin_password": ADMIN[1]},
+    }
     try:
-        with running_hub(tmp, hub_settings={"ArcadeLocalSpawner": {"cmd": command}}) as hub:
+        with running_hub(tmp, hub_settings=settings) as hub:
             yield hub, gate
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -184,6 +210,20 @@ def release(gate: Path, line: str = "go\n") -> bool:
     with os.fdopen(fd, "w") as w:
         w.write(line)
     return True
+
+
+async def hold_the_reload(page: Any) -> None:
+    """Keep JupyterHub's page of a stopping session from reloading itself (every 5 s) while a
+    test looks at it: once its script has set the timer (with the refresh button's handler),
+    clear every timer of the page."""
+    await page.wait_for_function(
+        "() => { const e = window.jQuery && jQuery._data(document.getElementById('refresh'),"
+        " 'events'); return Boolean(e && e.click); }"
+    )
+    await page.evaluate(
+        "() => { const last = setTimeout(() => {}); for (let i = 0; i <= last; i++)"
+        " clearTimeout(i); }"
+    )
 
 
 async def start_from_the_form(page: Any, hub: RunningHub, user: str, name: str) -> None:
@@ -223,8 +263,8 @@ async def test_a_starting_session_shows_its_steps_can_be_cancelled_and_says_why_
                 "Starting the session's server",
             ], steps
             assert steps[3].startswith("Limiting the session to 1 core and 1 GiB RAM"), steps
-            # once the server answers, the page opens the session
-            wait_for(lambda: release(gate), 30, "the session's server to wait at the gate")
+            # once the server answers, the page opens the session (one that stops slowly)
+            wait_for(lambda: release(gate, "slow\n"), 30, "the server to wait at the gate")
             await page.wait_for_url("**/user/gus/first/**", timeout=60_000)
             # another one, cancelled while it starts: stopped, and the user is back on Sessions
             await start_from_the_form(page, hub, "gus", "second")
@@ -248,4 +288,27 @@ async def test_a_starting_session_shows_its_steps_can_be_cancelled_and_says_why_
             await screenshot(page, "spawn-failed")
             await page.click("#arcade-failed >> text=Back to Sessions")
             await page.wait_for_url("**/services/arcade/jobs")
-        hub.stop_server("gus", "first")
+            # the admin page (JupyterHub's, in the Arcade look) renders its list and passes too
+            admin = await page.context.browser.new_page()
+            await admin.goto(f"{hub.url}/hub/login")
+            await admin.fill("#username_input", ADMIN[0])
+            await admin.fill("#password_input", ADMIN[1])
+            await admin.click("#login_submit")
+            await admin.wait_for_url("**/services/arcade/jobs")
+            await admin.goto(f"{hub.url}/hub/admin")
+            await admin.get_by_text("gus", exact=True).first.wait_for()
+            await assert_accessible(admin, "the admin page", ANY)
+            await assert_one_main(admin, "the admin page")
+            # while the first one stops, its address says so, in the Arcade look
+            stop = hub.api("DELETE", "/users/gus/servers/first")
+            assert stop.status_code == 202, stop.text
+            await page.goto(f"{hub.url}/hub/user/gus/first/")
+            assert await page.inner_text("h1") == "Your session is stopping"
+            assert await nav_texts(page) == list(NAV)
+            await hold_the_reload(page)
+            await assert_accessible(page, "a stopping session", ANY)
+            await assert_one_main(page, "a stopping session")
+            await page.click("#arcade-back")
+            await page.wait_for_url("**/services/arcade/jobs")
+        wait_for(lambda: not (hub.server("gus", "first") or {}).get("pending"), 30,
+                 "the first session to stop")

@@ -68,7 +68,7 @@ def test_rest_spawn_follows_the_group_policy(group_hub: RunningHub) -> None:
     r = hub.api("POST", "/users/bob/servers/big", json={"cores": 2})
     assert r.status_code == 400, r.text
     assert (
-        "cores: 2 is above the maximum of 1 cores per session for your groups "
+        "cores: 2 is above the maximum of 1 core per session for your groups "
         "(group policy: default)" in r.json()["message"]
     )
     r = hub.api("POST", "/users/bob/servers/desk", json={"image": "desktop"})

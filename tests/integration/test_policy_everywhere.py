@@ -65,7 +65,7 @@ DATASET_REFUSED = "you may not use dataset 'secret-survey': it is for members of
 CASA_MISMATCH = "dataset 'alma-2019' needs CASA 5.4, but CASA 6.7 provides CASA 6.7"
 CASA_BATCH_MISMATCH = "dataset 'alma-2019' needs CASA 5.4, but CASA 6.7 batch provides CASA 6.7"
 CORES_REFUSED = (
-    "2 is above the maximum of 1 cores per session for your groups (group policy: default)"
+    "2 is above the maximum of 1 core per session for your groups (group policy: default)"
 )
 
 

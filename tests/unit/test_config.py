@@ -194,3 +194,149 @@ def test_run_refuses_a_kubernetes_document_with_a_pointer(tmp_path: Path) -> Non
     result = cli("run", "--config", str(doc), "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 2
     assert "deploy the Kubernetes backend with the zero-to-jupyterhub chart" in result.stderr
+
+
+PASSWORD = "hunter2"
+"""A password written into a URL by mistake: no configuration error may repeat it."""
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            MINIMAL + "web: {public_url: 'https://alice:hunter2@host.example.org/'}\n",
+            "web.public_url: the address must name a host, and no user name or password, "
+            "e.g. https://hub.example.org/ (got 'https://***@host.example.org/')",
+        ),
+        (
+            MINIMAL + "images: {registries: [{url: 'https://alice:hunter2@reg.example.org/v2'}]}\n",
+            "images.registries[0].url: registry url 'https://***@reg.example.org/v2' must not "
+            "have a path, query or fragment",
+        ),
+        (
+            MINIMAL + "auth: {method: {type: oidc, issuer: 'ftp://alice:hunter2@idp.example.org',"
+            " client_id: hub, allow_any_user: true}}\n",
+            "auth.method.oidc.issuer: String should match pattern '^https?://' "
+            "(got 'ftp://***@idp.example.org')",
+        ),
+        (  # an image reference is logged with every launch
+            MINIMAL.replace("x/nb:1", "https://alice:hunter2@reg.example.org/nb:1"),
+            "catalogue[0] (nb).image: an image reference has no URL scheme and no user name or "
+            "password: write host[:port]/repository:tag and give the registry's credentials in "
+            "images.registries (password_env) (the value is not shown: it may be a secret)",
+        ),
+        (
+            MINIMAL.replace("x/nb:1", "alice:hunter2@reg.example.org/nb:1"),
+            "catalogue[0] (nb).image: an image reference has no URL scheme",
+        ),
+        (  # longer than a message quotes: the password goes before the value is cut
+            MINIMAL + f"web: {{public_url: 'https://alice:hunter2{'x' * 80}@host.example.org/'}}\n",
+            "(got 'https://***@host.example.org/')",
+        ),
+    ],
+)
+def test_config_errors_never_repeat_a_password_in_a_url(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "platform.yaml")
+    assert any(problem in p for p in info.value.problems), info.value.problems
+    assert PASSWORD not in str(info.value) and "alice" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (  # the secret itself where the name of its variable goes
+            MINIMAL + "auth: {method: {type: oidc, issuer: 'https://idp.example.org',"
+            " client_id: hub, client_secret_env: 'hunter2-Xy!9', allow_any_user: true}}\n",
+            "auth.method.oidc.client_secret_env: the name of an environment variable "
+            "(letters, digits and _), not the secret itself (the value is not shown: it may be "
+            "a secret)",
+        ),
+        (
+            MINIMAL + "images: {registries: [{url: 'https://reg.example.org', username: bot,"
+            " password_env: 'hunter2 token'}]}\n",
+            "images.registries[0].password_env: the name of an environment variable "
+            "(letters, digits and _), not the secret itself (the value is not shown: it may be "
+            "a secret)",
+        ),
+        (
+            MINIMAL.replace("local: {}", "local: {env: {API_TOKEN: [hunter2]}}"),
+            "catalogue[0] (nb).local.env.API_TOKEN: Input should be a valid string "
+            "(the value is not shown: it may be a secret)",
+        ),
+    ],
+)
+def test_config_errors_never_repeat_a_secret_setting(text: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "platform.yaml")
+    assert any(problem in p for p in info.value.problems), info.value.problems
+    assert PASSWORD not in str(info.value)
+
+
+def test_image_references_pinned_by_digest_are_no_credentials() -> None:
+    digest = "sha256:" + "a" * 64
+    for image in (f"python@{digest}", f"reg.example.org:5000/nb@{digest}"):
+        assert parse_config(MINIMAL.replace("x/nb:1", image)).catalogue[0].image == image
+
+
+def test_running_services_report_a_bad_document_without_the_password(tmp_path: Path) -> None:
+    """The hub's spawners and the services read the document through the cache (at start and
+    after an edit): what they log when it is wrong has no password either."""
+    from arcade_hub.config.cache import platform_config
+
+    doc = tmp_path / "platform.yaml"
+    doc.write_text(MINIMAL + "web: {public_url: 'https://alice:hunter2@host.example.org/'}\n")
+    with pytest.raises(ConfigError) as info:
+        platform_config(str(doc))
+    assert "web.public_url: the address must name a host" in str(info.value)
+    assert PASSWORD not in str(info.value)
+
+
+def test_config_errors_quote_at_most_80_characters_of_a_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(MINIMAL.replace("kind: notebook", f"kind: {'n' * 500}"))
+    assert f"(got '{'n' * 80}…')" in info.value.problems[0]
+
+
+@pytest.mark.parametrize("command", ["check-config", "render-values"])
+def test_commands_print_config_errors_without_the_password(
+    tmp_path: Path, command: str
+) -> None:
+    doc = tmp_path / "platform.yaml"
+    doc.write_text(MINIMAL + "web: {public_url: 'https://alice:hunter2@host.example.org/'}\n")
+    args = [str(doc)] if command == "check-config" else ["--config", str(doc)]
+    result = cli(command, *args)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "web.public_url: the address must name a host" in result.stderr
+    assert PASSWORD not in result.stderr + result.stdout
+
+
+def test_the_arcade_service_refuses_a_bad_document_at_start_in_one_message(
+    tmp_path: Path,
+) -> None:
+    """The service reads the document when it starts: a bad one ends it with the problems,
+    as check-config says them (no password), not a traceback."""
+    import os
+    import socket
+
+    from arcade_hub import contract
+
+    doc = tmp_path / "platform.yaml"
+    doc.write_text(MINIMAL + "web: {public_url: 'https://alice:hunter2@host.example.org/'}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}",
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",  # not reached
+        "JUPYTERHUB_API_TOKEN": "unused",
+        contract.PLATFORM_CONFIG: str(doc),
+        contract.DATA_DIR: str(tmp_path / "data"),
+    }
+    result = subprocess.run([sys.executable, "-m", "arcade_hub.service"], env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "arcade service cannot start: " in result.stderr
+    assert "web.public_url: the address must name a host" in result.stderr
+    assert PASSWORD not in result.stderr

@@ -147,7 +147,7 @@ def test_entries_refused_with_403_naming_the_group_rule(config: PlatformConfig, 
 
 SESSION_LIMITS = [
     # options, groups, field, message fragment
-    ({"cores": 2}, set(), "cores", "above the maximum of 1 cores per session for your groups "
+    ({"cores": 2}, set(), "cores", "above the maximum of 1 core per session for your groups "
      "(group policy: default)"),
     ({"ram": 2}, {"alma"}, "ram", "above the maximum of 1 GiB of RAM per session"),
     ({"ram": 1.5}, {"batch"}, "ram", "1.5 is above the maximum of 1 GiB of RAM per session for "
@@ -318,3 +318,27 @@ def test_the_form_offers_only_what_the_user_may_launch(config: PlatformConfig) -
 def test_unknown_keys_in_a_rule_are_errors() -> None:
     with pytest.raises(ValueError, match="max_cpus"):
         config_with({"default": {"max_cpus": 1}})
+
+
+def test_refusals_count_in_words_one_core_two_cores(site: Site) -> None:
+    """A limit of one reads "1 core", "1 session", "1 instance", not "1 cores"."""
+    config = config_with({"default": {"max_cores": 1, "max_total_cores": 1, "max_sessions": 1}})
+    e = refusal(config, site, {"cores": 2})
+    assert e.errors["cores"] == (
+        "2 is above the maximum of 1 core per session for your groups (group policy: default)"
+    )
+    e = refusal(config, site, {"cores": 1}, usage=Usage(sessions=(Held(1, 1),)))
+    assert e.errors[""] == (
+        "you already have 1 session running and your groups allow 1 at once "
+        "(group policy: default); stop one first"
+    )
+    assert e.errors["cores"] == (
+        "1 more would make 2 cores in use, above the total of 1 core your groups allow "
+        "(group policy: default); you hold 1 in running sessions and jobs"
+    )
+    one_job = config.model_copy(
+        update={"jobs": config.jobs.model_copy(update={"max_replicas": 1})}
+    )
+    with pytest.raises(LaunchRefused) as refused:
+        job(one_job, site, {"batch"}, Usage(), instances=2)
+    assert refused.value.errors["replicas"] == "2 is above the maximum of 1 instance per job"
