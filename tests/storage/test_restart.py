@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
+import sqlite3
+import subprocess
 from typing import Any
 
 import httpx
 import psutil
 import pytest
 
+from arcade_hub.storage.jobs import jobs_path
 from tests.hub import wait_for
-from tests.storage.conftest import VosPlatform
+from tests.storage.conftest import BIN, VosPlatform
 from tests.storage.test_hostile import SERVICE, http
 
 pytestmark = pytest.mark.integration
@@ -83,7 +85,7 @@ def gone(proc: psutil.Process) -> bool:
         return True
 
 
-def jobs_as_seen(p: VosPlatform, jobs: dict[str, str], user: str) -> dict[str, Any]:
+def jobs_as_seen(p: VosPlatform, jobs: dict[str, str], user: str | None) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for name, path in jobs.items():
         r = http(p, "GET", f"{SERVICE}/{path}", user=user)
@@ -138,7 +140,8 @@ def test_jobs_outlive_a_restart(vos_platform: VosPlatform) -> None:
     restarted(p, p.service(), signal.SIGTERM)
 
     assert jobs_as_seen(p, jobs, "alice") == before
-    assert {s for s, _ in jobs_as_seen(p, jobs, "bob").values()} == {404}
+    for stranger in ("bob", None):
+        assert {s for s, _ in jobs_as_seen(p, jobs, stranger).values()} == {404}
     # the move negotiated before the restart runs after it
     ran = http(p, "POST", f"{SERVICE}/transfers/{move}/phase", data={"PHASE": "RUN"})
     assert ran.status_code == 303 and phase(p, move) == "COMPLETED"
@@ -146,40 +149,56 @@ def test_jobs_outlive_a_restart(vos_platform: VosPlatform) -> None:
     assert not (p.home("alice") / "restart-a.txt").exists()
 
 
+def executing(p: VosPlatform) -> list[str]:
+    """Ids of the jobs the service is running, from its store (as root reads it)."""
+    path = jobs_path(p.hub.data_dir)
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return [r[0] for r in db.execute("SELECT id FROM jobs WHERE phase = 'EXECUTING'")]
+    finally:
+        db.close()
+
+
 def test_a_job_running_when_the_service_dies_says_so(vos_platform: VosPlatform) -> None:
-    """The service is killed while a move runs (held in EXECUTING by stopping the user's
-    worker, so it cannot finish); after the restart the move is ERROR, with a message saying
-    what happened and what to look at, and the file is where it was."""
+    """The service is killed while `vmv` runs a move (held in EXECUTING by stopping the
+    user's workers, so it cannot finish); after the restart the move is ERROR, with a message
+    saying what happened and what to look at, and the file is where it was."""
     p = vos_platform
     put(p, "running.txt", b"r")
-    document = transfer(p, "home/alice/running.txt", "home/alice/ran.txt", False)
     service = p.service()
     uid = p.home("alice").stat().st_uid
     workers = [w for w in service.children() if w.uids().real == uid]
-    assert workers, "alice's listing and upload started a worker"
+    assert workers, "alice's upload started a worker"
     for worker in workers:
         worker.send_signal(signal.SIGSTOP)
-    answers: list[object] = []
+    vmv = subprocess.Popen(
+        [
+            str(BIN / "vmv"),
+            "--token",
+            p.token("alice"),
+            "arcade:home/alice/running.txt",
+            "arcade:home/alice/ran.txt",
+        ],
+        env=p.env("alice"),
+        cwd=p.work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        move = made(http(p, "POST", f"{SERVICE}/transfers", content=document))
-
-        def run() -> None:
-            try:
-                answers.append(
-                    http(p, "POST", f"{SERVICE}/transfers/{move}/phase", data={"PHASE": "RUN"})
-                )
-            except httpx.HTTPError as e:
-                answers.append(e)
-
-        runner = threading.Thread(target=run)
-        runner.start()
-        wait_for(lambda: phase(p, move) == "EXECUTING", 30, "the move to be running")
+        (move,) = wait_for(lambda: executing(p), 60, "the move to be running")
         restarted(p, service, signal.SIGKILL)
     finally:
         for worker in workers:
             worker.kill()
-    runner.join(60)
-    assert not runner.is_alive() and answers, "the client running the move got an answer"
+    try:
+        out, err = vmv.communicate(timeout=300)
+    finally:
+        vmv.kill()
+    # the client's RUN request died with the service: the hub's proxy answered 503 for it
+    assert vmv.returncode != 0 and "503 : Service Unavailable" in err, (out, err)
 
     assert phase(p, move) == "ERROR"
     error = http(p, "GET", f"{SERVICE}/transfers/{move}/error")
