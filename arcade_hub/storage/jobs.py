@@ -94,7 +94,7 @@ def interrupted(kind: str, payload: dict[str, Any]) -> str:
             f"{RESTARTED}: some nodes in {node('path')} may have the new properties and others "
             "the old; set them again (it is safe to repeat)"
         )
-    return f"{RESTARTED}; start it again"
+    return f"{RESTARTED}; nothing was transferred: start the transfer again"
 
 
 class JobTable:
@@ -115,12 +115,14 @@ class JobTable:
         self._db.close()
 
     def recover(self) -> int:
-        """At start: forget expired jobs; a job left EXECUTING is ERROR (`interrupted`).
-        Returns how many were left EXECUTING."""
+        """At start: forget expired jobs; a job left EXECUTING, or a sync transfer whose
+        negotiation was cut off (PENDING: it is never RUN), is ERROR (`interrupted`).
+        Returns how many."""
         with Transaction(self._db):
             self._prune()
             rows = self._db.execute(
-                "SELECT id, kind, payload FROM jobs WHERE phase = 'EXECUTING'"
+                "SELECT id, kind, payload FROM jobs WHERE phase = 'EXECUTING' "
+                "OR (kind = 'sync' AND phase = 'PENDING')"
             ).fetchall()
             self._db.executemany(
                 "UPDATE jobs SET phase = 'ERROR', error = ? WHERE id = ?",

@@ -46,7 +46,10 @@ class JobHandler(StorageHandler):
         self.write_xml(documents.job_document(job.id, job.phase, job.owner, job.error, job.results))
 
     async def run(self, job: Job) -> None:
-        """Run a PENDING job now; its phase says how it went."""
+        """Run a PENDING job now; its phase says how it went. A sync transfer is not run:
+        its phase is its negotiation's."""
+        if job.kind not in RUNNERS:
+            return
         if not await self.storage.jobs.move_on(job, "PENDING", "EXECUTING"):
             return
         try:

@@ -116,15 +116,18 @@ def test_a_restart_keeps_every_job_and_ends_the_running_ones(path: Path) -> None
         job = table.create("alice", kind, payload)
         assert table.move_on(job, "PENDING", "EXECUTING")
         running[kind] = job.id
+    negotiating = table.create("alice", "sync", {})  # the service died during its checks
     table.close()  # as after SIGKILL: nothing more was written
 
     jobs = Jobs(path)
     try:
-        assert jobs.interrupted == 3
+        assert jobs.interrupted == 4
 
         def get(job_id: str, caller: str | None = "alice") -> Job:
             return asyncio.run(jobs.get(job_id, caller))
 
+        cut = get(negotiating.id)
+        assert cut.phase == "ERROR" and "start the transfer again" in (cut.error or "")
         assert get(pending.id).phase == "PENDING"
         kept = get(done.id)
         assert (kept.phase, kept.results) == ("COMPLETED", {"successcount": "final:7"})
