@@ -143,6 +143,9 @@ def test_jobs_outlive_a_restart(vos_platform: VosPlatform) -> None:
     assert jobs_as_seen(p, jobs, "alice") == before
     for stranger, status in (("bob", 404), (None, 401)):
         assert {s for s, _ in jobs_as_seen(p, jobs, stranger).values()} == {status}
+    # a sync transfer is not run: RUN leaves it as it is, no error
+    again = http(p, "POST", f"{SERVICE}/transfers/{sync}/phase", data={"PHASE": "RUN"})
+    assert again.status_code == 303 and phase(p, sync) == "COMPLETED"
     # the move negotiated before the restart runs after it
     ran = http(p, "POST", f"{SERVICE}/transfers/{move}/phase", data={"PHASE": "RUN"})
     assert ran.status_code == 303 and phase(p, move) == "COMPLETED"
