@@ -13,12 +13,12 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from arcade_hub.jobs.model import Instance, JobRecord, JobState, Status
+from arcade_hub.jobs.sqlite import DatabaseThread, P, T, Transaction, connect
 from arcade_hub.launch.spec import LaunchSpec
 
 SCHEMA = """
@@ -109,13 +109,8 @@ class JobDatabase:
     """The store's SQLite connection; every method blocks (see `JobStore`)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db = connect(path, SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -235,12 +230,8 @@ class JobDatabase:
         with self._tx():
             self._db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-P = ParamSpec("P")
-T = TypeVar("T")
+    def _tx(self) -> Transaction:
+        return Transaction(self._db)
 
 
 class JobStore:
@@ -249,13 +240,13 @@ class JobStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="job-store")
-        self._db = self._thread.submit(JobDatabase, path).result()
+        self._thread = DatabaseThread("job-store")
+        self._db = self._thread.call(JobDatabase, path)
         self._changed = asyncio.Event()
         self.closed = False
 
     async def _run(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.wrap_future(self._thread.submit(call, *args, **kwargs))
+        return await self._thread.run(call, *args, **kwargs)
 
     async def _change(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """A call that changes records: whoever waits for a change (`changed`) is woken."""
@@ -277,7 +268,7 @@ class JobStore:
     def close(self) -> None:
         self.closed = True
         self._wake()
-        self._thread.submit(self._db.close).result()
+        self._thread.call(self._db.close)
         self._thread.shutdown()
 
     async def add(self, instances: list[Instance]) -> None:
@@ -333,17 +324,6 @@ class JobStore:
 
     async def remove_job(self, job_id: str) -> None:
         await self._change(self._db.remove_job, job_id)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _row(instance: Instance) -> list[Any]:

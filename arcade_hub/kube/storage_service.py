@@ -1,5 +1,6 @@
 """Pure builders: the storage service (VOSpace, `arcade_hub.storage`) on Kubernetes, as a
-Deployment of one pod beside the z2jh chart, its Service and its NetworkPolicy.
+Deployment of one pod beside the z2jh chart, its Service, its NetworkPolicy and the claim
+that keeps its state (its UWS jobs) when the pod is replaced.
 
 The pod mounts the sessions' shared claims whole and runs with the sessions' own security
 contexts (`arcade_hub.kube.builders.security_contexts`: their runAsUser, runAsGroup and
@@ -23,6 +24,10 @@ STORAGE_PORT = 8080
 STORAGE_URL = f"http://{STORAGE_NAME}:{STORAGE_PORT}"
 """Where the hub's proxy reaches the storage service (its Service in the hub's namespace)."""
 STORAGE_STATE = "/arcade/storage-state"
+STATE_CLAIM = f"{STORAGE_NAME}-state"
+"""The service's own claim (the cluster's default StorageClass), mounted at STORAGE_STATE:
+its jobs outlive the pod (an upgrade, a rescheduling). No session mounts it."""
+STATE_SIZE = "1Gi"
 PROXY_SELECTOR = {"component": "proxy"}
 """z2jh's label on the proxy pod, the one client of the storage service."""
 HUB_ACCESS = {"hub.jupyter.org/network-access-hub": "true"}
@@ -96,7 +101,7 @@ def storage_pod_spec(service: StorageService, kube: KubeBackend) -> Manifest:
             *volumes,
             {"name": "platform", "secret": {"secretName": service.hub_secret, "items": [
                 {"key": service.platform_key, "path": filename}]}},
-            {"name": "state", "emptyDir": {"sizeLimit": "1Gi"}},
+            {"name": "state", "persistentVolumeClaim": {"claimName": STATE_CLAIM}},
         ],
     }
     if kube.image_pull_secrets:
@@ -105,9 +110,9 @@ def storage_pod_spec(service: StorageService, kube: KubeBackend) -> Manifest:
 
 
 def build_storage_service(service: StorageService, kube: KubeBackend) -> list[Manifest]:
-    """The storage service as a Deployment of one pod, its Service and a NetworkPolicy that
-    lets only the hub's proxy in. One replica, replaced rather than rolled: a transfer's job
-    lives in the service's memory."""
+    """The storage service as a Deployment of one pod, its Service, a NetworkPolicy that
+    lets only the hub's proxy in, and its state claim. One replica, replaced rather than
+    rolled: one pod at a time uses the state (ReadWriteOnce)."""
     pod = storage_pod_spec(service, kube)
     select = {"app.kubernetes.io/name": STORAGE_NAME}
     labels = {**select, "app.kubernetes.io/part-of": "arcade-hub",
@@ -148,4 +153,11 @@ def build_storage_service(service: StorageService, kube: KubeBackend) -> list[Ma
                          "ports": [{"port": "http", "protocol": "TCP"}]}],
         },
     }
-    return [deployment, svc, policy]
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {**metadata(), "name": STATE_CLAIM},
+        "spec": {"accessModes": ["ReadWriteOnce"],
+                 "resources": {"requests": {"storage": STATE_SIZE}}},
+    }
+    return [deployment, svc, policy, claim]

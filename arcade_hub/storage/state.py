@@ -20,7 +20,7 @@ from arcade_hub.config.vospace import NAME
 from arcade_hub.launch.choices import user_groups
 from arcade_hub.service_env import ManagedServiceSettings
 from arcade_hub.storage.access import Caller, Trees
-from arcade_hub.storage.jobs import Jobs
+from arcade_hub.storage.jobs import Jobs, jobs_path
 from arcade_hub.storage.names import short_name_aliases, uri_authority
 from arcade_hub.storage.pool import WorkerPool
 
@@ -72,7 +72,7 @@ class Storage:
         self.settings = settings
         self.trees = Trees(self.platform, settings.data_dir)
         self.pool = WorkerPool(environment={contract.DATA_DIR: str(settings.data_dir)})
-        self.jobs = Jobs()
+        self.jobs = Jobs(jobs_path(settings.data_dir))
         self.auth = HubAuth(
             api_token=settings.api_token, api_url=settings.hub_api_url, cache_max_age=60
         )
@@ -110,4 +110,5 @@ class Storage:
 
     async def close(self) -> None:
         self.pool.close()
+        self.jobs.close()
         await self.users.aclose()

@@ -36,8 +36,8 @@ class JobHandler(StorageHandler):
     def job_url(self, job: Job) -> str:
         return f"{self.base()}/{ENDPOINTS[job.kind]}/{job.id}"
 
-    def job(self, job_id: str, kinds: tuple[str, ...]) -> Job:
-        job = self.storage.jobs.get(job_id, self.caller.name)
+    async def job(self, job_id: str, kinds: tuple[str, ...]) -> Job:
+        job = await self.storage.jobs.get(job_id, self.caller.name)
         if job.kind not in kinds:
             raise Refused(404, "NodeNotFound", "no such job")
         return job
@@ -46,15 +46,18 @@ class JobHandler(StorageHandler):
         self.write_xml(documents.job_document(job.id, job.phase, job.owner, job.error, job.results))
 
     async def run(self, job: Job) -> None:
-        """Run a PENDING job now; its phase says how it went."""
-        if job.phase != "PENDING":
+        """Run a PENDING job now; its phase says how it went. A sync transfer is not run:
+        its phase is its negotiation's."""
+        if job.kind not in RUNNERS:
             return
-        job.phase = "EXECUTING"
+        if not await self.storage.jobs.move_on(job, "PENDING", "EXECUTING"):
+            return
         try:
             job.results = await RUNNERS[job.kind](self, job.payload)
             job.phase = "COMPLETED"
         except Refused as e:
             job.fail(e)
+        await self.storage.jobs.save(job)
 
 
 class SyncHandler(JobHandler):
@@ -68,7 +71,7 @@ class SyncHandler(JobHandler):
                 "moves go to the asynchronous transfers endpoint",
             )
         path = self.uri_path(request.target)
-        job = self.storage.jobs.create(self.caller.name, "sync", {})
+        job = await self.storage.jobs.create(self.caller.name, "sync", {})
         endpoints: list[tuple[str, str]] = []
         try:
             await self.check(path, request.direction == PUSH)
@@ -79,6 +82,7 @@ class SyncHandler(JobHandler):
         except Refused as e:
             job.fail(e)
         job.document = documents.transfer_document(request.target, request.direction, endpoints)
+        await self.storage.jobs.save(job)
         self.redirect(f"{self.base()}/xfer/{job.id}", status=303)
 
     async def check(self, path: NodePath, push: bool) -> None:
@@ -96,8 +100,8 @@ class SyncHandler(JobHandler):
 
 
 class TransferDetailsHandler(JobHandler):
-    def get(self, job_id: str) -> None:
-        self.write_xml(self.job(job_id, ("sync",)).document)
+    async def get(self, job_id: str) -> None:
+        self.write_xml((await self.job(job_id, ("sync",))).document)
 
 
 class AsyncHandler(JobHandler):
@@ -107,14 +111,14 @@ class AsyncHandler(JobHandler):
 
     async def post(self) -> None:
         kind, payload = self.create()
-        job = self.storage.jobs.create(self.caller.name, kind, payload)
+        job = await self.storage.jobs.create(self.caller.name, kind, payload)
         self.redirect(self.job_url(job), status=303)
 
     def create(self) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError
 
-    def get(self, job_id: str) -> None:
-        self.write_job(self.job(job_id, self.kinds))
+    async def get(self, job_id: str) -> None:
+        self.write_job(await self.job(job_id, self.kinds))
 
 
 class MoveHandler(AsyncHandler):
@@ -154,26 +158,27 @@ class PhaseHandler(JobHandler):
 
     kinds: tuple[str, ...] = ("sync", "move", "delete", "props")
 
-    def get(self, job_id: str) -> None:
+    async def get(self, job_id: str) -> None:
+        job = await self.job(job_id, self.kinds)
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
-        self.finish(self.job(job_id, self.kinds).phase)
+        self.finish(job.phase)
 
     async def post(self, job_id: str) -> None:
-        job = self.job(job_id, self.kinds)
+        job = await self.job(job_id, self.kinds)
         fields = {k.lower(): v for k, v in self.form().items()}
         phase = fields.get("phase", "").upper()
         if phase == "RUN":
             await self.run(job)
-        elif phase == "ABORT" and job.phase == "PENDING":
-            job.phase = "ABORTED"
+        elif phase == "ABORT":
+            await self.storage.jobs.move_on(job, "PENDING", "ABORTED")
         elif phase not in ("RUN", "ABORT"):
             raise Refused(400, "InvalidArgument", "set the phase to RUN or ABORT")
         self.redirect(self.job_url(job), status=303)
 
 
 class ErrorHandler(JobHandler):
-    def get(self, job_id: str) -> None:
-        job = self.job(job_id, ("sync", "move", "delete", "props"))
+    async def get(self, job_id: str) -> None:
+        job = await self.job(job_id, ("sync", "move", "delete", "props"))
         self.set_header("Content-Type", "text/plain; charset=UTF-8")
         self.finish(job.error or "")
 

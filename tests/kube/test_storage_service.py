@@ -23,6 +23,7 @@ from arcade_hub.kube.builders import build_pod_pieces
 from arcade_hub.kube.objects import pod_manifest, serialize
 from arcade_hub.kube.restricted import violations
 from arcade_hub.kube.storage_service import (
+    STATE_CLAIM,
     STORAGE_URL,
     StorageService,
     build_storage_service,
@@ -114,7 +115,24 @@ def test_the_service_finds_homes_and_projects_where_sessions_mount_them(
 
 def test_without_project_spaces_only_homes_are_mounted() -> None:
     pod = objects(projects={"enabled": False})["Deployment"]["spec"]["template"]["spec"]
-    assert [v["name"] for v in pod["volumes"] if "persistentVolumeClaim" in v] == ["home"]
+    claims = [v["name"] for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == ["home", "state"]  # the state claim is the service's own
+
+
+def test_its_jobs_outlive_the_pod_on_a_claim_no_session_mounts() -> None:
+    """The service keeps its UWS jobs in ARCADE_DATA_DIR: a claim of its own, so that an
+    upgrade or a rescheduled pod loses none; one pod at a time (Recreate, ReadWriteOnce)."""
+    built = objects()
+    pod = built["Deployment"]["spec"]["template"]["spec"]
+    main = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in main["env"]}
+    state = next(v for v in pod["volumes"] if v["name"] == "state")
+    assert state["persistentVolumeClaim"]["claimName"] == built["PersistentVolumeClaim"][
+        "metadata"]["name"] == STATE_CLAIM
+    assert {"name": "state", "mountPath": env["ARCADE_DATA_DIR"]} in main["volumeMounts"]
+    assert built["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert built["Deployment"]["spec"]["strategy"] == {"type": "Recreate"}
+    assert STATE_CLAIM not in json.dumps(session_pod())
 
 
 @pytest.mark.parametrize("kube,words", [
