@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import secrets
@@ -37,6 +38,29 @@ def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(interval)
+
+
+def make_gate(tmp: Path) -> Path:
+    """A FIFO in `tmp` that a held session's server reads a line from before it goes on (see
+    `release`); sessions' servers run under their users' own uids, so anyone may open it."""
+    gate = tmp / "gate"
+    os.mkfifo(gate)
+    gate.chmod(0o666)
+    return gate
+
+
+def release(gate: Path, line: str = "go\n") -> bool:
+    """Let a held session's server go on, once it waits at the gate (False until then); an
+    empty `line` makes it exit instead."""
+    try:
+        fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # nobody reads it yet
+            return False
+        raise
+    with os.fdopen(fd, "w") as w:
+        w.write(line)
+    return True
 
 
 def processes_mentioning(text: str | Path) -> list[int]:

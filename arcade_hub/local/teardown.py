@@ -56,3 +56,4 @@ async def tear_down(
     for path in scratch:
         await remove_tree(Path(path))
     await remove_tree(session_dir)
+    log.info("Cleaned up %s", session_id)

@@ -8,8 +8,6 @@ show."""
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
 import re
 import shlex
 import shutil
@@ -27,7 +25,7 @@ from tests.e2e.browser import (
     logged_in_page,
     screenshot,
 )
-from tests.hub import RunningHub, running_hub, shared_tmp, wait_for
+from tests.hub import RunningHub, make_gate, release, running_hub, shared_tmp, wait_for
 from tests.service.conftest import Api
 
 pytestmark = pytest.mark.e2e
@@ -179,9 +177,7 @@ def hub_holding_sessions() -> Iterator[tuple[RunningHub, Path]]:
     SIGINT and SIGTERM until the hub kills it), and the hub answers a stop after one second:
     the page of a stopping session stays up too. The hub has an admin, `ADMIN`."""
     tmp = shared_tmp()
-    gate = tmp / "gate"
-    os.mkfifo(gate)
-    gate.chmod(0o666)  # the session's server runs under the user's own uid
+    gate = make_gate(tmp)
     held = (f"read go < {shlex.quote(str(gate))} || exit 1; if [ \"$go\" = slow ]; then "
             "trap '' INT TERM; \"$0\" \"$@\"; exit; fi; exec \"$0\" \"$@\"")
     command = ["/bin/sh", "-c", held, ArcadeLocalSpawner.singleuser_command()]
@@ -196,20 +192,6 @@ def hub_holding_sessions() -> Iterator[tuple[RunningHub, Path]]:
             yield hub, gate
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def release(gate: Path, line: str = "go\n") -> bool:
-    """Let a held session's server go on, once it waits at the gate (False until then); an
-    empty `line` makes it exit instead."""
-    try:
-        fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as e:
-        if e.errno == errno.ENXIO:  # nobody reads it yet
-            return False
-        raise
-    with os.fdopen(fd, "w") as w:
-        w.write(line)
-    return True
 
 
 async def hold_the_reload(page: Any) -> None:
