@@ -219,6 +219,7 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
             await tear_down(session_id, Path(self.data_dir), scratch, cg, self.log)
         except Exception:  # nobody may await it (a cancelled start): logged, never lost
             self.log.exception("Cleaning up session %s of %s failed", session_id, self._log_name)
+            self._cleaning = None  # stop() tries again
 
     async def _clean_up_finished(self) -> None:
         """Await the session's clean-up, if it began; cancelling the caller leaves it running."""
