@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from jupyterhub.utils import maybe_future
 from kubernetes_asyncio.client import V1Pod
@@ -29,6 +30,8 @@ from arcade_hub.kube.volumes import KubeLaunchError
 from arcade_hub.launch.site import Site
 from arcade_hub.launch.spec import LaunchSpec
 from arcade_hub.spawners.mixin import ArcadeSpawnerMixin
+
+T = TypeVar("T")
 
 
 def escape_templates(value: Any) -> Any:
@@ -68,6 +71,9 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         "ARCADE_API_URL (`arcade-launch`, the desktop menu); on z2jh through the proxy: "
         "`http://proxy-public/services/arcade/api/v1`.",
     ).tag(config=True)
+
+    _removing: asyncio.Task[None] | None = None
+    """The removal of a cancelled start's pod, until the next start has awaited it."""
 
     # KubeSpawner's progress reports the pod's events; the mixin's is for local sessions
     progress = KubeSpawner.progress
@@ -184,6 +190,60 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         future: asyncio.Future[Any] = super().start()
         return future
 
+    async def _start(self) -> Any:
+        """KubeSpawner's start. Cancelled (the user stopped the starting session, or it timed
+        out), it gives up at once and leaves the pod's removal to a task: the hub stops the
+        session a second later only if it sees a pod, and a create request already sent
+        may land after that."""
+        await self._removal_finished()  # a cancelled start's pod, before one of the same name
+        self._removing = None
+        try:
+            return await super()._start()
+        except asyncio.CancelledError:
+            self._removing = asyncio.create_task(self._remove_cancelled_pod())
+            raise
+
+    async def _make_create_pod_request(self, pod: V1Pod, request_timeout: float) -> bool:
+        created: bool = await self._landing(super()._make_create_pod_request(pod, request_timeout))
+        return created
+
+    def _landing(self, request: Awaitable[T]) -> Awaitable[T]:
+        """`request` to the API server, run to its end even when the start awaiting it is
+        cancelled, so that removing a cancelled start's pod comes after it (not before a
+        pod or a Secret that the API server creates anyway)."""
+        task = asyncio.ensure_future(request)
+        in_flight: set[asyncio.Future[Any]] = self.__dict__.setdefault("_arcade_in_flight", set())
+        in_flight.add(task)
+        task.add_done_callback(in_flight.discard)
+        return asyncio.shield(task)
+
+    async def _remove_cancelled_pod(self) -> None:
+        in_flight = list(self.__dict__.get("_arcade_in_flight", ()))
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        try:
+            # deletes the pod by name (none: fine); its X Secret and NetworkPolicy go with it
+            await super().stop(now=True)
+        except Exception:  # nobody may await it (a cancelled start): logged, never lost
+            self.log.exception("Removing the pod of %s's cancelled start failed", self._log_name)
+            self._removing = None  # stop() tries again
+
+    async def _removal_finished(self) -> None:
+        if self._removing is not None:
+            await asyncio.shield(self._removing)
+
+    async def poll(self) -> int | None:
+        """Running (None) while a cancelled start's pod is being removed, so that the hub
+        stops the session (and awaits the removal) instead of taking it for stopped."""
+        if self._removing is not None and not self._removing.done():
+            return None
+        status: int | None = await super().poll()
+        return status
+
+    async def stop(self, now: bool = False) -> None:
+        await self._removal_finished()  # a cancelled start's: it deleted the pod
+        if self._removing is None:
+            await super().stop(now=now)
+
     def _install_desktop_hook(self) -> None:
         """After the desktop pod exists (KubeSpawner knows its uid), create the session's X
         cookie Secret and NetworkPolicy owned by it; an operator's own hook still runs."""
@@ -197,7 +257,7 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         spec = self.launch_spec
         assert spec is not None
         owner = Owner(pod["metadata"]["name"], pod["metadata"]["uid"])
-        await ensure_desktop_x11(self.api, self.namespace, spec, owner)
+        await self._landing(ensure_desktop_x11(self.api, self.namespace, spec, owner))
         operator_hook = self.__dict__.get("_operator_after_pod_created")
         if operator_hook is not None:
             await maybe_future(operator_hook(spawner, pod))

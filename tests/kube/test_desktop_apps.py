@@ -242,3 +242,45 @@ async def test_options_from_the_rest_api_become_a_desktop_spec(
                           launch_spec(config), platform_config_file=str(document))
     again.load_state(state)
     assert again.launch_spec == spec
+
+
+async def cancelled_as_the_hub_does(spawner: ArcadeKubeSpawner, start: asyncio.Future[Any]) -> None:
+    """JupyterHub's DELETE of a starting session: cancel the start (which gives up at once),
+    then stop the server if `poll()` says it runs."""
+    start.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(start, 0.5)
+    if await spawner.poll() is None:
+        await spawner.stop()
+
+
+@pytest.mark.parametrize("in_flight", ["pods", "secrets"])
+async def test_a_desktop_cancelled_while_it_starts_leaves_nothing_and_starts_again(
+    fake_api: FakeKubeAPI, in_flight: str
+) -> None:
+    """Cancelled while the API server still creates its pod or its X Secret (and answers
+    after the hub has looked for the pod): the pod, Secret and NetworkPolicy that land
+    anyway are removed, the pod once; the same session then starts again."""
+    config = platform()
+    spawner = build_spawner(Cluster(fake_api.url, NAMESPACE, fake_api), config,
+                            launch_spec(config, "desktop"))
+    fake_api.slow("create", in_flight, 1.0)
+    start = asyncio.ensure_future(spawner.start())
+    await fake_api.wait_for(lambda: fake_api.counts[("create", in_flight)] == 1)
+    await cancelled_as_the_hub_does(spawner, start)
+    # once the API server has created what it was asked to, nothing is left
+    await fake_api.wait_for(lambda: any(
+        event == "ADDED" and resource == in_flight for _, event, resource, _ in fake_api.history))
+    assert fake_api.list("pods") == fake_api.list("secrets") == []
+    assert fake_api.list("networkpolicies") == []
+    assert [d for d in fake_api.deletions if d[0] == "pods"] == [
+        ("pods", spawner.pod_name, "Background")]
+
+    start = asyncio.ensure_future(spawner.start())
+    await fake_api.wait_for(lambda: fake_api.get("pods", NAMESPACE, spawner.pod_name) is not None)
+    await fake_api.mark_running(NAMESPACE, spawner.pod_name)
+    await start
+    assert await spawner.poll() is None
+    assert len(fake_api.list("secrets")) == len(fake_api.list("networkpolicies")) == 1
+    await spawner.stop()
+    assert fake_api.list("pods") == fake_api.list("secrets") == []
