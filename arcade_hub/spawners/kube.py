@@ -72,9 +72,6 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         "`http://proxy-public/services/arcade/api/v1`.",
     ).tag(config=True)
 
-    _removing: asyncio.Task[None] | None = None
-    """The removal of a cancelled start's pod, until the next start has awaited it."""
-
     # KubeSpawner's progress reports the pod's events; the mixin's is for local sessions
     progress = KubeSpawner.progress
 
@@ -191,16 +188,15 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         return future
 
     async def _start(self) -> Any:
-        """KubeSpawner's start. Cancelled (the user stopped the starting session, or it timed
-        out), it gives up at once and leaves the pod's removal to a task: the hub stops the
-        session a second later only if it sees a pod, and a create request already sent
-        may land after that."""
-        await self._removal_finished()  # a cancelled start's pod, before one of the same name
-        self._removing = None
+        """KubeSpawner's start. Cancelled, it gives up at once and leaves the pod's removal
+        to `begin_clean_up`: the hub stops the session a second later only if it sees a pod,
+        and a create request already sent may land after that."""
+        await self.forget_clean_up()  # a cancelled start's pod, before one of the same name
         try:
             return await super()._start()
-        except asyncio.CancelledError:
-            self._removing = asyncio.create_task(self._remove_cancelled_pod())
+        except asyncio.CancelledError:  # the user stopped it while it started, or it timed out
+            self.begin_clean_up(self._remove_cancelled_pod(),
+                                f"Removing the pod of {self._log_name}'s cancelled start")
             raise
 
     async def _make_create_pod_request(self, pod: V1Pod, request_timeout: float) -> bool:
@@ -220,28 +216,18 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
     async def _remove_cancelled_pod(self) -> None:
         in_flight = list(self.__dict__.get("_arcade_in_flight", ()))
         await asyncio.gather(*in_flight, return_exceptions=True)
-        try:
-            # deletes the pod by name (none: fine); its X Secret and NetworkPolicy go with it
-            await super().stop(now=True)
-        except Exception:  # nobody may await it (a cancelled start): logged, never lost
-            self.log.exception("Removing the pod of %s's cancelled start failed", self._log_name)
-            self._removing = None  # stop() tries again
-
-    async def _removal_finished(self) -> None:
-        if self._removing is not None:
-            await asyncio.shield(self._removing)
+        # deletes the pod by name (none: fine); its X Secret and NetworkPolicy go with it
+        await super().stop(now=True)
 
     async def poll(self) -> int | None:
-        """Running (None) while a cancelled start's pod is being removed, so that the hub
-        stops the session (and awaits the removal) instead of taking it for stopped."""
-        if self._removing is not None and not self._removing.done():
+        if self.cleaning_up:
             return None
         status: int | None = await super().poll()
         return status
 
     async def stop(self, now: bool = False) -> None:
-        await self._removal_finished()  # a cancelled start's: it deleted the pod
-        if self._removing is None:
+        await self.clean_up_finished()  # a cancelled start's: it deleted the pod
+        if not self.cleaned_up:
             await super().stop(now=now)
 
     def _install_desktop_hook(self) -> None:

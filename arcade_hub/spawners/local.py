@@ -18,7 +18,6 @@ from traitlets import Unicode, default
 from arcade_hub.casa import kernels
 from arcade_hub.config import Kind
 from arcade_hub.launch.spec import LaunchSpec, MountKind, counted
-from arcade_hub.local import cgroups
 from arcade_hub.local.availability import LocalAvailability, local_search_path
 from arcade_hub.local.paths import FILES_HOME
 from arcade_hub.local.sandbox import make_preexec
@@ -47,9 +46,6 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
 
     _session: LocalSession | None = None
     _kernel_args: list[str] = []
-    _cleaning: asyncio.Task[None] | None = None
-    """The clean-up of the last session, begun once (by a start that failed or was cancelled,
-    or by `stop()`); the next start awaits it and forgets it."""
 
     @default("interrupt_timeout")
     def _default_interrupt_timeout(self) -> int:
@@ -87,8 +83,7 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
         self.default_url = "/desktop/" if desktop else f"/lab/tree/{FILES_HOME}"
 
     async def start(self) -> Any:
-        await self._clean_up_finished()  # the last session's, before anything new
-        self._cleaning = None
+        await self.forget_clean_up()  # the last session's, before anything new
         spec = self.launch_spec
         if spec is None:  # only when a spawner is started without apply_user_options
             await self.plan_launch(self.user_options or {})
@@ -116,16 +111,12 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
             address = await super().start()
             await self._wait_until_listening(*address)
             return address
-        except asyncio.CancelledError:
-            # The user stopped the starting session (or it timed out): JupyterHub gives a
-            # cancelled start one second before it stops the server, and refuses to stop it
-            # while the start is still pending. Give up at once; the clean-up goes on, and
-            # stop() or the next start awaits it.
+        except asyncio.CancelledError:  # the user stopped it while it started, or it timed out
             self._begin_clean_up(spec)
             raise
         except BaseException:
             self._begin_clean_up(spec)
-            await self._clean_up_finished()
+            await self.clean_up_finished()
             raise
 
     async def _wait_until_listening(self, ip: str, port: int) -> None:
@@ -186,42 +177,23 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
         self.load_arcade_state(state)
 
     async def poll(self) -> int | None:
-        """Running (None) while a cancelled start's clean-up still stops the session's
-        processes, so that the hub stops the session (and awaits that clean-up) instead of
-        taking it for stopped already."""
-        if self._cleaning is not None and not self._cleaning.done():
+        if self.cleaning_up:
             return None
         status: int | None = await super().poll()
         return status
 
     async def stop(self, now: bool = False) -> None:
-        await self._clean_up_finished()  # a cancelled or failed start's: it did everything
+        await self.clean_up_finished()  # a cancelled or failed start's: it did everything
         await super().stop(now=now)
-        if self._cleaning is None and self.launch_spec is not None:
+        if not self.cleaned_up and self.launch_spec is not None:
             self._begin_clean_up(self.launch_spec)
-        await self._clean_up_finished()
+        await self.clean_up_finished()
 
     def _begin_clean_up(self, spec: LaunchSpec) -> None:
-        """Start stopping every process of the session (desktop, apps) and removing its app
-        containers, cgroup, scratch and directory, as a task the spawner keeps (`_cleaning`):
-        once per session, and to its end even when the start that began it was cancelled."""
+        """Stop every process of the session (desktop, apps), remove its app containers, its
+        cgroup, scratch and directory (`begin_clean_up`)."""
         cg = self._session.cgroup if self._session else None
         self._session = None
         scratch = [m.source for m in spec.mounts_of(MountKind.scratch)]
-        self._cleaning = asyncio.create_task(
-            self._tear_down(spec.session_id, scratch, cg), name=f"clean up {spec.session_id}"
-        )
-
-    async def _tear_down(
-        self, session_id: str, scratch: list[str], cg: cgroups.SessionCgroup | None
-    ) -> None:
-        try:
-            await tear_down(session_id, Path(self.data_dir), scratch, cg, self.log)
-        except Exception:  # nobody may await it (a cancelled start): logged, never lost
-            self.log.exception("Cleaning up session %s of %s failed", session_id, self._log_name)
-            self._cleaning = None  # stop() tries again
-
-    async def _clean_up_finished(self) -> None:
-        """Await the session's clean-up, if it began; cancelling the caller leaves it running."""
-        if self._cleaning is not None:
-            await asyncio.shield(self._cleaning)
+        work = tear_down(spec.session_id, Path(self.data_dir), scratch, cg, self.log)
+        self.begin_clean_up(work, f"Cleaning up session {spec.session_id} of {self._log_name}")

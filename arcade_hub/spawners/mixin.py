@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -238,6 +238,48 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
     def load_arcade_state(self, state: dict[str, Any]) -> None:
         if "arcade_spec" in state:
             self.launch_spec = LaunchSpec.model_validate(json.loads(state["arcade_spec"]))
+
+    # --- clean-up of a session, once ------------------------------------------------------
+
+    _clean_up: asyncio.Task[None] | None = None
+    """What is left of the last session being removed (begun once: by a start that failed or
+    was cancelled, or by `stop()`), until the next start has awaited it and forgets it."""
+
+    def begin_clean_up(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Remove what is left of the session (`work`) as a task the spawner keeps, which runs
+        to its end even when the start that began it was cancelled: JupyterHub gives a
+        cancelled start one second before it stops the server, and refuses to stop it while
+        the start is still pending, so a cancelled start gives up at once and `poll()`,
+        `stop()` and the next start await its clean-up instead."""
+        self._clean_up = asyncio.create_task(self._logged(work, what), name=what)
+
+    async def _logged(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        try:
+            await work
+        except Exception:  # nobody may await it (a cancelled start): logged, never lost
+            self.log.exception("%s failed", what)
+            self._clean_up = None  # stop() tries again
+
+    async def clean_up_finished(self) -> None:
+        """Await the clean-up, if it began; cancelling the caller leaves it running."""
+        if self._clean_up is not None:
+            await asyncio.shield(self._clean_up)
+
+    async def forget_clean_up(self) -> None:
+        """At the start of a new session: the last one's clean-up finished, then forgotten."""
+        await self.clean_up_finished()
+        self._clean_up = None
+
+    @property
+    def cleaning_up(self) -> bool:
+        """The clean-up still runs: `poll()` says the session runs, so that the hub stops it
+        (and awaits the clean-up) instead of taking it for stopped already."""
+        return self._clean_up is not None and not self._clean_up.done()
+
+    @property
+    def cleaned_up(self) -> bool:
+        """The session's clean-up began (and did not fail): `stop()` begins no other."""
+        return self._clean_up is not None
 
     # --- progress -----------------------------------------------------------------------
 
