@@ -219,12 +219,6 @@ class ArcadeKubeSpawner(ArcadeSpawnerMixin, KubeSpawner):
         # deletes the pod by name (none: fine); its X Secret and NetworkPolicy go with it
         await super().stop(now=True)
 
-    async def poll(self) -> int | None:
-        if self.cleaning_up:
-            return None
-        status: int | None = await super().poll()
-        return status
-
     async def stop(self, now: bool = False) -> None:
         await self.clean_up_finished()  # a cancelled start's: it deleted the pod
         if not self.cleaned_up:

@@ -176,12 +176,6 @@ class ArcadeLocalSpawner(ArcadeSpawnerMixin, LocalProcessSpawner):
         super().load_state(state)
         self.load_arcade_state(state)
 
-    async def poll(self) -> int | None:
-        if self.cleaning_up:
-            return None
-        status: int | None = await super().poll()
-        return status
-
     async def stop(self, now: bool = False) -> None:
         await self.clean_up_finished()  # a cancelled or failed start's: it did everything
         await super().stop(now=now)

@@ -270,6 +270,13 @@ class ArcadeSpawnerMixin(LoggingConfigurable):
         await self.clean_up_finished()
         self._clean_up = None
 
+    async def poll(self) -> int | None:
+        """Running while the clean-up runs (`cleaning_up`), else the backend's own answer."""
+        if self.cleaning_up:
+            return None
+        status: int | None = await super().poll()  # type: ignore[misc]
+        return status
+
     @property
     def cleaning_up(self) -> bool:
         """The clean-up still runs: `poll()` says the session runs, so that the hub stops it
