@@ -2,7 +2,8 @@
 
 TLS itself ends in front of the hub (an ingress or reverse proxy), so the hub here still
 listens on plain http on loopback; only its answers are checked (a client would not send
-`Secure` cookies back over http, so nothing is followed).
+`Secure` cookies back over http, so nothing is followed, and the login sends its XSRF cookie
+by hand, as a browser on https would).
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ def test_login_and_xsrf_cookies_are_secure_and_host_only(https_hub: RunningHub) 
         page = client.get("/hub/login")
         xsrf = set_cookies(page)["_xsrf"]
         assert "; Secure" in xsrf and "Domain" not in xsrf, xsrf
+        # httpx keeps a Secure cookie from going back over http; a browser on https would
+        # send it, and without it the token is only valid within the second it was made in
+        token = client.cookies["_xsrf"]
         r = client.post(
             "/hub/login",
-            data={
-                "username": "sam",
-                "password": https_hub.password,
-                "_xsrf": client.cookies["_xsrf"],
-            },
+            data={"username": "sam", "password": https_hub.password, "_xsrf": token},
+            headers={"Cookie": f"_xsrf={token}"},
         )
         assert r.status_code == 302, r.text  # logged in (a refusal answers 403 with the form)
         assert "/hub/login" not in r.headers["location"]
