@@ -144,6 +144,7 @@ class FakeKubeAPI:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.paths: Counter[tuple[str, str]] = Counter()
         self.faults: list[Fault] = []
+        self.delayed = 0  # requests held by a `slow` fault (their client may have given up)
         self.rejected: list[tuple[str, str]] = []  # (resource, validation message)
         self.deletions: list[tuple[str, str, str]] = []  # (resource, name, propagationPolicy)
         self.logs: dict[tuple[str, str], str] = {}  # (namespace, pod) -> its log
@@ -428,7 +429,11 @@ class FakeKubeAPI:
                 if fault.times <= 0:
                     self.faults.remove(fault)
             if fault.delay:
-                await asyncio.sleep(fault.delay)  # simulated latency, not a test wait
+                self.delayed += 1
+                try:
+                    await asyncio.sleep(fault.delay)  # simulated latency, not a test wait
+                finally:
+                    self.delayed -= 1
             if fault.status:
                 return self._status(fault.status, f"injected failure for {verb} {resource}",
                                     "InternalError")

@@ -190,7 +190,12 @@ async def test_slow_api_is_retried(fake_api: FakeKubeAPI) -> None:
     url = await run_until_running(spawner, cluster)
     assert url == "http://10.0.0.7:8888"
     assert fake_api.counts[("create", "pods")] >= 2
+    # the create that timed out lands too (a real API server finishes it as well), and is
+    # refused as a conflict; a session stopped before that would get its pod back, which
+    # only a start and stop quicker than the API server's answer can meet
+    await fake_api.wait_for(lambda: fake_api.delayed == 0)
     await spawner.stop()
+    assert fake_api.list("pods") == []
 
 
 async def test_pod_security_violation_is_refused(fake_api: FakeKubeAPI) -> None:
