@@ -19,8 +19,23 @@ def hub_user(oidc: OidcPlatform, name: str) -> dict[str, Any]:
     return user
 
 
+def sessions_url(oidc: OidcPlatform) -> str:
+    """Where a login lands: the user's Sessions page."""
+    return f"{oidc.hub.url}/services/arcade/jobs"
+
+
+async def open_home(page: Any, oidc: OidcPlatform) -> None:
+    """Open the hub's home as a user does: logged in, it forwards to Sessions (a refresh of
+    the page, awaited here so that it cannot cut the next navigation short); logged out, the
+    hub answers with its login page."""
+    await page.goto(f"{oidc.hub.url}/hub/home")
+    if "/hub/login" not in page.url:
+        await page.wait_for_url(sessions_url(oidc))
+
+
 async def login(page: Any, oidc: OidcPlatform, user: str) -> None:
-    """From the hub's login page through the provider's own login form, back into the hub."""
+    """From the hub's login page through the provider's own login form, back into the hub,
+    where the login lands on the user's Sessions page."""
     await page.goto(f"{oidc.hub.url}/hub/home")
     await page.click("text=Sign in with Arcade Test IdP")
     await page.wait_for_url(f"{oidc.provider.url}/**")
@@ -28,7 +43,7 @@ async def login(page: Any, oidc: OidcPlatform, user: str) -> None:
     await page.fill("input[name=password]", "any password")
     await page.click("button[type=submit]")
     try:
-        await page.wait_for_url(f"{oidc.hub.url}/hub/**", timeout=20_000)
+        await page.wait_for_url(sessions_url(oidc), timeout=20_000)
     except playwright_api.TimeoutError as e:
         body = (await page.inner_text("body"))[:500]
         raise AssertionError(
@@ -43,7 +58,7 @@ async def logout(page: Any, oidc: OidcPlatform) -> None:
     await page.wait_for_url(f"{oidc.provider.url}/session/end**")
     await page.click("text=Yes, sign me out")
     await page.wait_for_load_state()
-    await page.goto(f"{oidc.hub.url}/hub/home")
+    await open_home(page, oidc)
     assert "/hub/login" in page.url
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.auth.browser import dataset_options, hub_user, login, logout
+from tests.auth.browser import dataset_options, hub_user, login, logout, open_home, sessions_url
 from tests.auth.conftest import USERS, OidcPlatform
 from tests.desktop.conftest import CHROMIUM, CHROMIUM_ARGS
 
@@ -20,8 +20,8 @@ async def test_login_groups_and_datasets(oidc: OidcPlatform) -> None:
         try:
             alice = await (await browser.new_context()).new_page()
             await login(alice, oidc, "alice")
-            assert alice.url.startswith(f"{oidc.hub.url}/hub/")
-            assert "/hub/login" not in alice.url
+            assert alice.url == sessions_url(oidc)  # the login lands on her sessions
+            assert await alice.inner_text("h1") == "Your sessions"
             assert hub_user(oidc, "alice")["groups"] == ["astro"]
             assert "secret-survey" not in await dataset_options(alice, oidc, "alice")
             assert "public-sky" in await dataset_options(alice, oidc, "alice")
@@ -45,7 +45,7 @@ async def test_user_without_an_allowed_group_is_refused(oidc: OidcPlatform) -> N
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page()
-            await page.goto(f"{oidc.hub.url}/hub/home")
+            await open_home(page, oidc)
             await page.click("text=Sign in with Arcade Test IdP")
             await page.fill("input[name=login]", "mallory")
             await page.fill("input[name=password]", "any password")
@@ -95,7 +95,7 @@ async def test_groups_refresh_and_dropped_users_must_log_in_again(oidc: OidcPlat
             oidc.provider.set_user("alice", groups=["astro", "survey-team"])
 
             async def groups_now() -> list[str]:
-                await page.goto(f"{oidc.hub.url}/hub/home")
+                await open_home(page, oidc)
                 return sorted(hub_user(oidc, "alice")["groups"])
 
             for _ in range(100):
@@ -108,7 +108,7 @@ async def test_groups_refresh_and_dropped_users_must_log_in_again(oidc: OidcPlat
             # again (the provider session is still there) ends on the refusal page.
             oidc.provider.set_user("alice", groups=["visitors"])
             for _ in range(100):
-                await page.goto(f"{oidc.hub.url}/hub/home")
+                await open_home(page, oidc)
                 if "/hub/login" in page.url:
                     break
                 await page.wait_for_timeout(200)
@@ -119,11 +119,11 @@ async def test_groups_refresh_and_dropped_users_must_log_in_again(oidc: OidcPlat
             # the refusal page may still be rendering when the response arrives
             await page.get_by_text("reports your groups as: visitors").wait_for(timeout=15_000)
 
-            await page.goto(f"{oidc.hub.url}/hub/home")
+            await open_home(page, oidc)
             assert "/hub/login" in page.url  # stays out while the provider says so
             # Back in an allowed group: the next refresh with the provider succeeds.
             oidc.provider.set_user("alice", groups=USERS["alice"]["groups"])
-            await page.goto(f"{oidc.hub.url}/hub/home")
+            await open_home(page, oidc)
             assert "/hub/login" not in page.url
             assert hub_user(oidc, "alice")["groups"] == ["astro"]
 
@@ -131,7 +131,7 @@ async def test_groups_refresh_and_dropped_users_must_log_in_again(oidc: OidcPlat
             # refresh fails and the hub sends her to log in again instead of a broken session.
             oidc.provider.set_user("alice", disabled=True)
             for _ in range(100):
-                await page.goto(f"{oidc.hub.url}/hub/home")
+                await open_home(page, oidc)
                 if "/hub/login" in page.url:
                     break
                 await page.wait_for_timeout(200)
