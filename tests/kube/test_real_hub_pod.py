@@ -17,8 +17,9 @@ the test change, and nothing else (`in_this_cluster`, `values_here`):
   arguments and token: the chart's proxy image cannot be pulled here;
 - the user scheduler is off (its image cannot be pulled either): sessions use the default
   scheduler;
-- the idle culler is off: the chart starts it with the hub's API at `localhost:8081`, and this
-  hub, on the host's network, binds its own port on the pod network.
+- the chart starts the idle culler with the hub's API at `localhost:8081`, which in a z2jh hub
+  pod is the hub itself; this hub, on the host's network, binds another port on the pod
+  network, so the test forwards this machine's loopback port 8081 to it (`loopback_forward`).
 
 The sessions' own objects are what a z2jh install makes: ArcadeKubeSpawner builds them.
 """
@@ -32,6 +33,7 @@ import json
 import os
 import secrets
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,8 +127,6 @@ def values_here(real: RealCluster, at: Addresses, image: str, admin_token: str,
             "loadRoles": {ADMIN: {"scopes": ADMIN_SCOPES, "services": [ADMIN]}},
         },
         "proxy": {"service": {"type": "ClusterIP"}},
-        # the chart's culler calls the hub at localhost:8081, where this hub pod is not
-        "cull": {"enabled": False},
         "scheduling": {"userScheduler": {"enabled": False}},
         "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
     }
@@ -185,6 +185,51 @@ def host_proxy(at: Addresses, token: str, log: Path) -> Iterator[None]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+CULLER_PORT = 8081
+"""Where the chart's idle culler calls the hub: `localhost:8081`, in the hub pod."""
+
+
+@contextlib.contextmanager
+def loopback_forward(port: int, host: str, to: int) -> Iterator[None]:
+    """Connections to 127.0.0.1:`port` passed on to `host`:`to`, in a thread of the test."""
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def serve(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            hub_r, hub_w = await asyncio.open_connection(host, to)
+        except OSError:
+            client_w.close()
+            return
+        await asyncio.gather(pipe(client_r, hub_w), pipe(hub_r, client_w))
+
+    loop = asyncio.new_event_loop()
+    try:
+        server = loop.run_until_complete(asyncio.start_server(serve, "127.0.0.1", port))
+    except OSError as e:
+        loop.close()
+        pytest.fail(f"the chart's idle culler calls the hub at localhost:{port}, which the "
+                    f"test forwards to the hub pod, but that port is taken here: {e}",
+                    pytrace=False)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        async def close() -> None:
+            server.close()
+            await server.wait_closed()
+
+        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
 
 
 def delete_release() -> None:
@@ -270,7 +315,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubInCluster]:
         objects = in_this_cluster(release, at, package_dir(NAMESPACE, image))
         kubectl("apply", "-n", NAMESPACE, "-f", "-",
                 stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-        with host_proxy(at, proxy_token, log):
+        with host_proxy(at, proxy_token, log), loopback_forward(CULLER_PORT, host, at.hub):
             wait_hub_ready()
             found = HubInCluster(at, admin_token)
             assert found.api("POST", f"/hub/api/users/{USER}").status_code in (201, 409)
@@ -345,6 +390,25 @@ def test_the_arcade_service_in_the_hub_pod_starts_and_stops_sessions(
     eventually(lambda: started not in hub.sessions() or None, f"session {started} to stop")
     gone = kubectl("get", "pod", "-n", NAMESPACE, pod["metadata"]["name"], check=False)
     assert gone.returncode != 0 and "NotFound" in gone.stderr
+
+
+def test_the_charts_idle_culler_checks_the_sessions(hub: HubInCluster) -> None:
+    """The chart's culler, on with `render-values`' `cull` (from the document's `sessions`),
+    runs in the hub image with the chart's flags and is let read the sessions' activity; the
+    running session is not culled (idle for less than `sessions.idle_timeout_minutes`)."""
+    hub.ready("lab")
+
+    def culler_checked() -> str | None:
+        log = kubectl("logs", "-n", NAMESPACE, "deployment/hub", check=False).stdout
+        seen = [line for line in log.splitlines() if "(jupyterhub-idle-culler@" in line]
+        return "\n".join(seen) if any(" 200 GET /hub/api/users" in s for s in seen) else None
+
+    seen = eventually(culler_checked, "the idle culler to read the sessions from the hub",
+                      180)
+    assert " 403 " not in seen and " 401 " not in seen, seen
+    log = kubectl("logs", "-n", NAMESPACE, "deployment/hub", check=False).stdout
+    assert "Service jupyterhub-idle-culler exited" not in log, hub_log()
+    assert hub.server("lab") is not None and hub.sessions().get("lab") == "Running"
 
 
 def test_a_new_hub_pod_finds_the_running_session(hub: HubInCluster) -> None:
