@@ -19,7 +19,7 @@ the test change, and nothing else (`in_this_cluster`, `values_here`):
   scheduler;
 - the chart starts the idle culler with the hub's API at `localhost:8081`, which in a z2jh hub
   pod is the hub itself; this hub, on the host's network, binds another port on the pod
-  network, so the test forwards this machine's loopback port 8081 to it (`loopback_forward`).
+  network, so the test forwards this machine's loopback port 8081 to it (`loopback_relay`).
 
 The sessions' own objects are what a z2jh install makes: ArcadeKubeSpawner builds them.
 """
@@ -33,7 +33,6 @@ import json
 import os
 import secrets
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from tests.hub import wait_for
 from .kubectl import kubectl, package_dir
 from .real_cluster import RealCluster, real_cluster
 from .real_hub import ADMIN, ADMIN_SCOPES, document, pod_network_address
+from .relay import loopback_relay
 from .z2jh_release import ROOT, Manifest, Release, example_values
 
 NAMESPACE = "arcade-hub-pod"
@@ -191,47 +191,6 @@ CULLER_PORT = 8081
 """Where the chart's idle culler calls the hub: `localhost:8081`, in the hub pod."""
 
 
-@contextlib.contextmanager
-def loopback_forward(port: int, host: str, to: int) -> Iterator[None]:
-    """Connections to 127.0.0.1:`port` passed on to `host`:`to`, in a thread of the test."""
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError):
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        writer.close()
-
-    async def serve(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
-        try:
-            hub_r, hub_w = await asyncio.open_connection(host, to)
-        except OSError:
-            client_w.close()
-            return
-        await asyncio.gather(pipe(client_r, hub_w), pipe(hub_r, client_w))
-
-    loop = asyncio.new_event_loop()
-    try:
-        server = loop.run_until_complete(asyncio.start_server(serve, "127.0.0.1", port))
-    except OSError as e:
-        loop.close()
-        pytest.fail(f"the chart's idle culler calls the hub at localhost:{port}, which the "
-                    f"test forwards to the hub pod, but that port is taken here: {e}",
-                    pytrace=False)
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        async def close() -> None:
-            server.close()
-            await server.wait_closed()
-
-        asyncio.run_coroutine_threadsafe(close(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
-
-
 def delete_release() -> None:
     """The namespace and all in it (the hub, its sessions and their home claims), waiting
     until it is gone (a namespace being deleted refuses new objects), and the chart's
@@ -315,7 +274,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubInCluster]:
         objects = in_this_cluster(release, at, package_dir(NAMESPACE, image))
         kubectl("apply", "-n", NAMESPACE, "-f", "-",
                 stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
-        with host_proxy(at, proxy_token, log), loopback_forward(CULLER_PORT, host, at.hub):
+        with host_proxy(at, proxy_token, log), loopback_relay(
+                CULLER_PORT, host, at.hub, "the chart's idle culler calls the hub at "
+                f"localhost:{CULLER_PORT}, which the test forwards to the hub pod"):
             wait_hub_ready()
             found = HubInCluster(at, admin_token)
             assert found.api("POST", f"/hub/api/users/{USER}").status_code in (201, 409)

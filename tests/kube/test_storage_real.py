@@ -13,7 +13,6 @@ from the node (one node: the test's machine) over the image's own."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import secrets
@@ -21,10 +20,8 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +38,7 @@ from tests.storage.tls import make_tls
 
 from .conftest import PLATFORM, launch_spec
 from .kubectl import kubectl, kubectl_binary, package_dir
+from .relay import loopback_relay
 
 KUBECONFIG = os.environ.get("ARCADE_TEST_KUBECONFIG")
 IMAGE = os.environ.get("ARCADE_TEST_IMAGE", "")
@@ -92,37 +90,6 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 180) -> No
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-@contextmanager
-def tls_relay(port: int, target: int, context: ssl.SSLContext) -> Iterator[None]:
-    """https on 127.0.0.1:`port`, relayed as bytes to 127.0.0.1:`target`."""
-    loop = asyncio.new_event_loop()
-
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(1 << 16):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, ssl.SSLError):
-            pass
-        finally:
-            writer.close()
-
-    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target)
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-    server = loop.run_until_complete(
-        asyncio.start_server(relay, "127.0.0.1", port, ssl=context))
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        loop.call_soon_threadsafe(server.close)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 def storage_objects(namespace: str, public_url: str, users: dict[str, Any],
@@ -243,7 +210,8 @@ def test_vls_and_vcp_reach_a_session_home(tmp_path: Path) -> None:
                 raise AssertionError(f"{command}: {done.stderr}\nthe service's log:\n{log}")
             return done.stdout
 
-        with tls_relay(relay_port, forward_port, context):
+        with loopback_relay(relay_port, "127.0.0.1", forward_port,
+                            "vos talks https to the storage service through it", context):
             assert "from-session.txt" in vos("vls", "arcade:home/alice").split()
             vos("vcp", "arcade:home/alice/from-session.txt", str(tmp_path / "got.txt"))
             assert (tmp_path / "got.txt").read_text() == "written in a session\n"
