@@ -100,9 +100,93 @@ async def _server_version(kubeconfig: str, namespace: str) -> str:
             if not any(found.items for found in left):
                 break
             await asyncio.sleep(0.2)  # deletion finishes in the controllers: no event here
+        await _runs_a_pod(core, namespace, _images())
         return str(info.git_version)
     finally:
         await api.close()
+
+
+STUCK = frozenset({"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
+                   "CreateContainerError", "CreateContainerConfigError", "RunContainerError",
+                   "CrashLoopBackOff"})
+"""Reasons a container waits that it does not leave by itself."""
+PREFLIGHT = "arcade-preflight"
+
+
+class ClusterCannotRunPods(Exception):
+    """The cluster answers but does not run a pod of the test images: every real-cluster test
+    fails at once with this, instead of each waiting minutes for a session that never starts."""
+
+
+async def _runs_a_pod(core: Any, namespace: str, images: dict[str, str]) -> None:
+    """Check once per test session that the node is Ready, holds the test images, and runs a
+    pod of the notebook image to its end (as a non-root user, never pulling); otherwise raise
+    ClusterCannotRunPods with what the kubelet said (pod status and events)."""
+    from kubernetes_asyncio import watch
+    from kubernetes_asyncio.client.rest import ApiException
+
+    nodes = (await core.list_node()).items
+    ready = [n.metadata.name for n in nodes
+             if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+    if not ready:
+        raise ClusterCannotRunPods(f"no node is Ready: {[n.status.conditions for n in nodes]}")
+    held = {name for n in nodes for image in n.status.images or [] for name in image.names or []}
+    wanted = [*images.values(), *filter(None, [os.environ.get("ARCADE_TEST_HUB_IMAGE")])]
+    if missing := [ref for ref in wanted if ref not in held]:
+        raise ClusterCannotRunPods(f"the node does not hold {missing} (it holds {sorted(held)})")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": PREFLIGHT},
+           "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"runAsUser": 1000, "runAsGroup": 100},
+                    "containers": [{"name": "preflight", "image": images["notebook"],
+                                    "imagePullPolicy": "Never", "command": ["true"]}]}}
+
+    async def delete() -> None:
+        try:
+            await core.delete_namespaced_pod(PREFLIGHT, namespace, grace_period_seconds=0)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
+    async def why(found: Any) -> str:
+        events = await core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.uid={uid}")
+        said = "; ".join(f"{e.reason}: {e.message}" for e in events.items)
+        return f"pod status {found.status}; events: {said or 'none'}"
+
+    await delete()  # an interrupted run's
+    for _ in range(300):
+        try:
+            uid = (await core.create_namespaced_pod(namespace, pod)).metadata.uid
+            break
+        except ApiException as e:  # the old one still terminating
+            if e.status != 409:
+                raise
+            await asyncio.sleep(0.2)  # deletion finishes in the kubelet: no event here
+    else:
+        raise ClusterCannotRunPods(f"the pod {PREFLIGHT} of an earlier run was not deleted in 60 s")
+
+    async def outcome() -> None:
+        async with watch.Watch() as w:
+            async for event in w.stream(core.list_namespaced_pod, namespace,
+                                        field_selector=f"metadata.name={PREFLIGHT}"):
+                found = event["object"]
+                if found.status.phase == "Succeeded":
+                    return
+                waiting = [s.state.waiting.reason for s in found.status.container_statuses or []
+                           if s.state and s.state.waiting]
+                if found.status.phase == "Failed" or STUCK.intersection(waiting):
+                    raise ClusterCannotRunPods(f"a pod of {images['notebook']} running `true` "
+                                               f"did not succeed: {await why(found)}")
+
+    try:
+        await asyncio.wait_for(outcome(), 120)
+    except TimeoutError:
+        found = await core.read_namespaced_pod(PREFLIGHT, namespace)
+        raise ClusterCannotRunPods(f"a pod of {images['notebook']} running `true` had not ended "
+                                   f"after 120 s: {await why(found)}") from None
+    finally:
+        await delete()
 
 
 @cache
@@ -129,6 +213,9 @@ def real_cluster() -> RealCluster:
                     "root on Debian with ../shared/kube-cluster")
     namespace = os.environ.get("ARCADE_TEST_NAMESPACE", NAMESPACE)
     version = _connect(kubeconfig, namespace)
+    if isinstance(version, ClusterCannotRunPods):
+        pytest.fail(f"the test cluster of {kubeconfig} cannot run the tests' pods: {version}",
+                    pytrace=False)
     if isinstance(version, BaseException):
         pytest.fail(f"the test cluster of {kubeconfig} does not answer: {version!r}",
                     pytrace=False)
