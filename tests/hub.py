@@ -125,14 +125,17 @@ class RunningHub:
     def stop_server(self, user: str, name: str) -> None:
         r = self.api("DELETE", f"/users/{user}/servers/{name}")
         assert r.status_code in (202, 204), r.text
-        wait_for(
-            lambda: (
-                self.server(user, name) is None
-                or not (self.server(user, name) or {}).get("pending")
-            ),
-            60,
-            f"{user}/{name} to stop",
-        )
+        try:
+            wait_for(
+                lambda: (
+                    self.server(user, name) is None
+                    or not (self.server(user, name) or {}).get("pending")
+                ),
+                60,
+                f"{user}/{name} to stop",
+            )
+        except AssertionError as e:  # the hub's log says what the stop waits for
+            raise AssertionError(f"{e}; the hub's log ends:\n{self.tail(80)}") from None
 
     def login(self, user: str) -> httpx.Client:
         client = httpx.Client(

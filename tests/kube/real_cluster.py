@@ -340,3 +340,13 @@ class Kube:
             # the command ran (nothing at all came back): ask again
             await asyncio.sleep(1)
         raise AssertionError(f"exec in {pod} gave no exit status: {text!r}")
+
+
+if __name__ == "__main__":  # scripts/test-cluster.sh, once the images are imported
+    import sys
+
+    kubeconfig = os.environ.get("ARCADE_TEST_KUBECONFIG", "")
+    found = _connect(kubeconfig, os.environ.get("ARCADE_TEST_NAMESPACE", NAMESPACE))
+    if isinstance(found, BaseException):
+        sys.exit(f"the test cluster of {kubeconfig} cannot run the tests' pods: {found}")
+    print(f"the test cluster ({found}) ran a pod of {_images()['notebook']}")
