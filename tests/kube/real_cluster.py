@@ -131,7 +131,8 @@ async def _runs_a_pod(core: Any, namespace: str, images: dict[str, str]) -> None
     if not ready:
         raise ClusterCannotRunPods(f"no node is Ready: {[n.status.conditions for n in nodes]}")
     held = {name for n in nodes for image in n.status.images or [] for name in image.names or []}
-    wanted = [*images.values(), *filter(None, [os.environ.get("ARCADE_TEST_HUB_IMAGE")])]
+    wanted = dict.fromkeys([*images.values(),
+                            *filter(None, [os.environ.get("ARCADE_TEST_HUB_IMAGE")])])
     if missing := [ref for ref in wanted if ref not in held]:
         raise ClusterCannotRunPods(f"the node does not hold {missing} (it holds {sorted(held)})")
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": PREFLIGHT},
@@ -149,10 +150,16 @@ async def _runs_a_pod(core: Any, namespace: str, images: dict[str, str]) -> None
                 raise
 
     async def why(found: Any) -> str:
+        states = []
+        for status in found.status.container_statuses or []:
+            for kind in ("waiting", "terminated"):
+                if part := getattr(status.state, kind):
+                    states.append(f"{kind} {part.reason}: {part.message}")
         events = await core.list_namespaced_event(
             namespace, field_selector=f"involvedObject.uid={uid}")
         said = "; ".join(f"{e.reason}: {e.message}" for e in events.items)
-        return f"pod status {found.status}; events: {said or 'none'}"
+        return (f"pod {found.status.phase} ({'; '.join(states) or 'no container status'}); "
+                f"events: {said or 'none'}")
 
     await delete()  # an interrupted run's
     for _ in range(300):
