@@ -78,7 +78,8 @@ home claims)."""
 
 async def _server_version(kubeconfig: str, namespace: str) -> str:
     """The server's version, once leftovers of earlier (interrupted) runs are gone from
-    `namespace`: objects stay in the API across stop.sh/start.sh."""
+    `namespace` (objects stay in the API across stop.sh/start.sh) and a pod has run there
+    (`_runs_a_pod`)."""
     from kubernetes_asyncio.client import BatchV1Api, CoreV1Api, NetworkingV1Api, VersionApi
     from kubernetes_asyncio.config import new_client_from_config
 
@@ -217,6 +218,14 @@ def _connect(kubeconfig: str, namespace: str) -> str | BaseException:
             return e
 
 
+def _unusable(kubeconfig: str, why: BaseException) -> str:
+    """Why the real-cluster tests cannot run on the cluster of `kubeconfig` (`_connect`'s
+    error), for pytest and for scripts/test-cluster.sh alike."""
+    if isinstance(why, ClusterCannotRunPods):
+        return f"the test cluster of {kubeconfig} cannot run the tests' pods: {why}"
+    return f"the test cluster of {kubeconfig} does not answer: {why!r}"
+
+
 def real_cluster() -> RealCluster:
     """The real cluster, or skip / fail as the module docstring says."""
     if os.environ.get(OPT_OUT, "1") in ("0", "no", "false"):
@@ -230,12 +239,8 @@ def real_cluster() -> RealCluster:
                     "root on Debian with ../shared/kube-cluster")
     namespace = os.environ.get("ARCADE_TEST_NAMESPACE", NAMESPACE)
     version = _connect(kubeconfig, namespace)
-    if isinstance(version, ClusterCannotRunPods):
-        pytest.fail(f"the test cluster of {kubeconfig} cannot run the tests' pods: {version}",
-                    pytrace=False)
     if isinstance(version, BaseException):
-        pytest.fail(f"the test cluster of {kubeconfig} does not answer: {version!r}",
-                    pytrace=False)
+        pytest.fail(_unusable(kubeconfig, version), pytrace=False)
     return RealCluster(kubeconfig, namespace, version, _images())
 
 
@@ -365,5 +370,5 @@ if __name__ == "__main__":  # scripts/test-cluster.sh, once the images are impor
     kubeconfig = os.environ.get("ARCADE_TEST_KUBECONFIG", "")
     found = _connect(kubeconfig, os.environ.get("ARCADE_TEST_NAMESPACE", NAMESPACE))
     if isinstance(found, BaseException):
-        sys.exit(f"the test cluster of {kubeconfig} cannot run the tests' pods: {found}")
+        sys.exit(_unusable(kubeconfig, found))
     print(f"the test cluster ({found}) ran a pod of {_images()['notebook']}")
